@@ -1,0 +1,56 @@
+/// What a simulation measured. All counts are in accelerator cycles or bytes.
+public struct SimCounters: Hashable, Sendable, Codable {
+    public var cycles = 0
+    /// Instructions executed by kind (load_inp, load_wgt, load_uop, load_acc, store, gemm, alu, finish).
+    public var instructions: [String: Int] = [:]
+    public var gemmUops = 0
+    public var aluUops = 0
+    /// GEMM uop executions x BATCH x BLOCK_IN x BLOCK_OUT (reset uops excluded).
+    public var macs = 0
+    /// Payload bytes read from DRAM, including instruction fetch and uops.
+    public var dramBytesRead = 0
+    public var dramBytesWritten = 0
+    public var fetchBytes = 0
+    /// Cycles the DRAM data bus carried a beat.
+    public var busBusyCycles = 0
+    /// Per module (load, compute, store): cycles spent executing instructions.
+    public var busy: [String: Int] = [:]
+    /// Per module: cycles an instruction was ready but waited for a dependency token.
+    public var stalledOnTokens: [String: Int] = [:]
+    /// Per module: cycles the module was free but its next instruction had not been dispatched.
+    public var starved: [String: Int] = [:]
+}
+
+public enum SimulationStatus: Hashable, Sendable {
+    case ok
+    /// Every module waits for a token that can never arrive. The text names who waits for what.
+    case deadlock(String)
+    /// The run passed the cycle limit.
+    case cycleLimit(Int)
+    /// The program is malformed (an index outside a buffer, a token flag a module cannot use,
+    /// no FINISH). The text names the instruction and field.
+    case malformed(String)
+
+    public var name: String {
+        switch self {
+        case .ok: return "ok"
+        case .deadlock: return "deadlock"
+        case .cycleLimit: return "cycle_limit"
+        case .malformed: return "malformed"
+        }
+    }
+
+    public var message: String? {
+        switch self {
+        case .ok: return nil
+        case .deadlock(let m), .malformed(let m): return m
+        case .cycleLimit(let n): return "stopped after \(n) cycles"
+        }
+    }
+}
+
+public struct SimulationResult: Sendable {
+    public var status: SimulationStatus
+    public var counters: SimCounters
+    public var cycles: Int { counters.cycles }
+}

@@ -1,0 +1,72 @@
+/// Moves user tensors into and out of a program's DRAM image in VTA's packed layouts:
+/// input NCHW{BATCH}n{BLOCK_IN}c, weights (CO/BLOCK_OUT, CI/BLOCK_IN, KH, KW, BLOCK_OUT, BLOCK_IN),
+/// output NCHW{BATCH}n{BLOCK_OUT}c. Dense is the 1x1 case.
+extension Program {
+    /// A DRAM image holding the instructions, uops, input and weights; the output region zeroed.
+    public func dramImage(input: Int8Tensor, weight: Int8Tensor) throws -> [UInt8] {
+        guard let w = workload else { throw WorkloadError(message: "the program carries no workload to pack tensors for") }
+        guard input.shape == w.inputShape else {
+            throw WorkloadError(message: "input has shape \(input.shape), the workload needs \(w.inputShape)")
+        }
+        guard weight.shape == w.weightShape else {
+            throw WorkloadError(message: "weight has shape \(weight.shape), the workload needs \(w.weightShape)")
+        }
+        var dram = [UInt8](repeating: 0, count: dramBytes)
+        let insnRegion = region(.insn)!, uopRegion = region(.uop)!, inpRegion = region(.inp)!, wgtRegion = region(.wgt)!
+        for (k, insn) in instructions.enumerated() {
+            let bytes = try spec.encode(insn).bytes
+            for b in 0..<16 { dram[insnRegion.base + 16 * k + b] = bytes[b] }
+        }
+        for (k, uop) in uops.enumerated() {
+            let word = try spec.encode(uop)
+            for b in 0..<4 { dram[uopRegion.base + 4 * k + b] = UInt8(truncatingIfNeeded: word >> (8 * UInt32(b))) }
+        }
+        let batch = spec.batch, bi = spec.blockIn, bo = spec.blockOut
+        let H = w.height, W = w.width, CI = w.inChannels, cib = CI / bi
+        for n in 0..<w.batch {
+            for c in 0..<CI {
+                for y in 0..<H {
+                    for x in 0..<W {
+                        let elem = (((n / batch) * cib + c / bi) * H + y) * W + x
+                        let byte = inpRegion.base + elem * spec.inpElemBytes + (n % batch) * bi + c % bi
+                        dram[byte] = UInt8(bitPattern: input.data[((n * CI + c) * H + y) * W + x])
+                    }
+                }
+            }
+        }
+        let KH = w.kernelH, KW = w.kernelW
+        for o in 0..<w.outChannels {
+            for c in 0..<CI {
+                for y in 0..<KH {
+                    for x in 0..<KW {
+                        let elem = (((o / bo) * cib + c / bi) * KH + y) * KW + x
+                        let byte = wgtRegion.base + elem * spec.wgtElemBytes + (o % bo) * bi + c % bi
+                        dram[byte] = UInt8(bitPattern: weight.data[((o * CI + c) * KH + y) * KW + x])
+                    }
+                }
+            }
+        }
+        return dram
+    }
+
+    /// Reads the output tensor back out of a DRAM image.
+    public func output(from dram: [UInt8]) -> Int8Tensor {
+        let w = workload!
+        let outRegion = region(.out)!
+        let batch = spec.batch, bo = spec.blockOut
+        let OH = w.outHeight, OW = w.outWidth, CO = w.outChannels, cob = CO / bo
+        var out = [Int8](repeating: 0, count: w.batch * CO * OH * OW)
+        for n in 0..<w.batch {
+            for c in 0..<CO {
+                for y in 0..<OH {
+                    for x in 0..<OW {
+                        let elem = (((n / batch) * cob + c / bo) * OH + y) * OW + x
+                        let byte = outRegion.base + elem * spec.outElemBytes + (n % batch) * bo + c % bo
+                        out[((n * CO + c) * OH + y) * OW + x] = Int8(bitPattern: dram[byte])
+                    }
+                }
+            }
+        }
+        return Int8Tensor(shape: w.outputShape, data: out)
+    }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import VTA
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks that print figures (build with -c release before trusting them).",
+        subcommands: [BenchSim.self]
+    )
+}
+
+struct BenchSim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim",
+        abstract: "Simulator speed: simulated cycles per wall second, and compile+simulate time per candidate.",
+        discussion: """
+        For each layer of the model (default resnet18) on the given hardware: sweeps the whole \
+        schedule space on one core (compile + timing simulation of every valid schedule), then \
+        re-simulates the layer's best program --repeats times and reports simulated cycles per \
+        second of wall time. Everything runs on one thread.
+        """
+    )
+
+    @Option(help: "A zoo model name or a YAML layer-table file.") var model = "resnet18"
+    @OptionGroup var hardware: HardwareOptions
+    @Option(help: "Timing-mode repetitions of each best program.") var repeats = 20
+
+    func validate() throws {
+        if repeats < 1 || repeats > 100_000 { throw ValidationError("--repeat must be between 1 and 100000") }
+    }
+
+    func run() throws {
+        let spec = try hardware.spec()
+        let model = try ModelLoader.load(model)
+        #if DEBUG
+        print("note: this is a debug build; measure with `swift build -c release`")
+        #endif
+        print("simulator benchmark: \(model.name) on \(spec.config.shortName), one thread")
+        print(String(format: "%-20@ %10@ %8@ %12@ %12@ %14@", "layer" as NSString, "space" as NSString, "valid" as NSString,
+                     "median ms" as NSString, "best cycles" as NSString, "Mcycles/s" as NSString))
+        var allTimes: [Double] = []
+        var totalCycles = 0.0, totalSeconds = 0.0
+        for layer in model.layers {
+            let space = ScheduleSpace(workload: layer.workload, spec: spec)
+            let sweep = space.sweep(spec, threads: 1)
+            allTimes += sweep.secondsPerValid
+            guard let best = sweep.best, case .success(let program) = Compiler.compile(layer.workload, best.schedule, spec) else {
+                print("\(layer.name): no valid schedule"); continue
+            }
+            let sim = Simulator(spec: spec)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var cycles = 0
+            for _ in 0..<repeats { cycles += sim.run(program).cycles }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            totalCycles += Double(cycles); totalSeconds += seconds
+            print(String(format: "%-20@ %10d %8d %12.3f %12@ %14.1f", layer.name as NSString, sweep.size, sweep.valid,
+                         median(sweep.secondsPerValid) * 1000, formatCycles(best.cycles) as NSString, Double(cycles) / seconds / 1e6))
+        }
+        print(String(format: "timing mode over the best programs: %.1f M simulated cycles per wall second", totalCycles / max(totalSeconds, 1e-9) / 1e6))
+        print(String(format: "compile + simulate per valid candidate: median %.3f ms, p90 %.3f ms over %d candidates",
+                     median(allTimes) * 1000, percentile(allTimes, 0.9) * 1000, allTimes.count))
+    }
+
+    func median(_ xs: [Double]) -> Double { percentile(xs, 0.5) }
+    func percentile(_ xs: [Double], _ p: Double) -> Double {
+        guard !xs.isEmpty else { return 0 }
+        let s = xs.sorted()
+        return s[min(s.count - 1, Int(Double(s.count - 1) * p))]
+    }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import VTA
+import Yams
+
+/// `--hw FILE` and `--hw-set KEY=VALUE,...`, shared by every command that takes a VTA.
+struct HardwareOptions: ParsableArguments {
+    @Option(name: .customLong("hw"), help: ArgumentHelp("A vta_config.json file (default: the stock 1x16x16 VTA).", valueName: "vta_config.json"))
+    var configFile: String?
+
+    @Option(name: .customLong("hw-set"), help: ArgumentHelp(
+        "Override configuration keys, e.g. LOG_BLOCK_IN=5,AXI_WIDTH=128. Keys: \(HardwareConfig.keyNames.joined(separator: ", ")).",
+        valueName: "KEY=VALUE,..."))
+    var assignments: [String] = []
+
+    func config() throws -> HardwareConfig {
+        var config = HardwareConfig.stock
+        do {
+            if let path = configFile { config = try HardwareConfig(contentsOf: path) }
+            for a in assignments { try config.apply(assignments: a) }
+        } catch let e as HardwareConfigError {
+            throw UserError(configFile.map { "\($0): \(e)" } ?? e.description)
+        }
+        return config
+    }
+
+    /// The derived spec, or a clear error when the configuration cannot be built at all.
+    func spec() throws -> HardwareSpec {
+        let spec = HardwareSpec(try config())
+        if let reason = spec.invalidReason {
+            throw UserError("this hardware configuration is invalid: \(reason)")
+        }
+        return spec
+    }
+}
+
+/// Models by zoo name or from a YAML/JSON layer-table file.
+enum ModelLoader {
+    static func load(_ name: String) throws -> Model {
+        if let model = ModelZoo.model(named: name) { return model }
+        guard FileManager.default.fileExists(atPath: name) else {
+            throw UserError("unknown model '\(name)': not one of \(ModelZoo.names.joined(separator: ", ")) and no such file")
+        }
+        guard let text = try? String(contentsOfFile: name, encoding: .utf8) else {
+            throw UserError("\(name): cannot read the file")
+        }
+        do {
+            return try YAMLDecoder().decode(ModelFile.self, from: text).model()
+        } catch let e as WorkloadError {
+            throw UserError("\(name): \(e.message)")
+        } catch let e as DecodingError {
+            throw UserError("\(name): \(describe(e))")
+        } catch {
+            throw UserError("\(name): not a valid layer table: \(error)")
+        }
+    }
+
+    static func describe(_ e: DecodingError) -> String {
+        func path(_ p: [CodingKey]) -> String {
+            p.map { $0.intValue.map { "layers[\($0)]" } ?? $0.stringValue }
+                .joined(separator: ".").replacingOccurrences(of: "layers.layers[", with: "layers[")
+        }
+        switch e {
+        case .keyNotFound(let key, let ctx): return "missing field '\(key.stringValue)' at \(path(ctx.codingPath).isEmpty ? "top level" : path(ctx.codingPath))"
+        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
+            return "field \(path(ctx.codingPath)): \(ctx.debugDescription)"
+        case .dataCorrupted(let ctx): return "\(ctx.debugDescription) \(path(ctx.codingPath))"
+        @unknown default: return "\(e)"
+        }
+    }
+}
+
+func formatCycles(_ n: Int) -> String {
+    let s = String(n)
+    var out = ""
+    for (i, ch) in s.reversed().enumerated() {
+        if i > 0 && i % 3 == 0 { out.append(",") }
+        out.append(ch)
+    }
+    return String(out.reversed())
+}
+
+func jsonLine(_ object: Any) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    return String(decoding: data, as: UTF8.self)
+}
+
+extension SimCounters {
+    var jsonObject: [String: Any] {
+        [
+            "cycles": cycles, "instructions": instructions, "gemm_uops": gemmUops, "alu_uops": aluUops,
+            "macs": macs, "dram_bytes_read": dramBytesRead, "dram_bytes_written": dramBytesWritten,
+            "fetch_bytes": fetchBytes, "bus_busy_cycles": busBusyCycles, "busy": busy,
+            "stalled_on_tokens": stalledOnTokens, "starved": starved,
+        ]
+    }
+}

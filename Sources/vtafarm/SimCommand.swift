@@ -1,0 +1,250 @@
+import ArgumentParser
+import Foundation
+import VTA
+
+struct Sim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile a workload (or every layer of a model) for VTA and run it on the cycle-level simulator.",
+        discussion: """
+        One workload:
+          vtafarm sim --workload conv2d:N=1,H=56,W=56,CI=64,CO=64,K=3,S=1,P=1 \\
+                      --schedule tile_h=8,tile_w=14,tile_ci=4,tile_co=2,h_nthread=2
+          vtafarm sim --workload dense:N=1,CI=512,CO=1024 --json
+        Without --schedule a default schedule is chosen by an analytic cost estimate. With \
+        --input/--weight (int8 .npy, NCHW input and OIHW weight; dense: N x CI and CO x CI) the \
+        simulator also computes the output (written by --output, int8 NCHW .npy). --verify does \
+        the same with random data and checks the result against a plain reference implementation.
+
+        A model (zoo: \(ModelZoo.names.joined(separator: ", ")); or a YAML layer table):
+          vtafarm sim --model resnet18 --best
+        prints one row per layer. --best searches each layer's schedule space exhaustively.
+
+        Exit status: 0 when the configuration ran, 2 when it is invalid on VTA (reason printed), \
+        1 for bad input.
+        """
+    )
+
+    @Option(help: ArgumentHelp("conv2d:N=,H=,W=,CI=,CO=,K=,S=,P= or dense:N=,CI=,CO=", valueName: "workload"))
+    var workload: String?
+
+    @Option(help: ArgumentHelp("A zoo model name or a YAML layer-table file.", valueName: "name|file"))
+    var model: String?
+
+    @Flag(help: "With --model: search every layer's schedule space exhaustively.")
+    var best = false
+
+    @OptionGroup var hardware: HardwareOptions
+
+    @Option(help: ArgumentHelp("Knobs: tile_b, tile_h, tile_w, tile_ci, tile_co, h_nthread, oc_nthread (unnamed knobs are 1).",
+                               valueName: "knob=value,..."))
+    var schedule: String?
+
+    @Option(help: ArgumentHelp("Input tensor, int8 .npy.", valueName: "x.npy")) var input: String?
+    @Option(help: ArgumentHelp("Weight tensor, int8 .npy.", valueName: "w.npy")) var weight: String?
+    @Option(help: ArgumentHelp("Where to write the output tensor, int8 .npy.", valueName: "y.npy")) var output: String?
+
+    @Flag(help: "Run functionally on random data and compare with the reference implementation.")
+    var verify = false
+
+    @Option(help: "Arithmetic right shift of the epilogue: out = clip(acc >> shift, 0, 127).")
+    var shift: Int = 8
+
+    @Flag(help: "Model the pre-2021 VTA whose GEMM takes about 4 cycles per uop.")
+    var legacyGemm = false
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        if (workload == nil) == (model == nil) { throw ValidationError("give exactly one of --workload and --model") }
+        if model != nil && (schedule != nil || input != nil || weight != nil || output != nil || verify) {
+            throw ValidationError("--schedule, --input, --weight, --output and --verify go with --workload, not --model")
+        }
+        if best && model == nil { throw ValidationError("--best goes with --model") }
+        if (input == nil) != (weight == nil) { throw ValidationError("--input and --weight go together") }
+        if output != nil && input == nil { throw ValidationError("--output needs --input and --weight") }
+        if !(-32768...32767).contains(shift) { throw ValidationError("--shift \(shift) does not fit the 16-bit ALU immediate") }
+    }
+
+    var timing: TimingParameters { legacyGemm ? .legacyGemm : .tsim }
+
+    func run() throws {
+        let spec = try hardware.spec()
+        if let model { try runModel(model, spec) } else { try runWorkload(workload!, spec) }
+    }
+
+    // MARK: one workload
+
+    func runWorkload(_ text: String, _ spec: HardwareSpec) throws {
+        let w: Workload
+        do { w = try Workload(parsing: text) } catch let e as WorkloadError { throw UserError(e.message) }
+        if let problem = w.packingProblem(spec) { throw UserError("\(w): \(problem)") }
+        let space = ScheduleSpace(workload: w, spec: spec)
+        let s: Schedule
+        if let text = schedule {
+            do { s = try Schedule(parsing: text) } catch let e as WorkloadError { throw UserError(e.message) }
+        } else {
+            guard let d = space.defaultSchedule(spec) else {
+                throw UserError("\(w): no schedule in its space of \(space.size) is valid on \(spec.config.shortName)")
+            }
+            s = d
+        }
+        let program: Program
+        switch Compiler.compile(w, s, spec, shift: shift) {
+        case .failure(let reason):
+            if json {
+                print(jsonLine(["status": "invalid", "reason": reason.code.rawValue, "message": reason.message,
+                                "workload": w.description, "schedule": s.description]))
+            } else {
+                print("invalid: \(reason.code.rawValue): \(reason.message)")
+                print("workload \(w)\nschedule \(s)")
+            }
+            throw ExitCode(2)
+        case .success(let p): program = p
+        }
+        let simulator = Simulator(spec: spec, timing: timing)
+        var functional: String? = nil
+        let result: SimulationResult
+        if input != nil || verify {
+            let (x, k) = try tensors(w)
+            let dram: [UInt8]
+            do { dram = try program.dramImage(input: x, weight: k) } catch let e as WorkloadError { throw UserError(e.message) }
+            let machine = FunctionalMachine(spec: spec, dram: dram)
+            result = simulator.run(program, machine: machine)
+            if result.status == .ok {
+                let y = program.output(from: machine.dram)
+                if let output { try NPY.write(y, path: output) }
+                if verify {
+                    let ref = Reference.run(w, input: x, weight: k, shift: shift)
+                    if let i = ref.data.indices.first(where: { ref.data[$0] != y.data[$0] }) {
+                        functional = "MISMATCH at flat index \(i): reference \(ref.data[i]), VTA \(y.data[i])"
+                    } else {
+                        functional = "matches the reference (\(y.data.count) outputs)"
+                    }
+                }
+            }
+        } else {
+            result = simulator.run(program)
+        }
+        try report(w, s, spec, program, result, functional)
+        if let functional, functional.hasPrefix("MISMATCH") { throw ExitCode(3) }
+    }
+
+    func tensors(_ w: Workload) throws -> (Int8Tensor, Int8Tensor) {
+        if let input, let weight {
+            do {
+                let x = try NPY.read(path: input), k = try NPY.read(path: weight)
+                guard x.shape == w.inputShape else { throw UserError("\(input): shape \(x.shape), the workload needs \(w.inputShape)") }
+                guard k.shape == w.weightShape else { throw UserError("\(weight): shape \(k.shape), the workload needs \(w.weightShape)") }
+                return (x, k)
+            } catch let e as NPY.FormatError { throw UserError(e.message) }
+        }
+        return (Int8Tensor.random(shape: w.inputShape, seed: 1), Int8Tensor.random(shape: w.weightShape, seed: 2))
+    }
+
+    func report(_ w: Workload, _ s: Schedule, _ spec: HardwareSpec, _ program: Program,
+                _ result: SimulationResult, _ functional: String?) throws {
+        let bound = (w.macs + spec.macsPerCycle - 1) / spec.macsPerCycle
+        if json {
+            var object: [String: Any] = [
+                "status": result.status == .ok ? "ok" : result.status.name,
+                "cycles": result.cycles, "counters": result.counters.jsonObject,
+                "workload": w.description, "schedule": s.description,
+                "compute_bound_cycles": bound, "instructions": program.instructions.count,
+            ]
+            if let m = result.status.message { object["message"] = m }
+            if let functional { object["functional"] = functional }
+            print(jsonLine(object))
+        } else {
+            let c = result.counters
+            let ms = Double(result.cycles) / (spec.config.clockMHz * 1000)
+            print("workload      \(w)")
+            print("hardware      \(spec.config.shortName), \(spec.config.clockMHz) MHz, DRAM latency \(spec.config.dramLatency)")
+            print("schedule      \(s)")
+            print("status        \(result.status.name)\(result.status.message.map { ": \($0)" } ?? "")")
+            print("cycles        \(formatCycles(result.cycles))  (\(String(format: "%.3f", ms)) ms)")
+            print("compute bound \(formatCycles(bound))  (efficiency \(String(format: "%.1f%%", 100 * Double(bound) / Double(max(1, result.cycles)))))")
+            print("instructions  \(program.instructions.count): " + c.instructions.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            print("uops          gemm \(formatCycles(c.gemmUops)), alu \(formatCycles(c.aluUops)); uop buffer \(program.uops.count)/\(spec.uopDepth)")
+            print("DRAM          read \(formatCycles(c.dramBytesRead)) B (fetch \(formatCycles(c.fetchBytes))), written \(formatCycles(c.dramBytesWritten)) B, bus busy \(formatCycles(c.busBusyCycles)) cycles")
+            for m in Module.allCases {
+                print(String(format: "%-13@ busy %@, waiting for tokens %@, starved %@", m.name as NSString,
+                             formatCycles(c.busy[m.name] ?? 0) as NSString, formatCycles(c.stalledOnTokens[m.name] ?? 0) as NSString,
+                             formatCycles(c.starved[m.name] ?? 0) as NSString))
+            }
+            if let functional { print("functional    \(functional)") }
+        }
+        if result.status != .ok { throw ExitCode(1) }
+    }
+
+    // MARK: a model
+
+    func runModel(_ name: String, _ spec: HardwareSpec) throws {
+        let model = try ModelLoader.load(name)
+        for layer in model.layers {
+            if let problem = layer.workload.packingProblem(spec) {
+                throw UserError("model \(model.name), layer \(layer.name): \(problem)")
+            }
+        }
+        struct Row { var layer: Model.Layer; var schedule: Schedule?; var cycles: Int?; var valid: Int; var size: Int
+                     var reasons: [InvalidReason.Code: Int]; var note: String? }
+        var rows: [Row] = []
+        let started = Date()
+        for (k, layer) in model.layers.enumerated() {
+            let space = ScheduleSpace(workload: layer.workload, spec: spec)
+            if best {
+                let sweep = space.sweep(spec, timing: timing)
+                rows.append(Row(layer: layer, schedule: sweep.best?.schedule, cycles: sweep.best?.cycles, valid: sweep.valid,
+                                size: sweep.size, reasons: sweep.reasons, note: sweep.failures.first))
+                if !json {
+                    FileHandle.standardError.write(Data(String(format: "[%d/%d] %@: %d schedules, %d valid (%.1f s)\n", k + 1,
+                        model.layers.count, layer.name, sweep.size, sweep.valid, Date().timeIntervalSince(started)).utf8))
+                }
+            } else {
+                let s = space.defaultSchedule(spec)
+                let cycles = s.flatMap { ScheduleSpace.evaluate(layer.workload, $0, spec, timing: timing).cycles }
+                rows.append(Row(layer: layer, schedule: s, cycles: cycles, valid: -1, size: space.size, reasons: [:], note: nil))
+            }
+        }
+        let total = rows.reduce(0) { $0 + ($1.cycles ?? 0) * $1.layer.count }
+        let bound = rows.reduce(0) { $0 + $1.layer.count * (($1.layer.workload.macs + spec.macsPerCycle - 1) / spec.macsPerCycle) }
+        let missing = rows.filter { $0.cycles == nil }.map { $0.layer.name }
+        if json {
+            let layers: [[String: Any]] = rows.map { r in
+                var o: [String: Any] = ["name": r.layer.name, "workload": r.layer.workload.description, "count": r.layer.count,
+                                        "space": r.size]
+                if let s = r.schedule { o["schedule"] = s.description }
+                if let c = r.cycles { o["cycles"] = c }
+                if r.valid >= 0 { o["valid"] = r.valid; o["invalid_reasons"] = Dictionary(uniqueKeysWithValues: r.reasons.map { ($0.key.rawValue, $0.value) }) }
+                return o
+            }
+            print(jsonLine(["model": model.name, "hardware": spec.config.shortName, "layers": layers,
+                            "total_cycles": total, "compute_bound_cycles": bound, "complete": missing.isEmpty]))
+        } else {
+            print("model \(model.name) on VTA \(spec.config.shortName) at \(spec.config.clockMHz) MHz (\(best ? "best schedule per layer, exhaustive" : "default schedule per layer"))")
+            var header = String(format: "%-20@ %5@ %12@ %12@ %6@", "layer" as NSString, "count" as NSString, "cycles" as NSString, "bound" as NSString, "eff" as NSString)
+            if best { header += String(format: " %14@", "valid/space" as NSString) }
+            print(header + "  schedule")
+            for r in rows {
+                let b = (r.layer.workload.macs + spec.macsPerCycle - 1) / spec.macsPerCycle
+                let eff = r.cycles.map { String(format: "%.1f%%", 100 * Double(b) / Double($0)) } ?? "-"
+                var line = String(format: "%-20@ %5d %12@ %12@ %6@", r.layer.name as NSString, r.layer.count,
+                                  (r.cycles.map(formatCycles) ?? "none valid") as NSString, formatCycles(b) as NSString, eff as NSString)
+                if best { line += String(format: " %14@", "\(r.valid)/\(r.size)" as NSString) }
+                print(line + "  " + (r.schedule?.description ?? "-"))
+            }
+            let ms = Double(total) / (spec.config.clockMHz * 1000)
+            print("total (x count) \(formatCycles(total)) cycles = \(String(format: "%.2f", ms)) ms, \(String(format: "%.1f", 1000 / ms)) inferences/s; compute bound \(formatCycles(bound)) (\(String(format: "%.1f%%", 100 * Double(bound) / Double(max(1, total)))) of peak)")
+            if best {
+                var reasons: [InvalidReason.Code: Int] = [:]
+                for r in rows { for (k, v) in r.reasons { reasons[k, default: 0] += v } }
+                let invalid = rows.reduce(0) { $0 + $1.size - $1.valid }
+                let size = rows.reduce(0) { $0 + $1.size }
+                print("invalid schedules: \(invalid) of \(size) (\(String(format: "%.1f%%", 100 * Double(invalid) / Double(max(1, size))))): "
+                      + reasons.sorted { $0.value > $1.value }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", "))
+            }
+            if !missing.isEmpty { print("no valid schedule for: \(missing.joined(separator: ", ")); the total leaves them out") }
+        }
+        if !missing.isEmpty { throw ExitCode(2) }
+    }
+}
