@@ -36,8 +36,8 @@ struct BenchSim: ParsableCommand {
         print("note: this is a debug build; measure with `swift build -c release`")
         #endif
         print("simulator benchmark: \(model.name) on \(spec.config.shortName), one thread")
-        print(String(format: "%-20@ %10@ %8@ %12@ %12@ %14@", "layer" as NSString, "space" as NSString, "valid" as NSString,
-                     "median ms" as NSString, "best cycles" as NSString, "Mcycles/s" as NSString))
+        print(pad("layer", 20) + pad("space", 8, right: true) + pad("valid", 8, right: true) + pad("median ms", 12, right: true)
+              + pad("best cycles", 14, right: true) + pad("Mcycles/s", 12, right: true))
         var allTimes: [Double] = []
         var totalCycles = 0.0, totalSeconds = 0.0
         for layer in model.layers {
@@ -53,8 +53,9 @@ struct BenchSim: ParsableCommand {
             for _ in 0..<repeats { cycles += sim.run(program).cycles }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             totalCycles += Double(cycles); totalSeconds += seconds
-            print(String(format: "%-20@ %10d %8d %12.3f %12@ %14.1f", layer.name as NSString, sweep.size, sweep.valid,
-                         median(sweep.secondsPerValid) * 1000, formatCycles(best.cycles) as NSString, Double(cycles) / seconds / 1e6))
+            print(pad(layer.name, 20) + pad("\(sweep.size)", 8, right: true) + pad("\(sweep.valid)", 8, right: true)
+                  + pad(String(format: "%.3f", median(sweep.secondsPerValid) * 1000), 12, right: true)
+                  + pad(formatCycles(best.cycles), 14, right: true) + pad(String(format: "%.1f", Double(cycles) / seconds / 1e6), 12, right: true))
         }
         print(String(format: "timing mode over the best programs: %.1f M simulated cycles per wall second", totalCycles / max(totalSeconds, 1e-9) / 1e6))
         print(String(format: "compile + simulate per valid candidate: median %.3f ms, p90 %.3f ms over %d candidates",

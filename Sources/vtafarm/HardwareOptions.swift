@@ -80,6 +80,12 @@ func formatCycles(_ n: Int) -> String {
     return String(out.reversed())
 }
 
+/// Pads to a column width (left-aligned text, or right-aligned numbers).
+func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+    let fill = String(repeating: " ", count: max(0, width - s.count))
+    return right ? fill + s : s + fill
+}
+
 func jsonLine(_ object: Any) -> String {
     let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
     return String(decoding: data, as: UTF8.self)

@@ -168,9 +168,7 @@ struct Sim: ParsableCommand {
             print("uops          gemm \(formatCycles(c.gemmUops)), alu \(formatCycles(c.aluUops)); uop buffer \(program.uops.count)/\(spec.uopDepth)")
             print("DRAM          read \(formatCycles(c.dramBytesRead)) B (fetch \(formatCycles(c.fetchBytes))), written \(formatCycles(c.dramBytesWritten)) B, bus busy \(formatCycles(c.busBusyCycles)) cycles")
             for m in Module.allCases {
-                print(String(format: "%-13@ busy %@, waiting for tokens %@, starved %@", m.name as NSString,
-                             formatCycles(c.busy[m.name] ?? 0) as NSString, formatCycles(c.stalledOnTokens[m.name] ?? 0) as NSString,
-                             formatCycles(c.starved[m.name] ?? 0) as NSString))
+                print(pad(m.name, 13) + " busy \(formatCycles(c.busy[m.name] ?? 0)), waiting for tokens \(formatCycles(c.stalledOnTokens[m.name] ?? 0)), starved \(formatCycles(c.starved[m.name] ?? 0))")
             }
             if let functional { print("functional    \(functional)") }
         }
@@ -222,15 +220,17 @@ struct Sim: ParsableCommand {
                             "total_cycles": total, "compute_bound_cycles": bound, "complete": missing.isEmpty]))
         } else {
             print("model \(model.name) on VTA \(spec.config.shortName) at \(spec.config.clockMHz) MHz (\(best ? "best schedule per layer, exhaustive" : "default schedule per layer"))")
-            var header = String(format: "%-20@ %5@ %12@ %12@ %6@", "layer" as NSString, "count" as NSString, "cycles" as NSString, "bound" as NSString, "eff" as NSString)
-            if best { header += String(format: " %14@", "valid/space" as NSString) }
+            var header = pad("layer", 20) + pad("count", 6, right: true) + pad("cycles", 13, right: true)
+                + pad("bound", 13, right: true) + pad("eff", 7, right: true)
+            if best { header += pad("valid/space", 15, right: true) }
             print(header + "  schedule")
             for r in rows {
                 let b = (r.layer.workload.macs + spec.macsPerCycle - 1) / spec.macsPerCycle
                 let eff = r.cycles.map { String(format: "%.1f%%", 100 * Double(b) / Double($0)) } ?? "-"
-                var line = String(format: "%-20@ %5d %12@ %12@ %6@", r.layer.name as NSString, r.layer.count,
-                                  (r.cycles.map(formatCycles) ?? "none valid") as NSString, formatCycles(b) as NSString, eff as NSString)
-                if best { line += String(format: " %14@", "\(r.valid)/\(r.size)" as NSString) }
+                var line = pad(r.layer.name, 20) + pad("\(r.layer.count)", 6, right: true)
+                    + pad(r.cycles.map(formatCycles) ?? "none valid", 13, right: true) + pad(formatCycles(b), 13, right: true)
+                    + pad(eff, 7, right: true)
+                if best { line += pad("\(r.valid)/\(r.size)", 15, right: true) }
                 print(line + "  " + (r.schedule?.description ?? "-"))
             }
             let ms = Double(total) / (spec.config.clockMHz * 1000)

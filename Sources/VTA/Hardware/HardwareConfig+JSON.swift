@@ -7,45 +7,45 @@ extension HardwareConfig {
     /// the key. A TARGET of a known board supplies its AXI width and clock unless they are given.
     public init(json data: Data) throws {
         self.init()
-        let object: Any
+        let dict: [String: JSONScalar]
         do {
-            object = try JSONSerialization.jsonObject(with: data)
+            dict = try JSONDecoder().decode([String: JSONScalar].self, from: data)
+        } catch DecodingError.typeMismatch(_, let ctx) where !ctx.codingPath.isEmpty {
+            let key = ctx.codingPath[0].stringValue
+            throw HardwareConfigError(key: key, message: "expected a number or a string")
         } catch {
-            throw HardwareConfigError(key: "(file)", message: "not valid JSON: \(error.localizedDescription)")
-        }
-        guard let dict = object as? [String: Any] else {
-            throw HardwareConfigError(key: "(file)", message: "expected a JSON object of KEY: value")
+            throw HardwareConfigError(key: "(file)", message: "not a JSON object of KEY: value (\(Self.reason(error)))")
         }
         // LOG_BLOCK first, so that explicit LOG_BLOCK_IN / LOG_BLOCK_OUT win whatever the key order.
         let ordered = dict.keys.sorted { a, b in (a == "LOG_BLOCK" ? 0 : 1, a) < (b == "LOG_BLOCK" ? 0 : 1, b) }
         for key in ordered {
-            let value = dict[key]!
-            switch key {
-            case "TARGET":
-                guard let text = value as? String, !text.isEmpty else {
-                    throw HardwareConfigError(key: key, message: "expected a non-empty string")
-                }
+            switch (key, dict[key]!) {
+            case ("TARGET", .string(let text)):
+                guard !text.isEmpty else { throw HardwareConfigError(key: key, message: "expected a non-empty string") }
                 target = text
-            case "HW_VER":
-                guard let text = value as? String else { throw HardwareConfigError(key: key, message: "expected a string such as \"0.0.2\"") }
+            case ("HW_VER", .string(let text)):
                 try setVersion(text)
-            case "CLOCK_MHZ":
-                guard let number = value as? NSNumber, !(value is Bool) else {
-                    throw HardwareConfigError(key: key, message: "expected a number")
-                }
-                try set(key, to: "\(number.doubleValue)")
-            default:
-                guard let number = value as? NSNumber, !(value is Bool),
-                      number.doubleValue == number.doubleValue.rounded(), abs(number.doubleValue) < 1e9 else {
-                    throw HardwareConfigError(key: key, message: "expected an integer, got \(value)")
-                }
-                try set(key, integer: number.intValue)
+            case ("TARGET", _), ("HW_VER", _):
+                throw HardwareConfigError(key: key, message: "expected a string")
+            case ("CLOCK_MHZ", .integer(let n)):
+                try set(key, to: "\(n)")
+            case ("CLOCK_MHZ", .number(let x)):
+                try set(key, to: "\(x)")
+            case (_, .integer(let n)):
+                try set(key, integer: n)
+            case (_, let other):
+                throw HardwareConfigError(key: key, message: "expected an integer, got \(other)")
             }
         }
         if let board = Self.boardDefaults(target) {
             if dict["AXI_WIDTH"] == nil { axiWidth = board.axi }
             if dict["CLOCK_MHZ"] == nil { clockMHz = board.mhz }
         }
+    }
+
+    static func reason(_ error: Error) -> String {
+        if case DecodingError.dataCorrupted(let ctx) = error { return ctx.debugDescription }
+        return "\(error)"
     }
 
     /// Loads a vta_config.json file.
@@ -66,5 +66,30 @@ extension HardwareConfig {
 
     public func jsonData() throws -> Data {
         try JSONSerialization.data(withJSONObject: jsonObject, options: [.prettyPrinted, .sortedKeys])
+    }
+}
+
+/// One JSON value of a vta_config.json: JSONDecoder keeps true/false apart from 0/1, which
+/// JSONSerialization on Linux does not.
+enum JSONScalar: Decodable, CustomStringConvertible {
+    case integer(Int), number(Double), string(String), bool(Bool), other
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? c.decode(Int.self) { self = .integer(n) }
+        else if let x = try? c.decode(Double.self) { self = .number(x) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else { self = .other }
+    }
+
+    var description: String {
+        switch self {
+        case .integer(let n): return "\(n)"
+        case .number(let x): return "\(x)"
+        case .string(let s): return "\"\(s)\""
+        case .bool(let b): return "\(b)"
+        case .other: return "an array or object"
+        }
     }
 }

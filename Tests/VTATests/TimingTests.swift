@@ -1,0 +1,217 @@
+import Testing
+@testable import VTA
+
+/// Pins the timing facts of VTA.md with hand-written micro-programs.
+@Suite struct TimingTests {
+    static func loop(_ n: Int, iterOut: Int = 1, iterIn: Int = 1) -> UopLoop {
+        UopLoop(uopBegin: 0, uopEnd: n, iterOut: iterOut, iterIn: iterIn, dstFactorOut: 0, dstFactorIn: 0, srcFactorOut: 0, srcFactorIn: 0)
+    }
+    static func load(_ type: MemoryType, _ n: Int, _ deps: DepFlags = []) -> Instruction {
+        .load(MemoryInsn(deps: deps, memoryType: type, sramBase: 0, dramBase: 0, ySize: 1, xSize: n, xStride: n))
+    }
+    static func store(_ n: Int, _ deps: DepFlags = []) -> Instruction {
+        .store(MemoryInsn(deps: deps, memoryType: .out, sramBase: 0, dramBase: 0, ySize: 1, xSize: n, xStride: n))
+    }
+    static func gemm(_ n: Int, reset: Bool = false, iterOut: Int = 1, iterIn: Int = 1) -> Instruction {
+        .gemm(GemmInsn(reset: reset, loop: loop(n, iterOut: iterOut, iterIn: iterIn)))
+    }
+    static func alu(_ n: Int, imm: Bool) -> Instruction { .alu(AluInsn(loop: loop(n), op: .add, useImm: imm, imm: 1)) }
+
+    func cycles(_ insns: [Instruction], _ hw: String = "DRAM_LATENCY=1", timing: TimingParameters = .tsim) -> Int {
+        let spec = hardware(hw)
+        let r = Simulator(spec: spec, timing: timing).run(Program(spec: spec, instructions: insns, uops: [], regions: []))
+        #expect(r.status == .ok)
+        return r.cycles
+    }
+
+    // GEMM and ALU timing does not depend on the uops' contents, so these programs load none:
+    // the only memory traffic is the fetch, and differences are the instructions' own cost.
+    @Test func gemmCostsOneCyclePerUopPlusPipeline() {
+        let base = cycles([.finish([])])
+        for n in [1, 16, 256, 1024] {
+            #expect(cycles([Self.gemm(n), .finish([])]) - base == n + 9, "GEMM of \(n) uops")
+            #expect(cycles([Self.gemm(n, reset: true), .finish([])]) - base == n + 9, "GEMM reset of \(n) uops")
+        }
+        // iter loops multiply executions; back-to-back GEMMs do not overlap.
+        #expect(cycles([Self.gemm(16, iterOut: 16, iterIn: 16), .finish([])]) - base == 4096 + 9)
+        #expect(cycles([Self.gemm(100), Self.gemm(100), .finish([])]) - base == 2 * 109)
+        // The pre-2021 core: about 4 cycles a uop.
+        #expect(cycles([Self.gemm(256), .finish([])], timing: .legacyGemm) - base == 4 * 256 + 9)
+    }
+
+    @Test func aluImmediateVersusRegisterOperand() {
+        let base = cycles([.finish([])])
+        #expect(cycles([Self.alu(256, imm: true), .finish([])]) - base == 256 + 9)
+        #expect(cycles([Self.alu(256, imm: false), .finish([])]) - base == 2 * 256 + 9)
+    }
+
+    @Test func loadsMoveOneBeatPerCycleAndWidthHelps() {
+        // 64 INP elements of 16 bytes: 128 beats at 64-bit AXI, 64 at 128-bit.
+        func inp(_ k: Int, _ hw: String) -> Int {
+            cycles([Self.load(.inp, k, .pushNext), .finish(.popPrev)], hw) - cycles([.finish([])], hw)
+        }
+        let a64 = inp(64, "DRAM_LATENCY=1"), b64 = inp(128, "DRAM_LATENCY=1")
+        #expect(b64 - a64 == 128)  // 64 more elements x 2 beats
+        let a128 = inp(64, "DRAM_LATENCY=1,AXI_WIDTH=128"), b128 = inp(128, "DRAM_LATENCY=1,AXI_WIDTH=128")
+        #expect(b128 - a128 == 64)
+        // Weights: a 256-byte block is 32 beats at 64 bits.
+        let w1 = cycles([Self.load(.wgt, 1, .pushNext), .finish(.popPrev)]), w2 = cycles([Self.load(.wgt, 2, .pushNext), .finish(.popPrev)])
+        #expect(w2 - w1 == 32)
+    }
+
+    @Test func readLatencyAddsPerRoundTrip() {
+        // FINISH alone: one round trip (fetch); a LOAD program: two.
+        let f1 = cycles([.finish([])], "DRAM_LATENCY=1"), f100 = cycles([.finish([])], "DRAM_LATENCY=100")
+        #expect(f100 - f1 == 99)
+        let program: [Instruction] = [Self.load(.inp, 16, .pushNext), .finish(.popPrev)]
+        #expect(cycles(program, "DRAM_LATENCY=100") - cycles(program, "DRAM_LATENCY=1") == 2 * 99)
+    }
+
+    @Test func storeCostsBeatsPlusOneReadPerElement() {
+        let s1 = cycles([Self.store(16, .pushPrev), .finish(.popNext)])
+        let s2 = cycles([Self.store(32, .pushPrev), .finish(.popNext)])
+        // 16 more 16-byte elements: 32 beats + 16 SRAM reads + bursts' overhead (2 more 16-beat bursts).
+        #expect(s2 - s1 == 32 + 16 + 2 * 2)
+    }
+
+    @Test func tokenPingPongSerializesModules() {
+        // load -> compute -> load -> compute ...: each waits for the other.
+        var insns: [Instruction] = []
+        let rounds = 10
+        for r in 0..<rounds {
+            insns.append(Self.load(.inp, 64, r == 0 ? .pushNext : [.popNext, .pushNext]))
+            insns.append(.gemm(GemmInsn(deps: r == rounds - 1 ? .popPrev : [.popPrev, .pushPrev], loop: Self.loop(16, iterOut: 8))))
+        }
+        insns.append(.finish([]))
+        let spec = hardware("DRAM_LATENCY=1")
+        let r = Simulator(spec: spec).run(Program(spec: spec, instructions: insns, uops: [], regions: []))
+        #expect(r.status == .ok)
+        let busy = (r.counters.busy["load"] ?? 0) + (r.counters.busy["compute"] ?? 0)
+        #expect(r.cycles >= busy, "ping-pong cannot overlap: \(r.cycles) < \(busy)")
+        #expect((r.counters.stalledOnTokens["load"] ?? 0) > 0 && (r.counters.stalledOnTokens["compute"] ?? 0) > 0)
+    }
+
+    @Test func deadlockIsReportedNotAHang() {
+        let spec = HardwareSpec(.stock)
+        let r = Simulator(spec: spec).run(Program(spec: spec, instructions: [.finish(.popPrev)], uops: [], regions: []))
+        guard case .deadlock(let m) = r.status else { Issue.record("expected deadlock, got \(r.status)"); return }
+        #expect(m.contains("compute") && m.contains("load->compute"))
+    }
+
+    @Test func malformedFlagsAndMissingFinish() {
+        let spec = HardwareSpec(.stock)
+        let bad = Simulator(spec: spec).run(Program(spec: spec, instructions: [Self.load(.inp, 1, .popPrev), .finish([])], uops: [], regions: []))
+        #expect(bad.status.name == "malformed")
+        let none = Simulator(spec: spec).run(Program(spec: spec, instructions: [Self.load(.inp, 1)], uops: [], regions: []))
+        #expect(none.status.name == "malformed")
+    }
+
+    @Test func cycleLimitStopsLongRuns() {
+        let spec = HardwareSpec(.stock)
+        var sim = Simulator(spec: spec)
+        sim.cycleLimit = 1000
+        let r = sim.run(Program(spec: spec, instructions: [Self.load(.uop, 16), Self.gemm(16, iterOut: 100, iterIn: 100), .finish([])], uops: [], regions: []))
+        #expect(r.status == .cycleLimit(1000))
+    }
+
+    @Test func fullQueuesStallDispatchWithoutDeadlock() {
+        // 1500 compute instructions behind one slow load: the compute queue (512) fills.
+        var insns: [Instruction] = [Self.load(.uop, 16), Self.load(.wgt, 64, .pushNext), .gemm(GemmInsn(deps: .popPrev, loop: Self.loop(1)))]
+        insns += Array(repeating: Self.gemm(1), count: 1500)
+        insns.append(.finish([]))
+        let spec = HardwareSpec(.stock)
+        let r = Simulator(spec: spec).run(Program(spec: spec, instructions: insns, uops: [], regions: []))
+        #expect(r.status == .ok)
+        #expect(r.counters.instructions["gemm"] == 1501)
+    }
+
+    /// VTA.md's cycle counts measured on the VTA RTL (read latency 1, stock, 64-bit AXI):
+    /// the model lands within 3% or 3 cycles of each.
+    @Test func rtlMicroProgramTable() {
+        let table: [(String, [Instruction], Int)] = [
+            ("FINISH alone", [.finish([])], 8),
+            ("LOAD UOP 1; FINISH", [Self.load(.uop, 1), .finish([])], 16),
+            ("LOAD UOP 1; GEMM reset 1", [Self.load(.uop, 1), Self.gemm(1, reset: true), .finish([])], 26),
+            ("LOAD INP 16", [Self.load(.inp, 16, .pushNext), .finish(.popPrev)], 48),
+            ("LOAD WGT 16", [Self.load(.wgt, 16, .pushNext), .finish(.popPrev)], 528),
+            ("LOAD ACC 16", [Self.load(.acc, 16), .finish([])], 144),
+            ("LOAD UOP 16", [Self.load(.uop, 16), .finish([])], 23),
+            ("LOAD UOP 16; GEMM 16", [Self.load(.uop, 16), Self.gemm(16), .finish([])], 48),
+            ("LOAD UOP 256", [Self.load(.uop, 256), .finish([])], 143),
+            ("LOAD UOP 256; GEMM 256", [Self.load(.uop, 256), Self.gemm(256), .finish([])], 408),
+            ("LOAD UOP 1024; GEMM 1024", [Self.load(.uop, 1024), Self.gemm(1024), .finish([])], 1560),
+            ("LOAD UOP 256; GEMM reset 256", [Self.load(.uop, 256), Self.gemm(256, reset: true), .finish([])], 408),
+            ("LOAD UOP 16; GEMM 16x16x16", [Self.load(.uop, 16), Self.gemm(16, iterOut: 16, iterIn: 16), .finish([])], 4128),
+            ("ALU imm 256", [Self.load(.uop, 256), Self.alu(256, imm: true), .finish([])], 408),
+            ("ALU reg 256", [Self.load(.uop, 256), Self.alu(256, imm: false), .finish([])], 664),
+            ("STORE 16", [Self.store(16, .pushPrev), .finish(.popNext)], 61),
+            ("STORE 1", [Self.store(1), .finish([])], 16),
+        ]
+        for (name, program, measured) in table {
+            let c = cycles(program)
+            #expect(abs(c - measured) <= max(3, measured * 3 / 100), "\(name): simulated \(c), RTL \(measured)")
+        }
+        let latencyRows: [(String, [Instruction], [Int])] = [
+            ("FINISH alone", [.finish([])], [8, 15, 39, 107]),
+            ("LOAD INP 16", [Self.load(.inp, 16, .pushNext), .finish(.popPrev)], [48, 62, 110, 246]),
+            ("GEMM 256", [Self.load(.uop, 256), Self.gemm(256), .finish([])], [408, 422, 470, 606]),
+            ("STORE 16", [Self.store(16, .pushPrev), .finish(.popNext)], [61, 68, 92, 160]),
+        ]
+        for (name, program, measured) in latencyRows {
+            for (latency, m) in zip([1, 8, 32, 100], measured) {
+                let c = cycles(program, "DRAM_LATENCY=\(latency)")
+                #expect(abs(c - m) <= max(3, m * 3 / 100), "\(name) at read latency \(latency): simulated \(c), RTL \(m)")
+            }
+        }
+    }
+}
+
+/// Properties over whole compiled layers.
+@Suite struct LayerTimingTests {
+    @Test func virtualThreadsOverlapLoadComputeStore() {
+        let spec = HardwareSpec(.stock)
+        let w = Workload.conv2d(h: 56, w: 56, ci: 64, co: 64, k: 3, s: 1, p: 1)
+        let threaded = ScheduleSpace.evaluate(w, Schedule(tileH: 28, tileW: 8, tileCI: 1, tileCO: 2, hThreads: 2, ocThreads: 2), spec)
+        guard case .measured(let cycles, let c) = threaded else { Issue.record("\(threaded)"); return }
+        let sum = c.busy.values.reduce(0, +)
+        #expect(Double(cycles) < 0.85 * Double(sum), "total \(cycles) vs sum of busy \(sum)")
+        // One thread: the same tiles serialize, and the run is slower.
+        let single = ScheduleSpace.evaluate(w, Schedule(tileH: 28, tileW: 8, tileCI: 1, tileCO: 2), spec)
+        #expect((single.cycles ?? 0) > cycles)
+    }
+
+    @Test func noRunBeatsItsBounds() {
+        var rng = SplitMix64(seed: 99)
+        let configs = ["", "AXI_WIDTH=512", "LOG_BLOCK=3,LOG_INP_BUFF_SIZE=14,LOG_WGT_BUFF_SIZE=16,LOG_ACC_BUFF_SIZE=16,AXI_WIDTH=128", "LOG_BLOCK_IN=5,LOG_BLOCK_OUT=4,LOG_WGT_BUFF_SIZE=19,LOG_ACC_BUFF_SIZE=17",
+                       "LOG_BATCH=1,LOG_ACC_BUFF_SIZE=16,DRAM_LATENCY=1", "MAX_BURST=256,AXI_WIDTH=256"]
+        var checked = 0
+        for hw in configs {
+            let spec = hardware(hw)
+            #expect(spec.invalidReason == nil, "\(hw)")
+            for layer in ModelZoo.model(named: "resnet18")!.layers + [Model.Layer(name: "fc", workload: .dense(n: 2 * spec.batch, ci: 512, co: 256))] {
+                let space = ScheduleSpace(workload: layer.workload, spec: spec)
+                for _ in 0..<6 {
+                    let s = space.schedule(at: Int(rng.next() % UInt64(space.size)))
+                    guard case .measured(let cycles, let c) = ScheduleSpace.evaluate(layer.workload, s, spec) else { continue }
+                    checked += 1
+                    #expect(cycles * spec.macsPerCycle >= layer.workload.macs, "\(layer.name) \(s) on \(hw)")
+                    #expect(cycles * spec.axiBytes >= c.dramBytesRead + c.dramBytesWritten, "\(layer.name) \(s) on \(hw)")
+                }
+            }
+        }
+        #expect(checked >= 40, "only \(checked) valid random configurations")
+    }
+
+    @Test func resnet18TotalIsCalibrated() {
+        // Best schedules at the stock configuration (found by `vtafarm sim --model resnet18 --best`).
+        let spec = HardwareSpec(.stock)
+        let model = ModelZoo.model(named: "resnet18")!
+        var total = 0
+        for layer in model.layers {
+            let sweep = ScheduleSpace(workload: layer.workload, spec: spec).sweep(spec)
+            guard let best = sweep.best else { Issue.record("\(layer.name) has no valid schedule"); return }
+            total += best.cycles * layer.count
+        }
+        #expect(total >= 6_623_232 && total <= 10_000_000, "ResNet-18 total \(total)")
+    }
+}
