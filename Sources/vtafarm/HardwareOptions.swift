@@ -13,6 +13,10 @@ struct HardwareOptions: ParsableArguments {
         valueName: "KEY=VALUE,..."))
     var assignments: [String] = []
 
+    @Option(help: ArgumentHelp("Check the configuration against an FPGA's DSP and block-RAM budget: \(FPGA.presets.map { "\($0.name) (\($0.part))" }.joined(separator: ", ")).",
+                               valueName: "board"))
+    var fpga: String?
+
     func config() throws -> HardwareConfig {
         var config = HardwareConfig.stock
         do {
@@ -24,11 +28,22 @@ struct HardwareOptions: ParsableArguments {
         return config
     }
 
-    /// The derived spec, or a clear error when the configuration cannot be built at all.
+    func part() throws -> FPGA? {
+        guard let fpga else { return nil }
+        guard let part = FPGA.named(fpga) else {
+            throw UserError("unknown FPGA '\(fpga)': use one of \(FPGA.presets.map(\.name).joined(separator: ", "))")
+        }
+        return part
+    }
+
+    /// The derived spec. A configuration VTA cannot be built with (or that does not fit --fpga)
+    /// prints its invalid reason and exits with status 2, like an invalid schedule.
     func spec() throws -> HardwareSpec {
         let spec = HardwareSpec(try config())
-        if let reason = spec.invalidReason {
-            throw UserError("this hardware configuration is invalid: \(reason)")
+        let board = try part()
+        if let reason = spec.invalidReason ?? board?.misfit(spec) {
+            FileHandle.standardError.write(Data("invalid hardware configuration: \(reason)\n".utf8))
+            throw ExitCode(2)
         }
         return spec
     }

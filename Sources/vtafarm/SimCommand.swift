@@ -160,6 +160,8 @@ struct Sim: ParsableCommand {
             let ms = Double(result.cycles) / (spec.config.clockMHz * 1000)
             print("workload      \(w)")
             print("hardware      \(spec.config.shortName), \(spec.config.clockMHz) MHz, DRAM latency \(spec.config.dramLatency)")
+            let need = ResourceEstimate(spec)
+            print("resources     about \(need.dsp) DSP, \(need.bram36) BRAM36" + ((try? hardware.part()).flatMap { $0 }.map { " (\($0.name): \($0.dsp) DSP, \($0.memoryBlocks) BRAM36)" } ?? ""))
             print("schedule      \(s)")
             print("status        \(result.status.name)\(result.status.message.map { ": \($0)" } ?? "")")
             print("cycles        \(formatCycles(result.cycles))  (\(String(format: "%.3f", ms)) ms)")

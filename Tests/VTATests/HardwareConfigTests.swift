@@ -96,3 +96,25 @@ import Testing
         #expect(HardwareSpec(c).invalidReason == nil)
     }
 }
+
+@Suite struct ResourceModelTests {
+    @Test func stockFitsPynq() {
+        let spec = HardwareSpec(.stock)
+        let need = ResourceEstimate(spec)
+        #expect(need.dsp == 128)
+        #expect(need.bramByBuffer == ["uop": 8, "inp": 8, "wgt": 57, "acc": 29, "out": 8])
+        #expect(FPGA.named("pynq-z1")!.misfit(spec) == nil)
+    }
+
+    @Test func largerCoresOutgrowSmallParts() {
+        let wide = hardware("LOG_BLOCK_OUT=5,LOG_WGT_BUFF_SIZE=19,LOG_ACC_BUFF_SIZE=18")  // 1x16x32: 256 DSP
+        #expect(wide.invalidReason == nil)
+        #expect(FPGA.named("pynq")!.misfit(wide)?.code == .exceedsFPGA)
+        #expect(FPGA.named("ultra96")!.misfit(wide) == nil)
+        let big = hardware("LOG_BLOCK=5,LOG_WGT_BUFF_SIZE=20,LOG_INP_BUFF_SIZE=16,LOG_ACC_BUFF_SIZE=18")
+        #expect(big.invalidReason == nil)
+        #expect(FPGA.named("ultra96")!.misfit(big)?.code == .exceedsFPGA)
+        #expect(FPGA.named("zu7ev")!.misfit(big) == nil)
+        #expect(FPGA.named("stratix") == nil)
+    }
+}
