@@ -77,9 +77,13 @@ enum ModelLoader {
         }
         switch e {
         case .keyNotFound(let key, let ctx): return "missing field '\(key.stringValue)' at \(path(ctx.codingPath).isEmpty ? "top level" : path(ctx.codingPath))"
-        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
-            return "field \(path(ctx.codingPath)): \(ctx.debugDescription)"
-        case .dataCorrupted(let ctx): return "\(ctx.debugDescription) \(path(ctx.codingPath))"
+        case .typeMismatch(let type, let ctx), .valueNotFound(let type, let ctx):
+            let wanted = type == Int.self ? "an integer" : type == String.self ? "a string" : "\(type)"
+            return "field \(path(ctx.codingPath)): expected \(wanted)"
+        case .dataCorrupted(let ctx):
+            // Yams puts the line and column of a syntax error in the underlying error.
+            let detail = ctx.underlyingError.map { "\($0)" } ?? ctx.debugDescription
+            return "not valid YAML: \(detail.trimmingCharacters(in: .whitespacesAndNewlines))"
         @unknown default: return "\(e)"
         }
     }
