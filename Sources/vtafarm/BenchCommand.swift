@@ -5,7 +5,7 @@ import VTA
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures (build with -c release before trusting them).",
-        subcommands: [BenchSim.self]
+        subcommands: [BenchSim.self, BenchCalibration.self]
     )
 }
 
@@ -67,5 +67,54 @@ struct BenchSim: ParsableCommand {
         guard !xs.isEmpty else { return 0 }
         let s = xs.sorted()
         return s[min(s.count - 1, Int(Double(s.count - 1) * p))]
+    }
+}
+
+struct BenchCalibration: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibration",
+        abstract: "Compare simulated cycles with cycle counts measured elsewhere (the VTA RTL).",
+        discussion: """
+        Runs every program directory under DIR whose program.json has measured_cycles (keyed by \
+        DRAM read latency), once per latency, and prints measured, simulated and the error. The \
+        default DIR holds VTA.md's RTL micro-programs, encoded by hand. Exits 1 when a program \
+        misses by more than 3% or 3 cycles, whichever is larger.
+        """
+    )
+
+    @Option(help: ArgumentHelp("Directory of program directories.", valueName: "dir"))
+    var fixtures = "Tests/Fixtures/rtl"
+
+    func run() throws {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: fixtures) else {
+            throw UserError("\(fixtures): not a readable directory")
+        }
+        print(pad("program", 22) + pad("latency", 8, right: true) + pad("measured", 10, right: true)
+              + pad("simulated", 11, right: true) + pad("error", 8, right: true) + pad("error %", 9, right: true))
+        var rows = 0, outside = 0
+        for name in names.sorted() {
+            let dir = fixtures + "/" + name
+            guard fm.fileExists(atPath: dir + "/program.json") else { continue }
+            let base: ProgramDirectory
+            do { base = try ProgramDirectory.load(dir) } catch let e as ProgramError { throw UserError(e.message) }
+            for (latency, measured) in (base.manifest.measuredCycles ?? [:]).sorted(by: { Int($0.key)! < Int($1.key)! }) {
+                let loaded: ProgramDirectory
+                do { loaded = try ProgramDirectory.load(dir, overrides: ["DRAM_LATENCY=\(latency)"]) } catch let e as ProgramError {
+                    throw UserError(e.message)
+                }
+                let simulated = loaded.run().result.cycles
+                let error = simulated - measured
+                let ok = abs(error) <= max(3, measured * 3 / 100)
+                rows += 1
+                if !ok { outside += 1 }
+                print(pad(name, 22) + pad(latency, 8, right: true) + pad(formatCycles(measured), 10, right: true)
+                      + pad(formatCycles(simulated), 11, right: true) + pad(String(format: "%+d", error), 8, right: true)
+                      + pad(String(format: "%+.1f%%", 100 * Double(error) / Double(measured)), 9, right: true) + (ok ? "" : "  outside tolerance"))
+            }
+        }
+        print("\(rows) measurements, \(rows - outside) within 3% or 3 cycles")
+        if rows == 0 { throw UserError("\(fixtures): no program directory with measured_cycles") }
+        if outside > 0 { throw ExitCode(1) }
     }
 }

@@ -111,12 +111,9 @@ func jsonLine(_ object: Any) -> String {
 }
 
 extension SimCounters {
-    var jsonObject: [String: Any] {
-        [
-            "cycles": cycles, "instructions": instructions, "gemm_uops": gemmUops, "alu_uops": aluUops,
-            "macs": macs, "dram_bytes_read": dramBytesRead, "dram_bytes_written": dramBytesWritten,
-            "fetch_bytes": fetchBytes, "bus_busy_cycles": busBusyCycles, "busy": busy,
-            "stalled_on_tokens": stalledOnTokens, "starved": starved,
-        ]
+    /// The counters as a JSON object (through their Codable snake_case keys).
+    var jsonObject: Any {
+        let data = (try? JSONEncoder().encode(self)) ?? Data("{}".utf8)
+        return (try? JSONSerialization.jsonObject(with: data)) ?? [:]
     }
 }

@@ -19,8 +19,13 @@ struct Sim: ParsableCommand {
           vtafarm sim --model resnet18 --best
         prints one row per layer. --best searches each layer's schedule space exhaustively.
 
+        A program directory (format in the README):
+          vtafarm sim --workload ... --emit-program DIR   (program, data and expected output)
+          vtafarm sim --program DIR [--hw-set DRAM_LATENCY=1] [--json]
+        Without --input/--weight, --emit-program uses seeded random data.
+
         Exit status: 0 when the configuration ran, 2 when it is invalid on VTA (reason printed), \
-        1 for bad input.
+        1 for bad input (including a malformed program directory), 3 for a wrong answer.
         """
     )
 
@@ -29,6 +34,12 @@ struct Sim: ParsableCommand {
 
     @Option(help: ArgumentHelp("A zoo model name or a YAML layer-table file.", valueName: "name|file"))
     var model: String?
+
+    @Option(help: ArgumentHelp("Run a program directory (program.json + .bin files), from vtafarm or elsewhere.", valueName: "dir"))
+    var program: String?
+
+    @Option(help: ArgumentHelp("With --workload: also write the compiled program, its data and its expected output as a program directory.", valueName: "dir"))
+    var emitProgram: String?
 
     @Flag(help: "With --model: search every layer's schedule space exhaustively.")
     var best = false
@@ -56,7 +67,14 @@ struct Sim: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if (workload == nil) == (model == nil) { throw ValidationError("give exactly one of --workload and --model") }
+        if [workload, model, program].compactMap({ $0 }).count != 1 {
+            throw ValidationError("give exactly one of --workload, --model and --program")
+        }
+        if program != nil && (schedule != nil || input != nil || weight != nil || output != nil || verify || best
+                              || emitProgram != nil || hardware.configFile != nil || hardware.fpga != nil) {
+            throw ValidationError("--program takes only --hw-set (AXI_WIDTH, MAX_BURST, CLOCK_MHZ, DRAM_LATENCY), --legacy-gemm and --json")
+        }
+        if emitProgram != nil && workload == nil { throw ValidationError("--emit-program goes with --workload") }
         if model != nil && (schedule != nil || input != nil || weight != nil || output != nil || verify) {
             throw ValidationError("--schedule, --input, --weight, --output and --verify go with --workload, not --model")
         }
@@ -69,8 +87,39 @@ struct Sim: ParsableCommand {
     var timing: TimingParameters { legacyGemm ? .legacyGemm : .tsim }
 
     func run() throws {
+        if let program { return try runProgram(program) }
         let spec = try hardware.spec()
         if let model { try runModel(model, spec) } else { try runWorkload(workload!, spec) }
+    }
+
+    // MARK: a program directory
+
+    func runProgram(_ directory: String) throws {
+        let loaded: ProgramDirectory
+        do { loaded = try ProgramDirectory.load(directory, overrides: hardware.assignments) } catch let e as ProgramError {
+            if json { print(jsonLine(["status": "malformed", "message": e.message])) }
+            throw UserError(e.message)
+        }
+        let run = loaded.run(timing: timing)
+        let status = run.result.status != .ok ? run.result.status.name : run.mismatch != nil ? "wrong_answer" : "ok"
+        if json {
+            var object: [String: Any] = ["status": status, "cycles": run.result.cycles, "counters": run.result.counters.jsonObject,
+                                         "instructions": loaded.program.instructions.count, "output_compared": run.compared]
+            if let m = run.result.status.message ?? run.mismatch { object["message"] = m }
+            if let w = loaded.manifest.workload { object["workload"] = w }
+            if let s = loaded.manifest.schedule { object["schedule"] = s }
+            print(jsonLine(object))
+        } else {
+            let spec = loaded.spec
+            print("program       \(directory) (\(loaded.program.instructions.count) instructions)")
+            print("hardware      \(spec.config.shortName), \(spec.config.clockMHz) MHz, DRAM latency \(spec.config.dramLatency)")
+            if let w = loaded.manifest.workload { print("workload      \(w)") }
+            if let s = loaded.manifest.schedule { print("schedule      \(s)") }
+            print("status        \(status)\((run.result.status.message ?? run.mismatch).map { ": \($0)" } ?? "")")
+            print("cycles        \(formatCycles(run.result.cycles))")
+            print("output        \(run.compared ? (run.mismatch == nil ? "matches out.bin" : "differs from out.bin") : "no out.bin to compare with")")
+        }
+        if status != "ok" { throw ExitCode(status == "wrong_answer" ? 3 : 1) }
     }
 
     // MARK: one workload
@@ -105,12 +154,17 @@ struct Sim: ParsableCommand {
         let simulator = Simulator(spec: spec, timing: timing)
         var functional: String? = nil
         let result: SimulationResult
-        if input != nil || verify {
+        if input != nil || verify || emitProgram != nil {
             let (x, k) = try tensors(w)
             let dram: [UInt8]
             do { dram = try program.dramImage(input: x, weight: k) } catch let e as WorkloadError { throw UserError(e.message) }
             let machine = FunctionalMachine(spec: spec, dram: dram)
             result = simulator.run(program, machine: machine)
+            if result.status == .ok, let emitProgram {
+                do {
+                    try ProgramDirectory.write(program, to: emitProgram, initial: dram, final: machine.dram, shift: shift, simulated: result)
+                } catch let e as ProgramError { throw UserError(e.message) }
+            }
             if result.status == .ok {
                 let y = program.output(from: machine.dram)
                 if let output { try NPY.write(y, path: output) }

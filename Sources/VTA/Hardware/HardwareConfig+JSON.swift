@@ -6,16 +6,19 @@ extension HardwareConfig {
     /// `LOG_BLOCK_OUT` override it. Unknown keys and values of the wrong type are errors that name
     /// the key. A TARGET of a known board supplies its AXI width and clock unless they are given.
     public init(json data: Data) throws {
-        self.init()
         let dict: [String: JSONScalar]
         do {
             dict = try JSONDecoder().decode([String: JSONScalar].self, from: data)
-        } catch DecodingError.typeMismatch(_, let ctx) where !ctx.codingPath.isEmpty {
-            let key = ctx.codingPath[0].stringValue
-            throw HardwareConfigError(key: key, message: "expected a number or a string")
         } catch {
             throw HardwareConfigError(key: "(file)", message: "not a JSON object of KEY: value (\(Self.reason(error)))")
         }
+        try self.init(values: dict)
+    }
+
+    /// The configuration from already-decoded KEY: value pairs (a vta_config.json object, or the
+    /// `hardware` object of a program directory's program.json).
+    public init(values dict: [String: JSONScalar]) throws {
+        self.init()
         // LOG_BLOCK first, so that explicit LOG_BLOCK_IN / LOG_BLOCK_OUT win whatever the key order.
         let ordered = dict.keys.sorted { a, b in (a == "LOG_BLOCK" ? 0 : 1, a) < (b == "LOG_BLOCK" ? 0 : 1, b) }
         for key in ordered {
@@ -56,25 +59,26 @@ extension HardwareConfig {
         try self.init(json: data)
     }
 
-    /// The configuration as a vta_config.json object (with vtafarm's memory-system keys).
-    public var jsonObject: [String: Any] {
-        var dict: [String: Any] = ["TARGET": target, "HW_VER": hwVersion, "CLOCK_MHZ": clockMHz]
-        for key in Self.integerKeys { dict[key.name] = self[keyPath: key.path] }
-        if logBlockIn == logBlockOut { dict["LOG_BLOCK"] = logBlockIn }
+    /// The configuration as vta_config.json KEY: value pairs (with vtafarm's memory-system keys).
+    public var values: [String: JSONScalar] {
+        var dict: [String: JSONScalar] = ["TARGET": .string(target), "HW_VER": .string(hwVersion), "CLOCK_MHZ": .number(clockMHz)]
+        for key in Self.integerKeys { dict[key.name] = .integer(self[keyPath: key.path]) }
         return dict
     }
 
     public func jsonData() throws -> Data {
-        try JSONSerialization.data(withJSONObject: jsonObject, options: [.prettyPrinted, .sortedKeys])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(values)
     }
 }
 
 /// One JSON value of a vta_config.json: JSONDecoder keeps true/false apart from 0/1, which
 /// JSONSerialization on Linux does not.
-enum JSONScalar: Decodable, CustomStringConvertible {
+public enum JSONScalar: Codable, Hashable, Sendable, CustomStringConvertible {
     case integer(Int), number(Double), string(String), bool(Bool), other
 
-    init(from decoder: Decoder) throws {
+    public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let b = try? c.decode(Bool.self) { self = .bool(b) }
         else if let n = try? c.decode(Int.self) { self = .integer(n) }
@@ -83,7 +87,18 @@ enum JSONScalar: Decodable, CustomStringConvertible {
         else { self = .other }
     }
 
-    var description: String {
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .integer(let n): try c.encode(n)
+        case .number(let x): try c.encode(x)
+        case .string(let s): try c.encode(s)
+        case .bool(let b): try c.encode(b)
+        case .other: try c.encodeNil()
+        }
+    }
+
+    public var description: String {
         switch self {
         case .integer(let n): return "\(n)"
         case .number(let x): return "\(x)"

@@ -19,6 +19,17 @@ public struct SimCounters: Hashable, Sendable, Codable {
     public var stalledOnTokens: [String: Int] = [:]
     /// Per module: cycles the module was free but its next instruction had not been dispatched.
     public var starved: [String: Int] = [:]
+
+    public init() {}
+
+    /// JSON keys in snake_case, as in every vtafarm JSON output.
+    enum CodingKeys: String, CodingKey {
+        case cycles, instructions, macs, busy, starved
+        case gemmUops = "gemm_uops", aluUops = "alu_uops"
+        case dramBytesRead = "dram_bytes_read", dramBytesWritten = "dram_bytes_written"
+        case fetchBytes = "fetch_bytes", busBusyCycles = "bus_busy_cycles"
+        case stalledOnTokens = "stalled_on_tokens"
+    }
 }
 
 public enum SimulationStatus: Hashable, Sendable {

@@ -276,7 +276,9 @@ private struct Engine {
             counters.aluUops += n
             kindCounts[6] += 1
         case .finish:
-            end = start + timing.finishCycles
+            // Completion is signalled once the other modules are idle too (the RTL's "STORE 1;
+            // FINISH" takes the store's time although FINISH waits for no token).
+            end = max(start, free[Module.load.rawValue], free[Module.store.rawValue]) + timing.finishCycles
             if finishEnd == nil { finishEnd = end }
             kindCounts[7] += 1
         }

@@ -2,7 +2,8 @@
 /// configuration. The defaults reproduce the micro-program cycle counts measured on the VTA RTL
 /// (VTA.md): FINISH alone = 7 + L; a LOAD of B beats adds B + L + 7 (6 for uops); a GEMM or
 /// immediate ALU over N uop executions costs N + 9, a register-operand ALU 2N + 9; a STORE costs
-/// its beats plus one SRAM read per element plus command/acknowledge overhead.
+/// its beats plus one SRAM read per element plus 5; FINISH completes 3 cycles after every module
+/// is idle.
 public struct TimingParameters: Hashable, Sendable, Codable {
     /// Entries in each module's command queue; dispatch stalls when the target queue is full.
     public var queueDepth = 512
@@ -21,8 +22,11 @@ public struct TimingParameters: Hashable, Sendable, Codable {
     public var finishCycles = 3
     /// Cycles of a LOAD/STORE with x_size 0 (it only moves tokens).
     public var noopCycles = 2
-    public var storeBase = 3
-    public var storeBurstOverhead = 2
+    /// Fixed cycles of a STORE (command, write acknowledge).
+    public var storeBase = 5
+    /// Extra cycles per write burst. The RTL table (STORE of 1 and of 16 elements, one and two
+    /// 16-beat bursts) shows none; VTA.md's 4-6 per burst is an estimate of the older design.
+    public var storeBurstOverhead = 0
 
     public init() {}
 
