@@ -11,19 +11,35 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // The accelerator: hardware configuration, ISA, workloads, schedules, compiler, simulator.
         // Depends on nothing, so the runner, the search and the tests all share one model of VTA.
         .target(name: "VTA"),
+        // C interop lives only in these thin targets.
+        .systemLibrary(name: "CZmq", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+        // protoc-c's output for Protos/vtafarm.proto, committed; Scripts/gen-protos regenerates it.
+        .target(name: "CFarmProto", dependencies: ["CProtobufC"]),
+        // Messages as Swift values, their protobuf encoding, and the ZeroMQ sockets.
+        .target(name: "Wire", dependencies: ["VTA", "CZmq", "CFarmProto"]),
+        // The runner daemon and its measurement backends.
+        .target(name: "Runner", dependencies: ["VTA", "Wire", .product(name: "Logging", package: "swift-log")]),
+        // The coordinator's side of the farm: cluster.yaml, the dispatcher, the embedded local farm.
+        .target(name: "Coordinator", dependencies: [
+            "VTA", "Wire", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(
             name: "vtafarm",
             dependencies: [
-                "VTA",
+                "VTA", "Wire", "Runner", "Coordinator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "VTATests", dependencies: ["VTA"]),
+        .testTarget(name: "FarmTests", dependencies: ["VTA", "Wire", "Runner", "Coordinator"]),
     ]
 )

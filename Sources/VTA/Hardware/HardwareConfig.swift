@@ -145,6 +145,16 @@ extension HardwareConfig {
         }
     }
 
+    /// Checks every value as if it had been read from a file: a configuration that arrived some
+    /// other way (over the wire) gets the same errors naming the key.
+    public func validate() throws {
+        var copy = HardwareConfig()
+        for key in Self.integerKeys { try copy.set(key.name, integer: self[keyPath: key.path]) }
+        try copy.set("CLOCK_MHZ", to: "\(clockMHz)")
+        try copy.setVersion(hwVersion)
+        if target.isEmpty { throw HardwareConfigError(key: "TARGET", message: "must not be empty") }
+    }
+
     /// BATCH, BLOCK_IN and BLOCK_OUT.
     public var batch: Int { 1 << logBatch }
     public var blockIn: Int { 1 << logBlockIn }

@@ -38,6 +38,8 @@ public enum SimulationStatus: Hashable, Sendable {
     case deadlock(String)
     /// The run passed the cycle limit.
     case cycleLimit(Int)
+    /// The run passed its wall-clock deadline and was stopped.
+    case stopped
     /// The program is malformed (an index outside a buffer, a token flag a module cannot use,
     /// no FINISH). The text names the instruction and field.
     case malformed(String)
@@ -47,6 +49,7 @@ public enum SimulationStatus: Hashable, Sendable {
         case .ok: return "ok"
         case .deadlock: return "deadlock"
         case .cycleLimit: return "cycle_limit"
+        case .stopped: return "stopped"
         case .malformed: return "malformed"
         }
     }
@@ -54,6 +57,7 @@ public enum SimulationStatus: Hashable, Sendable {
     public var message: String? {
         switch self {
         case .ok: return nil
+        case .stopped: return "stopped at its wall-clock deadline"
         case .deadlock(let m), .malformed(let m): return m
         case .cycleLimit(let n): return "stopped after \(n) cycles"
         }

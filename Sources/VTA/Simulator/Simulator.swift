@@ -16,6 +16,8 @@ public struct Simulator: Sendable {
     public var timing: TimingParameters
     /// Runs longer than this are stopped with ``SimulationStatus/cycleLimit(_:)``.
     public var cycleLimit: Int
+    /// Wall-clock deadline: a run still going then is stopped with ``SimulationStatus/stopped``.
+    public var deadline: ContinuousClock.Instant?
 
     public init(spec: HardwareSpec, timing: TimingParameters = .tsim, cycleLimit: Int = 1 << 40) {
         self.spec = spec
@@ -26,12 +28,14 @@ public struct Simulator: Sendable {
     /// Timing only.
     public func run(_ program: Program) -> SimulationResult {
         var engine = Engine(spec: spec, timing: timing, cycleLimit: cycleLimit, instructions: program.instructions)
+        engine.deadline = deadline
         return engine.run(machine: nil)
     }
 
     /// Timing and function: `machine` holds the DRAM image and SRAMs and is updated in place.
     public func run(_ program: Program, machine: FunctionalMachine) -> SimulationResult {
         var engine = Engine(spec: spec, timing: timing, cycleLimit: cycleLimit, instructions: program.instructions)
+        engine.deadline = deadline
         return engine.run(machine: machine)
     }
 }
@@ -78,6 +82,7 @@ private struct Engine {
     var busy = [0, 0, 0], stalled = [0, 0, 0], starved = [0, 0, 0]
     var finishEnd: Int? = nil
     var failure: SimulationStatus? = nil
+    var deadline: ContinuousClock.Instant? = nil
 
     init(spec: HardwareSpec, timing: TimingParameters, cycleLimit: Int, instructions: [Instruction]) {
         self.spec = spec
@@ -312,7 +317,10 @@ private struct Engine {
             failure = .malformed("the program has no FINISH instruction: VTA would never signal completion")
         }
         if failure == nil && !insns.isEmpty { requestChunk(0, at: 0); requestChunk(1, at: 1) }
+        var steps = 0
         while failure == nil {
+            steps &+= 1
+            if steps & 1023 == 0, let deadline, ContinuousClock.now >= deadline { failure = .stopped; break }
             // Pick the actor that can act earliest; ties go to the front end, then compute, load, store.
             var best = Int.max
             var who = -2

@@ -16,6 +16,13 @@ public struct Workload: Hashable, Sendable, Codable, CustomStringConvertible {
     public var stride: Int
     public var pad: Int
 
+    public init(kind: Kind, batch: Int, height: Int, width: Int, inChannels: Int, outChannels: Int,
+                kernelH: Int, kernelW: Int, stride: Int, pad: Int) {
+        self.kind = kind; self.batch = batch; self.height = height; self.width = width
+        self.inChannels = inChannels; self.outChannels = outChannels
+        self.kernelH = kernelH; self.kernelW = kernelW; self.stride = stride; self.pad = pad
+    }
+
     public static func conv2d(n: Int = 1, h: Int, w: Int, ci: Int, co: Int, k: Int, s: Int = 1, p: Int = 0) -> Workload {
         Workload(kind: .conv2d, batch: n, height: h, width: w, inChannels: ci, outChannels: co,
                  kernelH: k, kernelW: k, stride: s, pad: p)

@@ -1,0 +1,81 @@
+import Foundation
+import Wire
+
+/// An embedded farm for one machine: runner processes started on loopback by the coordinator
+/// itself (so `vtafarm tune` needs no cluster.yaml), stopped with it.
+public final class LocalFarm: @unchecked Sendable {
+    public struct StartError: Error, CustomStringConvertible { public let description: String }
+
+    public private(set) var addresses: [RunnerAddress] = []
+    private var processes: [Process] = []
+
+    /// Starts `runners` processes of `executable runner` on 127.0.0.1, each on a free port.
+    public init(executable: String, runners: Int, slots: Int, backend: String = "vta-sim",
+                extraArguments: [String] = [], startTimeout: Double = 20) throws {
+        for i in 0..<runners {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: executable)
+            p.arguments = ["runner", "--bind", "tcp://127.0.0.1:*", "--slots", "\(slots)", "--backend", backend,
+                           "--name", "local-\(i)", "--log-level", "warning"] + extraArguments
+            let out = Pipe()
+            p.standardOutput = out
+            do { try p.run() } catch {
+                stop()
+                throw StartError(description: "cannot start \(executable): \(error.localizedDescription)")
+            }
+            processes.append(p)
+            guard let endpoint = Self.readEndpoint(out.fileHandleForReading, timeout: startTimeout) else {
+                stop()
+                throw StartError(description: "runner local-\(i) did not report its endpoint within \(Int(startTimeout)) s")
+            }
+            addresses.append(RunnerAddress(name: "local-\(i)", endpoint: endpoint))
+        }
+    }
+
+    deinit { stop() }
+
+    static func readEndpoint(_ handle: FileHandle, timeout: Double) -> String? {
+        let box = LineBox()
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            var line = Data()
+            while true {
+                let byte = handle.readData(ofLength: 1)
+                if byte.isEmpty || byte == Data("\n".utf8) { break }
+                line.append(byte)
+            }
+            box.line = String(decoding: line, as: UTF8.self)
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + timeout) == .success, let line = box.line, line.hasPrefix("listening ") else { return nil }
+        return String(line.dropFirst("listening ".count))
+    }
+
+    public var processIdentifiers: [Int32] { processes.map(\.processIdentifier) }
+
+    /// Sends a signal to one runner (tests kill runners on purpose).
+    public func signal(_ index: Int, _ sig: Int32) { kill(processes[index].processIdentifier, sig) }
+
+    /// Waits up to `timeout` seconds for runner `index` to exit; its exit status, or nil if it
+    /// is still running (or was killed by a signal: then -signal).
+    public func waitForExit(_ index: Int, timeout: Double) -> Int32? {
+        let p = processes[index]
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        if p.isRunning { return nil }
+        return p.terminationReason == .exit ? p.terminationStatus : -p.terminationStatus
+    }
+
+    /// SIGTERM to every runner still running, then waits for them (SIGKILL after 10 s).
+    public func stop() {
+        for p in processes where p.isRunning { p.terminate() }
+        let deadline = Date().addingTimeInterval(10)
+        for p in processes {
+            while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        }
+        processes = []
+    }
+}
+
+private final class LineBox: @unchecked Sendable { var line: String? }

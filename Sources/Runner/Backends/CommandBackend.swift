@@ -1,0 +1,113 @@
+import Foundation
+import VTA
+import Wire
+
+/// Runs an external program per request: how a tsim binary or a real board joins the farm.
+///
+/// The runner compiles the request itself (an invalid configuration never reaches the program),
+/// writes the compiled program as a program directory (README: "Program directories", with
+/// seeded random input and the expected output in out.bin), and runs PATH with one JSON object
+/// on its standard input:
+///
+///     {"request_id": 7, "task": "resnet18/C2", "workload": "conv2d:N=1,...", "schedule": "tile_b=1,...",
+///      "hardware": {vta_config.json keys}, "timeout_ms": 60000, "program_dir": "/tmp/vtafarm-7-..."}
+///
+/// The program prints one JSON object on its standard output:
+///
+///     {"status": "OK", "cycles": 123456}
+///
+/// with status one of OK, INVALID, RUNTIME_ERROR, TIMEOUT, WRONG_ANSWER, UNSUPPORTED, and an
+/// optional "error" text. It is killed (SIGTERM, then SIGKILL a second later) at the timeout. A
+/// non-zero exit, or output that is not such an object, is a RUNTIME_ERROR carrying stderr's tail.
+public struct CommandBackend: MeasurementBackend {
+    public let name = "command"
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public func measure(_ request: MeasureRequest, deadline: ContinuousClock.Instant) -> MeasureResult {
+        let started = ContinuousClock.now
+        func result(_ status: MeasureStatus, cycles: UInt64 = 0, reason: String = "", error: String = "") -> MeasureResult {
+            MeasureResult(requestID: request.requestID, status: status, cycles: cycles, invalidReason: reason, error: error,
+                          wallSeconds: (ContinuousClock.now - started) / .seconds(1))
+        }
+        do { try request.hardware.validate(); try request.workload.validate() } catch {
+            return result(.invalid, reason: "bad_request", error: "\(error)")
+        }
+        let spec = HardwareSpec(request.hardware)
+        let program: Program
+        switch Compiler.compile(request.workload, request.schedule, spec, shift: request.shift) {
+        case .failure(let reason): return result(.invalid, reason: reason.code.rawValue, error: reason.message)
+        case .success(let p): program = p
+        }
+        let dir = FileManager.default.temporaryDirectory
+            .appendingPathComponent("vtafarm-\(request.requestID)-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let w = request.workload
+            let dram = try program.dramImage(input: .random(shape: w.inputShape, seed: request.requestID),
+                                             weight: .random(shape: w.weightShape, seed: request.requestID &+ 1))
+            let machine = FunctionalMachine(spec: spec, dram: dram)
+            var simulator = Simulator(spec: spec)
+            simulator.deadline = deadline
+            let run = simulator.run(program, machine: machine)
+            guard run.status == .ok else { return result(.timeout, error: "preparing the program: \(run.status.message ?? "")") }
+            try ProgramDirectory.write(program, to: dir, initial: dram, final: machine.dram, shift: request.shift, simulated: run)
+        } catch {
+            return result(.runtimeError, error: "cannot write the program directory: \(error)")
+        }
+        let input: [String: Any] = [
+            "request_id": request.requestID, "task": request.task, "workload": request.workload.description,
+            "schedule": request.schedule.description, "timeout_ms": Int(request.timeoutMs), "program_dir": dir,
+            "hardware": (try? JSONSerialization.jsonObject(with: request.hardware.jsonData())) ?? [:],
+        ]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        do { try process.run() } catch {
+            return result(.runtimeError, error: "cannot start \(path): \(error.localizedDescription)")
+        }
+        let outBox = DataBox(), errBox = DataBox()
+        let readers = DispatchGroup()
+        for (pipe, box) in [(stdout, outBox), (stderr, errBox)] {
+            readers.enter()
+            DispatchQueue.global().async { box.data = pipe.fileHandleForReading.readDataToEndOfFile(); readers.leave() }
+        }
+        if let json = try? JSONSerialization.data(withJSONObject: input) {
+            try? stdin.fileHandleForWriting.write(contentsOf: json + Data("\n".utf8))
+        }
+        try? stdin.fileHandleForWriting.close()
+        var timedOut = false
+        while process.isRunning {
+            if ContinuousClock.now >= deadline {
+                timedOut = true
+                process.terminate()
+                let grace = ContinuousClock.now + .seconds(1)
+                while process.isRunning && ContinuousClock.now < grace { Thread.sleep(forTimeInterval: 0.005) }
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        process.waitUntilExit()
+        readers.wait()
+        if timedOut { return result(.timeout, error: "\(path) was killed at the \(request.timeoutMs) ms timeout") }
+        let tail = String(decoding: errBox.data.suffix(500), as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            return result(.runtimeError, error: "\(path) exited with status \(process.terminationStatus): \(tail)")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: outBox.data) as? [String: Any],
+              let statusText = object["status"] as? String, let status = MeasureStatus(rawValue: statusText.uppercased()) else {
+            return result(.runtimeError, error: "\(path) did not print a JSON object with a known \"status\": \(String(decoding: outBox.data.prefix(300), as: UTF8.self)) \(tail)")
+        }
+        let cycles = (object["cycles"] as? NSNumber)?.uint64Value ?? 0
+        return result(status, cycles: cycles, reason: object["invalid_reason"] as? String ?? "", error: object["error"] as? String ?? "")
+    }
+}
+
+final class DataBox: @unchecked Sendable {
+    var data = Data()
+}

@@ -1,0 +1,61 @@
+import Foundation
+import VTA
+import Wire
+
+/// The built-in cycle-level VTA simulator, in process: compile, then simulate (timing mode).
+public struct VTASimBackend: MeasurementBackend {
+    public let name = "vta-sim"
+    public init() {}
+
+    public func measure(_ request: MeasureRequest, deadline: ContinuousClock.Instant) -> MeasureResult {
+        let started = ContinuousClock.now
+        var result = MeasureResult(requestID: request.requestID, status: .internalError)
+        do {
+            try request.hardware.validate()
+        } catch {
+            return MeasureResult(requestID: request.requestID, status: .invalid, invalidReason: "bad_hardware", error: "\(error)")
+        }
+        do {
+            try request.workload.validate()
+        } catch {
+            return MeasureResult(requestID: request.requestID, status: .invalid, invalidReason: "bad_workload", error: "\(error)")
+        }
+        let spec = HardwareSpec(request.hardware)
+        switch Compiler.compile(request.workload, request.schedule, spec, shift: request.shift) {
+        case .failure(let reason):
+            result = MeasureResult(requestID: request.requestID, status: .invalid, invalidReason: reason.code.rawValue, error: reason.message)
+        case .success(let program):
+            var simulator = Simulator(spec: spec)
+            simulator.deadline = deadline
+            let run = simulator.run(program)
+            switch run.status {
+            case .ok:
+                let c = run.counters
+                var counters = ResultCounters()
+                counters.instructions = UInt64(program.instructions.count)
+                counters.gemmUops = UInt64(c.gemmUops)
+                counters.aluUops = UInt64(c.aluUops)
+                counters.dramBytesRead = UInt64(c.dramBytesRead)
+                counters.dramBytesWritten = UInt64(c.dramBytesWritten)
+                counters.loadBusy = UInt64(c.busy["load"] ?? 0)
+                counters.computeBusy = UInt64(c.busy["compute"] ?? 0)
+                counters.storeBusy = UInt64(c.busy["store"] ?? 0)
+                result = MeasureResult(requestID: request.requestID, status: .ok, cycles: UInt64(run.cycles), counters: counters)
+            case .stopped, .cycleLimit:
+                result = MeasureResult(requestID: request.requestID, status: .timeout, error: run.status.message ?? "")
+            case .deadlock, .malformed:
+                result = MeasureResult(requestID: request.requestID, status: .internalError,
+                                       error: "the compiler produced a program the simulator rejects: \(run.status.message ?? "")")
+            }
+        }
+        result.wallSeconds = Double((ContinuousClock.now - started) / .seconds(1))
+        return result
+    }
+}
+
+extension Duration {
+    static func / (lhs: Duration, rhs: Duration) -> Double {
+        let l = lhs.components, r = rhs.components
+        return (Double(l.seconds) + Double(l.attoseconds) / 1e18) / (Double(r.seconds) + Double(r.attoseconds) / 1e18)
+    }
+}

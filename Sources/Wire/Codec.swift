@@ -1,0 +1,288 @@
+import CFarmProto
+import Foundation
+import VTA
+
+/// Envelope <-> bytes through protobuf-c. Every C allocation made to encode is released before
+/// `encode` returns, and every unpacked message is freed before `decode` returns.
+public enum Codec {
+    /// Serializes a message in an Envelope carrying `version`.
+    public static func encode(_ message: Message, version: UInt32 = protocolVersion) -> [UInt8] {
+        let heap = CHeap()
+        defer { heap.release() }
+        var env = Vtafarm__V1__Envelope()
+        vtafarm__v1__envelope__init(&env)
+        env.protocol_version = version
+        switch message {
+        case .hello(let h):
+            let p = heap.make(Vtafarm__V1__Hello(), vtafarm__v1__hello__init)
+            p.pointee.coordinator = heap.string(h.coordinator)
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_HELLO
+            env.hello = p
+        case .welcome(let w):
+            let p = heap.make(Vtafarm__V1__Welcome(), vtafarm__v1__welcome__init)
+            p.pointee.runner = heap.string(w.runner)
+            p.pointee.slots = UInt32(clamping: w.slots)
+            p.pointee.simulator_version = heap.string(w.simulatorVersion)
+            p.pointee.protocol_version = w.protocolVersion
+            let list = heap.array(w.backends.map { Optional(heap.string($0)) })
+            p.pointee.n_backends = w.backends.count
+            p.pointee.backends = list
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_WELCOME
+            env.welcome = p
+        case .measureRequest(let r):
+            let p = heap.make(Vtafarm__V1__MeasureRequest(), vtafarm__v1__measure_request__init)
+            p.pointee.request_id = r.requestID
+            p.pointee.task = heap.string(r.task)
+            p.pointee.workload = encodeWorkload(r.workload, heap)
+            p.pointee.hardware = encodeHardware(r.hardware, heap)
+            p.pointee.schedule = encodeSchedule(r.schedule, heap)
+            p.pointee.backend = heap.string(r.backend)
+            p.pointee.timeout_ms = r.timeoutMs
+            p.pointee.shift = Int32(clamping: r.shift)
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_MEASURE_REQUEST
+            env.measure_request = p
+        case .measureResult(let r):
+            let p = heap.make(Vtafarm__V1__MeasureResult(), vtafarm__v1__measure_result__init)
+            p.pointee.request_id = r.requestID
+            p.pointee.status = Self.cStatus(r.status)
+            p.pointee.cycles = r.cycles
+            let c = heap.make(Vtafarm__V1__Counters(), vtafarm__v1__counters__init)
+            c.pointee.instructions = r.counters.instructions
+            c.pointee.gemm_uops = r.counters.gemmUops
+            c.pointee.alu_uops = r.counters.aluUops
+            c.pointee.dram_bytes_read = r.counters.dramBytesRead
+            c.pointee.dram_bytes_written = r.counters.dramBytesWritten
+            c.pointee.load_busy = r.counters.loadBusy
+            c.pointee.compute_busy = r.counters.computeBusy
+            c.pointee.store_busy = r.counters.storeBusy
+            p.pointee.counters = c
+            p.pointee.invalid_reason = heap.string(r.invalidReason)
+            p.pointee.error = heap.string(r.error)
+            p.pointee.wall_seconds = r.wallSeconds
+            p.pointee.runner = heap.string(r.runner)
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_MEASURE_RESULT
+            env.measure_result = p
+        case .ping(let nonce):
+            let p = heap.make(Vtafarm__V1__Ping(), vtafarm__v1__ping__init)
+            p.pointee.nonce = nonce
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_PING
+            env.ping = p
+        case .pong(let pong):
+            let p = heap.make(Vtafarm__V1__Pong(), vtafarm__v1__pong__init)
+            p.pointee.nonce = pong.nonce
+            p.pointee.slots = UInt32(clamping: pong.slots)
+            p.pointee.busy_slots = UInt32(clamping: pong.busySlots)
+            p.pointee.queue_depth = UInt32(clamping: pong.queueDepth)
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_PONG
+            env.pong = p
+        case .error(let e):
+            let p = heap.make(Vtafarm__V1__Error(), vtafarm__v1__error__init)
+            p.pointee.code = Vtafarm__V1__Error__Code(rawValue: UInt32(e.code.rawValue))
+            p.pointee.message = heap.string(e.message)
+            p.pointee.request_id = e.requestID
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_ERROR
+            env.error = p
+        }
+        let size = vtafarm__v1__envelope__get_packed_size(&env)
+        var out = [UInt8](repeating: 0, count: size)
+        out.withUnsafeMutableBufferPointer { _ = vtafarm__v1__envelope__pack(&env, $0.baseAddress) }
+        return out
+    }
+
+    /// Parses one frame. Throws a WireError (malformed or version mismatch) that a runner can
+    /// send straight back.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Message {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard let env = vtafarm__v1__envelope__unpack(nil, bytes.count, base) else {
+            throw WireError(code: .malformed, message: "the frame (\(bytes.count) bytes) is not a serialized vtafarm.v1.Envelope")
+        }
+        defer { vtafarm__v1__envelope__free_unpacked(env, nil) }
+        let e = env.pointee
+        guard e.protocol_version == protocolVersion else {
+            throw WireError(code: .versionMismatch, message: "protocol_version \(e.protocol_version) is not spoken here (this side speaks \(protocolVersion))")
+        }
+        switch e.body_case {
+        case VTAFARM__V1__ENVELOPE__BODY_HELLO:
+            return .hello(Hello(coordinator: str(e.hello.pointee.coordinator)))
+        case VTAFARM__V1__ENVELOPE__BODY_WELCOME:
+            let w = e.welcome.pointee
+            let backends = (0..<w.n_backends).map { str(w.backends[$0]) }
+            return .welcome(Welcome(runner: str(w.runner), slots: Int(w.slots), backends: backends,
+                                    simulatorVersion: str(w.simulator_version), protocolVersion: w.protocol_version))
+        case VTAFARM__V1__ENVELOPE__BODY_MEASURE_REQUEST:
+            let r = e.measure_request.pointee
+            guard let w = r.workload, let h = r.hardware, let s = r.schedule else {
+                throw WireError(code: .malformed, message: "MeasureRequest \(r.request_id) lacks its workload, hardware or schedule",
+                                requestID: r.request_id)
+            }
+            return .measureRequest(MeasureRequest(
+                requestID: r.request_id, task: str(r.task), workload: decodeWorkload(w.pointee), hardware: decodeHardware(h.pointee),
+                schedule: decodeSchedule(s.pointee), backend: str(r.backend), timeoutMs: r.timeout_ms,
+                shift: r.shift == 0 ? 8 : Int(r.shift)))
+        case VTAFARM__V1__ENVELOPE__BODY_MEASURE_RESULT:
+            let r = e.measure_result.pointee
+            var counters = ResultCounters()
+            if let c = r.counters?.pointee {
+                counters.instructions = c.instructions
+                counters.gemmUops = c.gemm_uops
+                counters.aluUops = c.alu_uops
+                counters.dramBytesRead = c.dram_bytes_read
+                counters.dramBytesWritten = c.dram_bytes_written
+                counters.loadBusy = c.load_busy
+                counters.computeBusy = c.compute_busy
+                counters.storeBusy = c.store_busy
+            }
+            return .measureResult(MeasureResult(requestID: r.request_id, status: status(r.status), cycles: r.cycles, counters: counters,
+                                                invalidReason: str(r.invalid_reason), error: str(r.error),
+                                                wallSeconds: r.wall_seconds, runner: str(r.runner)))
+        case VTAFARM__V1__ENVELOPE__BODY_PING:
+            return .ping(nonce: e.ping.pointee.nonce)
+        case VTAFARM__V1__ENVELOPE__BODY_PONG:
+            let p = e.pong.pointee
+            return .pong(Pong(nonce: p.nonce, slots: Int(p.slots), busySlots: Int(p.busy_slots), queueDepth: Int(p.queue_depth)))
+        case VTAFARM__V1__ENVELOPE__BODY_ERROR:
+            let x = e.error.pointee
+            return .error(WireError(code: WireError.Code(rawValue: Int(x.code.rawValue)) ?? .unspecified,
+                                    message: str(x.message), requestID: x.request_id))
+        default:
+            throw WireError(code: .malformed, message: "the Envelope has no body")
+        }
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(WireError) -> Message {
+        do {
+            return try bytes.withUnsafeBytes { raw in try decode(raw) }
+        } catch let e as WireError {
+            throw e
+        } catch {
+            throw WireError(code: .malformed, message: "\(error)")
+        }
+    }
+
+    // MARK: field groups
+
+    static func encodeWorkload(_ w: Workload, _ heap: CHeap) -> UnsafeMutablePointer<Vtafarm__V1__Workload> {
+        let p = heap.make(Vtafarm__V1__Workload(), vtafarm__v1__workload__init)
+        p.pointee.kind = w.kind == .dense ? VTAFARM__V1__WORKLOAD__KIND__DENSE : VTAFARM__V1__WORKLOAD__KIND__CONV2D
+        p.pointee.batch = UInt32(clamping: w.batch)
+        p.pointee.height = UInt32(clamping: w.height)
+        p.pointee.width = UInt32(clamping: w.width)
+        p.pointee.in_channels = UInt32(clamping: w.inChannels)
+        p.pointee.out_channels = UInt32(clamping: w.outChannels)
+        p.pointee.kernel_h = UInt32(clamping: w.kernelH)
+        p.pointee.kernel_w = UInt32(clamping: w.kernelW)
+        p.pointee.stride = UInt32(clamping: w.stride)
+        p.pointee.pad = UInt32(clamping: w.pad)
+        return p
+    }
+
+    static func decodeWorkload(_ w: Vtafarm__V1__Workload) -> Workload {
+        Workload(kind: w.kind == VTAFARM__V1__WORKLOAD__KIND__DENSE ? .dense : .conv2d, batch: Int(w.batch),
+                 height: Int(w.height), width: Int(w.width), inChannels: Int(w.in_channels), outChannels: Int(w.out_channels),
+                 kernelH: Int(w.kernel_h), kernelW: Int(w.kernel_w), stride: Int(w.stride), pad: Int(w.pad))
+    }
+
+    static func encodeHardware(_ c: HardwareConfig, _ heap: CHeap) -> UnsafeMutablePointer<Vtafarm__V1__HardwareConfig> {
+        let p = heap.make(Vtafarm__V1__HardwareConfig(), vtafarm__v1__hardware_config__init)
+        p.pointee.log_inp_width = UInt32(clamping: c.logInpWidth)
+        p.pointee.log_wgt_width = UInt32(clamping: c.logWgtWidth)
+        p.pointee.log_acc_width = UInt32(clamping: c.logAccWidth)
+        p.pointee.log_batch = UInt32(clamping: c.logBatch)
+        p.pointee.log_block_in = UInt32(clamping: c.logBlockIn)
+        p.pointee.log_block_out = UInt32(clamping: c.logBlockOut)
+        p.pointee.log_uop_buff_size = UInt32(clamping: c.logUopBuffSize)
+        p.pointee.log_inp_buff_size = UInt32(clamping: c.logInpBuffSize)
+        p.pointee.log_wgt_buff_size = UInt32(clamping: c.logWgtBuffSize)
+        p.pointee.log_acc_buff_size = UInt32(clamping: c.logAccBuffSize)
+        p.pointee.axi_width = UInt32(clamping: c.axiWidth)
+        p.pointee.max_burst = UInt32(clamping: c.maxBurstBeats)
+        p.pointee.clock_mhz = c.clockMHz
+        p.pointee.dram_latency = UInt32(clamping: c.dramLatency)
+        p.pointee.target = heap.string(c.target)
+        p.pointee.hw_ver = heap.string(c.hwVersion)
+        return p
+    }
+
+    /// The configuration as sent; whether its values make sense is checked by the receiver
+    /// (`HardwareConfig.validated`), so that a bad one gets a result, not a crash.
+    static func decodeHardware(_ h: Vtafarm__V1__HardwareConfig) -> HardwareConfig {
+        var c = HardwareConfig()
+        c.logInpWidth = Int(h.log_inp_width)
+        c.logWgtWidth = Int(h.log_wgt_width)
+        c.logAccWidth = Int(h.log_acc_width)
+        c.logBatch = Int(h.log_batch)
+        c.logBlockIn = Int(h.log_block_in)
+        c.logBlockOut = Int(h.log_block_out)
+        c.logUopBuffSize = Int(h.log_uop_buff_size)
+        c.logInpBuffSize = Int(h.log_inp_buff_size)
+        c.logWgtBuffSize = Int(h.log_wgt_buff_size)
+        c.logAccBuffSize = Int(h.log_acc_buff_size)
+        c.axiWidth = Int(h.axi_width)
+        c.maxBurstBeats = Int(h.max_burst)
+        c.clockMHz = h.clock_mhz
+        c.dramLatency = Int(h.dram_latency)
+        c.target = str(h.target)
+        c.hwVersion = str(h.hw_ver)
+        return c
+    }
+
+    static func encodeSchedule(_ s: Schedule, _ heap: CHeap) -> UnsafeMutablePointer<Vtafarm__V1__Schedule> {
+        let p = heap.make(Vtafarm__V1__Schedule(), vtafarm__v1__schedule__init)
+        p.pointee.tile_b = Int64(s.tileB)
+        p.pointee.tile_h = Int64(s.tileH)
+        p.pointee.tile_w = Int64(s.tileW)
+        p.pointee.tile_ci = Int64(s.tileCI)
+        p.pointee.tile_co = Int64(s.tileCO)
+        p.pointee.h_nthread = Int64(s.hThreads)
+        p.pointee.oc_nthread = Int64(s.ocThreads)
+        return p
+    }
+
+    static func decodeSchedule(_ s: Vtafarm__V1__Schedule) -> Schedule {
+        Schedule(tileB: Int(s.tile_b), tileH: Int(s.tile_h), tileW: Int(s.tile_w), tileCI: Int(s.tile_ci),
+                 tileCO: Int(s.tile_co), hThreads: Int(s.h_nthread), ocThreads: Int(s.oc_nthread))
+    }
+
+    static let statusMap: [(MeasureStatus, Vtafarm__V1__Status)] = [
+        (.ok, VTAFARM__V1__STATUS__OK), (.invalid, VTAFARM__V1__STATUS__INVALID),
+        (.runtimeError, VTAFARM__V1__STATUS__RUNTIME_ERROR), (.timeout, VTAFARM__V1__STATUS__TIMEOUT),
+        (.wrongAnswer, VTAFARM__V1__STATUS__WRONG_ANSWER), (.unsupported, VTAFARM__V1__STATUS__UNSUPPORTED),
+        (.internalError, VTAFARM__V1__STATUS__INTERNAL),
+    ]
+
+    static func cStatus(_ s: MeasureStatus) -> Vtafarm__V1__Status { statusMap.first { $0.0 == s }!.1 }
+    static func status(_ s: Vtafarm__V1__Status) -> MeasureStatus { statusMap.first { $0.1 == s }?.0 ?? .internalError }
+
+    static func str(_ p: UnsafeMutablePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }
+}
+
+/// C allocations made while building a message, released together.
+final class CHeap {
+    private var frees: [() -> Void] = []
+
+    func string(_ s: String) -> UnsafeMutablePointer<CChar> {
+        let p = strdup(s)!
+        frees.append { free(p) }
+        return p
+    }
+
+    func make<T>(_ value: T, _ initialize: (UnsafeMutablePointer<T>?) -> Void) -> UnsafeMutablePointer<T> {
+        let p = UnsafeMutablePointer<T>.allocate(capacity: 1)
+        p.initialize(to: value)
+        initialize(p)
+        frees.append { p.deinitialize(count: 1); p.deallocate() }
+        return p
+    }
+
+    func array<T>(_ values: [T]) -> UnsafeMutablePointer<T> {
+        let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, values.count))
+        p.initialize(from: values, count: values.count)
+        frees.append { p.deinitialize(count: values.count); p.deallocate() }
+        return p
+    }
+
+    func release() {
+        for f in frees { f() }
+        frees = []
+    }
+}

@@ -1,0 +1,110 @@
+import VTA
+
+/// The protocol version this build speaks (Envelope.protocol_version).
+public let protocolVersion: UInt32 = 1
+
+/// Everything that crosses the wire, as Swift values. No protobuf-c pointer leaves this module.
+public enum Message: Sendable, Equatable {
+    case hello(Hello)
+    case welcome(Welcome)
+    case measureRequest(MeasureRequest)
+    case measureResult(MeasureResult)
+    case ping(nonce: UInt64)
+    case pong(Pong)
+    case error(WireError)
+}
+
+public struct Hello: Sendable, Equatable {
+    public var coordinator: String
+    public init(coordinator: String) { self.coordinator = coordinator }
+}
+
+public struct Welcome: Sendable, Equatable {
+    public var runner: String
+    public var slots: Int
+    public var backends: [String]
+    public var simulatorVersion: String
+    public var protocolVersion: UInt32
+    public init(runner: String, slots: Int, backends: [String], simulatorVersion: String, protocolVersion: UInt32 = Wire.protocolVersion) {
+        self.runner = runner; self.slots = slots; self.backends = backends
+        self.simulatorVersion = simulatorVersion; self.protocolVersion = protocolVersion
+    }
+}
+
+/// One measurement: a layer, a hardware configuration and a schedule.
+public struct MeasureRequest: Sendable, Equatable {
+    public var requestID: UInt64
+    public var task: String
+    public var workload: Workload
+    public var hardware: HardwareConfig
+    public var schedule: Schedule
+    /// Empty: the runner's default backend.
+    public var backend: String
+    /// 0: the runner's default.
+    public var timeoutMs: UInt32
+    public var shift: Int
+
+    public init(requestID: UInt64, task: String = "", workload: Workload, hardware: HardwareConfig = .stock,
+                schedule: Schedule, backend: String = "", timeoutMs: UInt32 = 0, shift: Int = 8) {
+        self.requestID = requestID; self.task = task; self.workload = workload; self.hardware = hardware
+        self.schedule = schedule; self.backend = backend; self.timeoutMs = timeoutMs; self.shift = shift
+    }
+}
+
+public enum MeasureStatus: String, Sendable, Equatable, CaseIterable, Codable {
+    case ok = "OK", invalid = "INVALID", runtimeError = "RUNTIME_ERROR", timeout = "TIMEOUT"
+    case wrongAnswer = "WRONG_ANSWER", unsupported = "UNSUPPORTED", internalError = "INTERNAL"
+}
+
+public struct ResultCounters: Sendable, Equatable, Codable {
+    public var instructions: UInt64 = 0
+    public var gemmUops: UInt64 = 0
+    public var aluUops: UInt64 = 0
+    public var dramBytesRead: UInt64 = 0
+    public var dramBytesWritten: UInt64 = 0
+    public var loadBusy: UInt64 = 0
+    public var computeBusy: UInt64 = 0
+    public var storeBusy: UInt64 = 0
+    public init() {}
+}
+
+public struct MeasureResult: Sendable, Equatable {
+    public var requestID: UInt64
+    public var status: MeasureStatus
+    public var cycles: UInt64
+    public var counters: ResultCounters
+    /// A reason code (InvalidReason.Code) with `.invalid`.
+    public var invalidReason: String
+    public var error: String
+    public var wallSeconds: Double
+    public var runner: String
+
+    public init(requestID: UInt64, status: MeasureStatus, cycles: UInt64 = 0, counters: ResultCounters = ResultCounters(),
+                invalidReason: String = "", error: String = "", wallSeconds: Double = 0, runner: String = "") {
+        self.requestID = requestID; self.status = status; self.cycles = cycles; self.counters = counters
+        self.invalidReason = invalidReason; self.error = error; self.wallSeconds = wallSeconds; self.runner = runner
+    }
+}
+
+public struct Pong: Sendable, Equatable {
+    public var nonce: UInt64
+    public var slots: Int
+    public var busySlots: Int
+    public var queueDepth: Int
+    public init(nonce: UInt64, slots: Int, busySlots: Int, queueDepth: Int) {
+        self.nonce = nonce; self.slots = slots; self.busySlots = busySlots; self.queueDepth = queueDepth
+    }
+}
+
+public struct WireError: Sendable, Equatable, Error, CustomStringConvertible {
+    public enum Code: Int, Sendable {
+        case unspecified = 0, malformed = 1, versionMismatch = 2, tooLarge = 3, shuttingDown = 4, badRequest = 5
+    }
+    public var code: Code
+    public var message: String
+    public var requestID: UInt64
+    public init(code: Code, message: String, requestID: UInt64 = 0) {
+        self.code = code; self.message = message; self.requestID = requestID
+    }
+    public var description: String { "\(code): \(message)" }
+}

@@ -1,0 +1,178 @@
+import CZmq
+import Foundation
+
+/// A libzmq failure, with libzmq's own text.
+public struct ZMQError: Error, CustomStringConvertible {
+    public let errno: Int32
+    public let operation: String
+    public var description: String { "\(operation): \(String(cString: zmq_strerror(errno)))" }
+    static func last(_ operation: String) -> ZMQError { ZMQError(errno: zmq_errno(), operation: operation) }
+}
+
+/// A ZeroMQ context. Close every socket before the context goes away (sockets use linger 0).
+public final class ZMQContext: @unchecked Sendable {
+    let handle: UnsafeMutableRawPointer
+
+    public init() {
+        handle = zmq_ctx_new()!
+    }
+
+    deinit { zmq_ctx_term(handle) }
+
+    /// A CURVE key pair in Z85 text (40 characters each).
+    public static func curveKeyPair() throws -> (publicKey: String, secretKey: String) {
+        var pub = [CChar](repeating: 0, count: 41), sec = [CChar](repeating: 0, count: 41)
+        guard zmq_curve_keypair(&pub, &sec) == 0 else { throw ZMQError.last("zmq_curve_keypair (is libzmq built with CURVE?)") }
+        return (String(cString: pub), String(cString: sec))
+    }
+
+    /// The Z85 public key belonging to a Z85 secret key.
+    public static func curvePublicKey(secret: String) throws -> String {
+        var pub = [CChar](repeating: 0, count: 41)
+        guard secret.utf8.count == 40, zmq_curve_public(&pub, secret) == 0 else {
+            throw ZMQError(errno: EINVAL, operation: "curve secret key must be 40 characters of Z85")
+        }
+        return String(cString: pub)
+    }
+}
+
+/// One ZeroMQ socket. Not thread-safe: each socket belongs to one thread, as libzmq requires.
+public final class ZMQSocket: @unchecked Sendable {
+    public enum Kind {
+        case router, dealer, push, pull, rep
+        var raw: Int32 {
+            switch self {
+            case .router: return ZMQ_ROUTER
+            case .dealer: return ZMQ_DEALER
+            case .push: return ZMQ_PUSH
+            case .pull: return ZMQ_PULL
+            case .rep: return ZMQ_REP
+            }
+        }
+    }
+
+    let handle: UnsafeMutableRawPointer
+    private var closed = false
+
+    public init(_ context: ZMQContext, _ kind: Kind) throws {
+        guard let h = zmq_socket(context.handle, kind.raw) else { throw ZMQError.last("zmq_socket") }
+        handle = h
+        try set(ZMQ_LINGER, 0)
+    }
+
+    deinit { close() }
+
+    public func close() {
+        if !closed { zmq_close(handle); closed = true }
+    }
+
+    public func bind(_ endpoint: String) throws {
+        guard zmq_bind(handle, endpoint) == 0 else { throw ZMQError.last("bind \(endpoint)") }
+    }
+
+    public func connect(_ endpoint: String) throws {
+        guard zmq_connect(handle, endpoint) == 0 else { throw ZMQError.last("connect \(endpoint)") }
+    }
+
+    /// The endpoint actually bound (resolves `tcp://127.0.0.1:*` to a port).
+    public var lastEndpoint: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        var size = buffer.count
+        zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size)
+        return String(cString: buffer)
+    }
+
+    public func set(_ option: Int32, _ value: Int32) throws {
+        var v = value
+        guard zmq_setsockopt(handle, option, &v, MemoryLayout<Int32>.size) == 0 else { throw ZMQError.last("setsockopt \(option)") }
+    }
+
+    public func set(_ option: Int32, int64 value: Int64) throws {
+        var v = value
+        guard zmq_setsockopt(handle, option, &v, MemoryLayout<Int64>.size) == 0 else { throw ZMQError.last("setsockopt \(option)") }
+    }
+
+    public func set(_ option: Int32, string value: String) throws {
+        let bytes = Array(value.utf8)
+        guard bytes.withUnsafeBytes({ zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }) == 0 else {
+            throw ZMQError.last("setsockopt \(option)")
+        }
+    }
+
+    /// Common options, named.
+    public func setHighWaterMarks(send: Int32, receive: Int32) throws {
+        try set(ZMQ_SNDHWM, send)
+        try set(ZMQ_RCVHWM, receive)
+    }
+    public func setMaxMessageSize(_ bytes: Int64) throws { try set(ZMQ_MAXMSGSIZE, int64: bytes) }
+    public func setReconnectInterval(ms: Int32, maxMs: Int32) throws {
+        try set(ZMQ_RECONNECT_IVL, ms)
+        try set(ZMQ_RECONNECT_IVL_MAX, maxMs)
+    }
+    public func setIdentity(_ id: String) throws { try set(ZMQ_ROUTING_ID, string: id) }
+
+    /// Makes this socket a CURVE server with the given Z85 secret key.
+    public func makeCurveServer(secretKey: String) throws {
+        try set(ZMQ_CURVE_SERVER, 1)
+        try set(ZMQ_CURVE_SECRETKEY, string: secretKey)
+    }
+
+    /// Makes this socket a CURVE client of a server with `serverKey`.
+    public func makeCurveClient(serverKey: String, publicKey: String, secretKey: String) throws {
+        try set(ZMQ_CURVE_SERVERKEY, string: serverKey)
+        try set(ZMQ_CURVE_PUBLICKEY, string: publicKey)
+        try set(ZMQ_CURVE_SECRETKEY, string: secretKey)
+    }
+
+    /// Sends a message of one or more frames. Returns false when it would block (with `dontWait`).
+    @discardableResult
+    public func send(_ frames: [[UInt8]], dontWait: Bool = false) throws -> Bool {
+        for (i, frame) in frames.enumerated() {
+            var flags: Int32 = i < frames.count - 1 ? ZMQ_SNDMORE : 0
+            if dontWait { flags |= ZMQ_DONTWAIT }
+            let rc = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+            if rc < 0 {
+                if zmq_errno() == EAGAIN && i == 0 { return false }
+                throw ZMQError.last("zmq_send")
+            }
+        }
+        return true
+    }
+
+    public func send(_ frame: [UInt8], dontWait: Bool = false) throws -> Bool { try send([frame], dontWait: dontWait) }
+
+    /// Receives all frames of one message, or nil when none is waiting (with `dontWait`).
+    public func receive(dontWait: Bool = false) throws -> [[UInt8]]? {
+        var frames: [[UInt8]] = []
+        var message = zmq_msg_t()
+        repeat {
+            zmq_msg_init(&message)
+            let rc = zmq_msg_recv(&message, handle, dontWait && frames.isEmpty ? ZMQ_DONTWAIT : 0)
+            if rc < 0 {
+                let err = zmq_errno()
+                zmq_msg_close(&message)
+                if err == EAGAIN && frames.isEmpty { return nil }
+                throw ZMQError(errno: err, operation: "zmq_msg_recv")
+            }
+            let size = zmq_msg_size(&message)
+            let data = zmq_msg_data(&message)!.assumingMemoryBound(to: UInt8.self)
+            frames.append(Array(UnsafeBufferPointer(start: data, count: size)))
+            let more = zmq_msg_more(&message) != 0
+            zmq_msg_close(&message)
+            if !more { break }
+        } while true
+        return frames
+    }
+}
+
+/// Waits on several sockets at once.
+public enum ZMQPoller {
+    /// Indices of the sockets that have a message to read, after waiting up to `timeoutMs`
+    /// (-1: forever). An interrupted wait (a signal) returns no index.
+    public static func readable(_ sockets: [ZMQSocket], timeoutMs: Int) -> [Int] {
+        var items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
+        let rc = zmq_poll(&items, Int32(items.count), timeoutMs)
+        guard rc > 0 else { return [] }
+        return items.indices.filter { items[$0].revents & Int16(ZMQ_POLLIN) != 0 }
+    }
+}

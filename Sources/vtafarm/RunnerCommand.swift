@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Runner
+
+struct RunnerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runner",
+        abstract: "Run a measurement runner daemon: compiles and measures VTA configurations sent by coordinators.",
+        discussion: """
+        A runner binds a ZeroMQ ROUTER socket and serves any number of coordinators, fairly \
+        (round-robin across coordinators). Protocol: Protos/vtafarm.proto (one frame per message, \
+        DEALER to ROUTER). Backends:
+          vta-sim        the built-in cycle-level VTA simulator (default)
+          command:PATH   runs PATH per request: request JSON on stdin, result JSON on stdout, killed \
+        at the timeout (README: "Command backend")
+          delay:MS       a synthetic backend that takes MS milliseconds, for benchmarking the farm
+        The first line on stdout is "listening ENDPOINT" (useful with --bind tcp://127.0.0.1:*).
+        SIGTERM or SIGINT: refuse new work, finish running and queued work, exit 0.
+        """
+    )
+
+    @Option(help: "ZeroMQ endpoint to bind.") var bind = "tcp://*:7600"
+    @Option(help: "Measurements run at once (worker threads). Default: the number of cores.")
+    var slots = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: ArgumentHelp("Default backend: vta-sim, command:PATH or delay:MS.", valueName: "backend"))
+    var backend = "vta-sim"
+    @Option(help: "Runner name reported to coordinators. Default: the host name.") var name = ProcessInfo.processInfo.hostName
+    @Option(help: "Default per-request timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
+    @Option(help: "Largest frame accepted, in bytes (larger ones are answered with an Error).") var maxFrameBytes = 1 << 20
+    @Option(help: ArgumentHelp("Enable CURVE: a file holding the runner's Z85 secret key (vtafarm keys generate).", valueName: "file"))
+    var curveSecretKey: String?
+    @Option(help: ArgumentHelp("With CURVE: a directory of allowed coordinators' Z85 public keys, one per file.", valueName: "dir"))
+    var allowClients: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func validate() throws {
+        if slots < 1 || slots > 1024 { throw ValidationError("--slots must be between 1 and 1024") }
+        if allowClients != nil && curveSecretKey == nil { throw ValidationError("--allow-clients needs --curve-secret-key") }
+        if maxFrameBytes < 1024 || maxFrameBytes > 64 << 20 { throw ValidationError("--max-frame-bytes must be between 1024 and 67108864") }
+        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
+    }
+
+    func run() throws {
+        var logger = Logger(label: "vtafarm.runner")
+        logger.logLevel = Logger.Level(rawValue: logLevel)!
+        var options = RunnerOptions()
+        options.bind = bind
+        options.slots = slots
+        options.name = name
+        options.defaultTimeoutMs = timeoutMs
+        options.maxFrameBytes = maxFrameBytes
+        var backends: [MeasurementBackend] = [VTASimBackend()]
+        do {
+            let chosen = try makeBackend(backend)
+            options.defaultBackend = chosen.name
+            if chosen.name != "vta-sim" { backends.append(chosen) }
+            if let file = curveSecretKey {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw UserError("\(file): cannot read the secret key") }
+                options.curveSecretKey = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                    .first { !$0.isEmpty && !$0.hasPrefix("#") }
+                guard options.curveSecretKey?.utf8.count == 40 else { throw UserError("\(file): no 40-character Z85 secret key in it") }
+            }
+            if let dir = allowClients { options.allowedClientKeys = try CurveKeys.allowedClients(in: dir) }
+        } catch let e as BackendError {
+            throw UserError(e.description)
+        }
+        let daemon = RunnerDaemon(options: options, backends: backends, logger: logger)
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { daemon.stop() }
+            source.resume()
+            sources.append(source)
+        }
+        do {
+            // The first line on stdout names the bound endpoint, so a `tcp://127.0.0.1:*` bind
+            // can be found by whoever started the runner (the embedded local farm does).
+            try daemon.run { endpoint in FileHandle.standardOutput.write(Data("listening \(endpoint)\n".utf8)) }
+        } catch { throw UserError("runner: \(error)") }
+        _ = sources
+    }
+}
