@@ -86,6 +86,31 @@ import VTA
         #expect(farm.waitForExit(0, timeout: 10) == 0, "the runner exits with status 0 after draining")
     }
 
+    @Test func lostRunnerRejoinsWhenItAnswersAgain() throws {
+        // A runner on a fixed port, killed and started again on the same port.
+        let first = try LocalFarm(executable: vtafarmBinary, runners: 1, slots: 1, backend: "delay:20")
+        let endpoint = first.addresses[0].endpoint
+        let dispatcher = try Dispatcher(runners: first.addresses, options: dispatcherOptions())
+        defer { dispatcher.close() }
+        #expect(try dispatcher.run(requests(4, backend: "delay"), timeout: .seconds(20)).count == 4)
+        first.signal(0, SIGKILL)
+        _ = first.waitForExit(0, timeout: 5)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while dispatcher.runnerStatuses[0].reachable && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(!dispatcher.runnerStatuses[0].reachable, "the killed runner is marked lost")
+        dispatcher.submit(requests(6, from: 100, backend: "delay"))  // waits: no runner
+        let again = Process()
+        again.executableURL = URL(fileURLWithPath: vtafarmBinary)
+        again.arguments = ["runner", "--bind", endpoint, "--slots", "1", "--backend", "delay:20", "--log-level", "warning"]
+        again.standardOutput = Pipe()
+        try again.run()
+        defer { again.terminate(); again.waitUntilExit() }
+        var results: [MeasureResult] = []
+        while results.count < 6, let r = try dispatcher.next(timeout: .seconds(15)) { results.append(r) }
+        #expect(results.count == 6 && results.allSatisfy { $0.status == .ok })
+        #expect(dispatcher.runnerStatuses[0].reachable)
+    }
+
     @Test func noReachableRunnerIsAnErrorNotAHang() throws {
         let dispatcher = try Dispatcher(runners: [RunnerAddress(name: "nobody", endpoint: "tcp://127.0.0.1:9")],
                                         options: dispatcherOptions(unreachableAfter: .seconds(1)))
