@@ -111,6 +111,25 @@ import VTA
         #expect(dispatcher.runnerStatuses[0].reachable)
     }
 
+    @Test func aRequestThatKillsRunnersIsReportedNotRetriedForever() throws {
+        // This backend kills the runner that runs it (its parent process).
+        let killer = temporaryFile("killer.sh", "#!/bin/sh\nkill -9 $PPID\nsleep 5\n", executable: true)
+        defer { try? FileManager.default.removeItem(atPath: killer) }
+        let farm = try LocalFarm(executable: vtafarmBinary, runners: 4, slots: 1, backend: "command:\(killer)")
+        defer { farm.stop() }
+        var options = dispatcherOptions()
+        options.maxAttempts = 3
+        let dispatcher = try Dispatcher(runners: farm.addresses, options: options)
+        defer { dispatcher.close() }
+        let poison = MeasureRequest(requestID: 1, workload: smallConv, schedule: Schedule(tileH: 8, tileW: 8, tileCI: 2, tileCO: 2),
+                                    backend: "command")
+        let results = try dispatcher.run([poison], timeout: .seconds(60))
+        #expect(results.count == 1)
+        #expect(results.first?.status == .internalError && results.first?.error.contains("lost") == true, "\(results)")
+        let alive = dispatcher.runnerStatuses.filter(\.reachable).count
+        #expect(alive == 1, "three runners died on the request, the fourth never got it")
+    }
+
     @Test func noReachableRunnerIsAnErrorNotAHang() throws {
         let dispatcher = try Dispatcher(runners: [RunnerAddress(name: "nobody", endpoint: "tcp://127.0.0.1:9")],
                                         options: dispatcherOptions(unreachableAfter: .seconds(1)))
