@@ -22,18 +22,21 @@ let package = Package(
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
         // protoc-c's output for Protos/vtafarm.proto, committed; Scripts/gen-protos regenerates it.
         .target(name: "CFarmProto", dependencies: ["CProtobufC"]),
+        .systemLibrary(name: "CXGBoost", pkgConfig: "xgboost", providers: [.apt(["libxgboost-dev"])]),
         // Messages as Swift values, their protobuf encoding, and the ZeroMQ sockets.
         .target(name: "Wire", dependencies: ["VTA", "CZmq", "CFarmProto"]),
         // The runner daemon and its measurement backends.
         .target(name: "Runner", dependencies: ["VTA", "Wire", .product(name: "Logging", package: "swift-log")]),
+        // The search: spaces, the XGBoost cost model, tuners (one file each under Tuners/).
+        .target(name: "Search", dependencies: ["VTA", "CXGBoost"]),
         // The coordinator's side of the farm: cluster.yaml, the dispatcher, the embedded local farm.
         .target(name: "Coordinator", dependencies: [
-            "VTA", "Wire", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+            "VTA", "Wire", "Search", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(
             name: "vtafarm",
             dependencies: [
-                "VTA", "Wire", "Runner", "Coordinator",
+                "VTA", "Wire", "Runner", "Coordinator", "Search",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -41,5 +44,6 @@ let package = Package(
         ),
         .testTarget(name: "VTATests", dependencies: ["VTA"]),
         .testTarget(name: "FarmTests", dependencies: ["VTA", "Wire", "Runner", "Coordinator"]),
+        .testTarget(name: "SearchTests", dependencies: ["VTA", "Search", "Coordinator"]),
     ]
 )

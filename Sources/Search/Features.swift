@@ -1,0 +1,24 @@
+import Foundation
+import VTA
+
+/// Feature vectors for the cost model: what a schedule does to one layer on one VTA, as log2
+/// values (the trees split on ratios, and log2 keeps powers-of-two knobs evenly spaced).
+public enum Features {
+    public static let scheduleNames = [
+        "tile_b", "tile_h", "tile_w", "tile_ci", "tile_co", "h_nthread", "oc_nthread",
+        "inp_tile", "wgt_tile", "acc_tile", "gemm_kernel", "tiles", "chunks", "threads",
+    ]
+
+    /// Features of a schedule of workload `w` on `spec` (also defined for invalid schedules).
+    public static func schedule(_ s: Schedule, _ w: Workload, _ spec: HardwareSpec) -> [Float] {
+        func lg(_ x: Int) -> Float { Float(log2(Double(max(1, x)))) }
+        let nb = max(1, w.batch / spec.batch), cib = max(1, w.inChannels / spec.blockIn), cob = max(1, w.outChannels / spec.blockOut)
+        let th = max(1, s.tileH), tw = max(1, s.tileW), tb = max(1, s.tileB), tci = max(1, s.tileCI), tco = max(1, s.tileCO)
+        let inH = (th - 1) * w.stride + w.kernelH, inW = (tw - 1) * w.stride + w.kernelW
+        let threads = max(1, s.hThreads) * max(1, s.ocThreads)
+        let tiles = max(1, nb / tb) * max(1, w.outHeight / th) * max(1, w.outWidth / tw) * max(1, cob / tco)
+        return [lg(tb), lg(th), lg(tw), lg(tci), lg(tco), lg(s.hThreads), lg(s.ocThreads),
+                lg(tb * tci * inH * inW), lg(tco * tci * w.kernelH * w.kernelW), lg(tb * tco * th * tw),
+                lg(tb * tci * w.kernelH * w.kernelW * tw), lg(tiles), lg(tiles * max(1, cib / tci)), lg(threads)]
+    }
+}
