@@ -16,7 +16,8 @@ public final class LocalFarm: @unchecked Sendable {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: executable)
             p.arguments = ["runner", "--bind", "tcp://127.0.0.1:*", "--slots", "\(slots)", "--backend", backend,
-                           "--name", "local-\(i)", "--log-level", "warning"] + extraArguments
+                           "--name", "local-\(i)", "--log-level", "warning",
+                           "--exit-with-parent", "\(getpid())"] + extraArguments
             let out = Pipe()
             p.standardOutput = out
             do { try p.run() } catch {

@@ -20,6 +20,9 @@ public struct RunnerOptions: Sendable {
     /// CURVE: the runner's Z85 secret key, and the Z85 public keys allowed to connect.
     public var curveSecretKey: String?
     public var allowedClientKeys: Set<String>?
+    /// Stop (drain and exit) when this process is gone: runners a coordinator started for
+    /// itself must not outlive it, even when it is killed with SIGKILL.
+    public var parentPID: Int32?
 
     public init() {}
 }
@@ -109,6 +112,10 @@ public final class RunnerDaemon: @unchecked Sendable {
             let now = ContinuousClock.now
             if now - lastSweep > .seconds(1) {
                 lastSweep = now
+                if let parent = options.parentPID, kill(parent, 0) != 0 && errno == ESRCH, !isStopping {
+                    logger.info("parent process \(parent) is gone; stopping")
+                    stop()
+                }
                 for (client, seen) in lastSeen where now - seen > .seconds(options.clientSilenceSeconds) {
                     let dropped = queue.drop(client: client)
                     if dropped > 0 { logger.info("dropped \(dropped) queued requests of a coordinator silent for \(Int(options.clientSilenceSeconds)) s") }

@@ -33,6 +33,8 @@ struct RunnerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With CURVE: a directory of allowed coordinators' Z85 public keys, one per file.", valueName: "dir"))
     var allowClients: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: ArgumentHelp("Drain and exit when process PID is gone (coordinators set this for runners they start).", valueName: "pid"))
+    var exitWithParent: Int32?
 
     func validate() throws {
         if slots < 1 || slots > 1024 { throw ValidationError("--slots must be between 1 and 1024") }
@@ -50,6 +52,7 @@ struct RunnerCommand: ParsableCommand {
         options.name = name
         options.defaultTimeoutMs = timeoutMs
         options.maxFrameBytes = maxFrameBytes
+        options.parentPID = exitWithParent
         var backends: [MeasurementBackend] = [VTASimBackend()]
         do {
             let chosen = try makeBackend(backend)

@@ -9,7 +9,7 @@ struct VTAFarm: ParsableCommand {
         vtafarm compiles DNN layers to VTA instructions and measures them on a cycle-level VTA \
         simulator. Start with `vtafarm sim --model resnet18 --best`.
         """,
-        subcommands: [Sim.self, RunnerCommand.self, Measure.self, Cluster.self, Keys.self, Bench.self]
+        subcommands: [Sim.self, Tune.self, CoordinatorCommand.self, Records.self, RunnerCommand.self, Measure.self, Cluster.self, Keys.self, Bench.self]
     )
 }
 

@@ -66,6 +66,14 @@ extension HardwareConfig {
         return dict
     }
 
+    /// A canonical text of the whole configuration (KEY=value, sorted), equal for equal
+    /// configurations however their JSON spelled the numbers: the identity of a hardware point.
+    public var canonicalKey: String {
+        var parts = Self.integerKeys.map { "\($0.name)=\(self[keyPath: $0.path])" }
+        parts += ["CLOCK_MHZ=\(clockMHz)", "HW_VER=\(hwVersion)", "TARGET=\(target)"]
+        return parts.sorted().joined(separator: ",")
+    }
+
     public func jsonData() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

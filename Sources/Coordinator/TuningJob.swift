@@ -1,0 +1,212 @@
+import Foundation
+import Search
+import VTA
+import Wire
+
+/// What to tune and how.
+public struct TuneSettings: Sendable {
+    public var model: Model
+    public var hardware: HardwareConfig = .stock
+    public var tuner: TunerKind = .xgb
+    /// Measurements dispatched to runners for the whole model (filtered ones cost nothing).
+    public var budget = 512
+    /// Schedules proposed, filtered and dispatched together (AutoTVM's plan size).
+    public var planSize = 64
+    public var seed: UInt64 = 1
+    public var timeoutMs: UInt32 = 60_000
+    /// Backend requested from the runners (empty: their default).
+    public var backend = ""
+    public init(model: Model) { self.model = model }
+}
+
+/// A snapshot for the progress line.
+public struct TuneProgress: Sendable {
+    public var layer: String
+    public var measured: Int
+    public var budget: Int
+    public var filtered: Int
+    /// Sum over the layers tuned so far of count x best cycles.
+    public var bestSoFar: Int?
+    public var perSecond: Double
+    public var runnersUp: Int
+    public var runnersTotal: Int
+}
+
+public struct LayerOutcome: Sendable {
+    public var layer: Model.Layer
+    public var best: (schedule: Schedule, cycles: Int)?
+    public var measured: Int
+    public var filtered: Int
+    /// Dispatched, and the runner said INVALID (the static filter should make this 0 for vta-sim).
+    public var invalidDispatched: Int
+    public var failed: Int
+}
+
+public struct TuneSummary: Sendable {
+    public var layers: [LayerOutcome]
+    public var seconds: Double
+    /// Coordinator-side time (proposing, filtering, learning) per proposed schedule.
+    public var secondsPerProposal: Double
+    public var resumed: Int
+    /// Sum of count x best cycles, when every layer has a valid measurement.
+    public var modelCycles: Int? {
+        var total = 0
+        for l in layers {
+            guard let b = l.best else { return nil }
+            total += b.cycles * l.layer.count
+        }
+        return total
+    }
+    public var measured: Int { layers.reduce(0) { $0 + $1.measured } }
+    public var filtered: Int { layers.reduce(0) { $0 + $1.filtered } }
+    public var invalidDispatched: Int { layers.reduce(0) { $0 + $1.invalidDispatched } }
+}
+
+/// A coordinator's tuning run on fixed hardware: each layer in turn gets its share of the budget;
+/// the tuner proposes plans, the static VTA rules filter out what cannot work (recorded apart,
+/// no runner time), the rest goes to the runners, every result is recorded (fsync'd) before the
+/// tuner learns from it. With records from an earlier run the tuner is replayed first and
+/// nothing already recorded is measured again.
+public final class TuningJob {
+    public let settings: TuneSettings
+    let dispatcher: Dispatcher
+    let records: RecordStore
+    let filteredRecords: RecordStore
+    let progress: (TuneProgress) -> Void
+    private var nextID: UInt64 = 1
+    private var started = ContinuousClock.now
+    private var measuredTotal = 0
+    private var filteredTotal = 0
+    private var bestSoFar: [String: Int] = [:]
+
+    public init(settings: TuneSettings, dispatcher: Dispatcher, records: RecordStore, filteredRecords: RecordStore,
+                progress: @escaping (TuneProgress) -> Void) {
+        self.settings = settings
+        self.dispatcher = dispatcher
+        self.records = records
+        self.filteredRecords = filteredRecords
+        self.progress = progress
+    }
+
+    public func run() throws -> TuneSummary {
+        started = ContinuousClock.now
+        let spec = HardwareSpec(settings.hardware)
+        var outcomes: [LayerOutcome] = []
+        var coordinatorSeconds = 0.0, proposals = 0, resumed = 0
+        let layers = settings.model.layers
+        var remaining = settings.budget
+        for (k, layer) in layers.enumerated() {
+            let share = remaining / (layers.count - k)
+            let space = ScheduleSpace(workload: layer.workload, spec: spec)
+            let tuner = settings.tuner.make(TuningContext(space: space, spec: spec, seed: settings.seed &+ UInt64(k)))
+            var outcome = LayerOutcome(layer: layer, best: nil, measured: 0, filtered: 0, invalidDispatched: 0, failed: 0)
+            let hwKey = settings.hardware.canonicalKey
+            // Replay what an earlier run recorded for this layer on this hardware.
+            var replay: [(index: Int, cycles: Int?)] = []
+            for r in records.records where r.task == task(layer) && r.hardwareKey == hwKey {
+                guard let s = try? Schedule(parsing: r.schedule), let i = space.index(of: s) else { continue }
+                replay.append((i, r.status == "OK" ? r.cycles : nil))
+                outcome.measured += 1
+                note(&outcome, schedule: s, status: r.status, cycles: r.cycles)
+            }
+            for r in filteredRecords.records where r.task == task(layer) && r.hardwareKey == hwKey {
+                guard let s = try? Schedule(parsing: r.schedule), let i = space.index(of: s) else { continue }
+                replay.append((i, nil))
+            }
+            if !replay.isEmpty { tuner.observe(replay) }
+            resumed += outcome.measured
+            measuredTotal += outcome.measured
+            var exhausted = false
+            while outcome.measured < share && !exhausted {
+                let t0 = ContinuousClock.now
+                var batch: [(index: Int, request: MeasureRequest)] = []
+                var learned: [(index: Int, cycles: Int?)] = []
+                let want = min(settings.planSize, share - outcome.measured)
+                var rounds = 0
+                while batch.count < want && rounds < 50 {
+                    rounds += 1
+                    let plan = tuner.propose(want - batch.count)
+                    if plan.isEmpty { exhausted = true; break }
+                    proposals += plan.count
+                    for i in plan {
+                        let s = space.schedule(at: i)
+                        if records.contains(key: key(layer, s)) { continue }  // never measure twice
+                        switch TilePlan.make(layer.workload, s, spec) {
+                        case .failure(let reason):
+                            let now = Date().timeIntervalSince1970
+                            try filteredRecords.append(Record(model: settings.model.name, task: task(layer), count: layer.count,
+                                                              workload: layer.workload, hardware: settings.hardware, schedule: s,
+                                                              status: "FILTERED", reason: reason.code.rawValue, sent: now, finished: now))
+                            learned.append((i, nil))
+                            outcome.filtered += 1
+                            filteredTotal += 1
+                        case .success:
+                            batch.append((i, MeasureRequest(requestID: nextID, task: task(layer), workload: layer.workload,
+                                                            hardware: settings.hardware, schedule: s, backend: settings.backend,
+                                                            timeoutMs: settings.timeoutMs)))
+                            nextID += 1
+                        }
+                    }
+                }
+                if !learned.isEmpty { tuner.observe(learned) }
+                coordinatorSeconds += seconds(ContinuousClock.now - t0)
+                if batch.isEmpty { continue }
+                let sent = Date().timeIntervalSince1970
+                let byID = Dictionary(uniqueKeysWithValues: batch.map { ($0.request.requestID, $0) })
+                dispatcher.submit(batch.map(\.request))
+                var results: [(index: Int, cycles: Int?)] = []
+                while results.count < batch.count {
+                    guard let r = try dispatcher.next(timeout: .seconds(1)) else {
+                        report(layer)
+                        continue
+                    }
+                    guard let entry = byID[r.requestID] else { continue }
+                    let cycles = r.status == .ok ? Int(r.cycles) : nil
+                    try records.append(Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
+                                              hardware: settings.hardware, schedule: entry.request.schedule, status: r.status.rawValue,
+                                              cycles: cycles, reason: r.invalidReason.isEmpty ? nil : r.invalidReason,
+                                              error: r.error.isEmpty ? nil : r.error, runner: r.runner, sent: sent,
+                                              finished: Date().timeIntervalSince1970, wallSeconds: r.wallSeconds))
+                    results.append((entry.index, cycles))
+                    outcome.measured += 1
+                    measuredTotal += 1
+                    note(&outcome, schedule: entry.request.schedule, status: r.status.rawValue, cycles: cycles)
+                    if r.status == .invalid { outcome.invalidDispatched += 1 }
+                    report(layer)
+                }
+                let t1 = ContinuousClock.now
+                tuner.observe(results)
+                coordinatorSeconds += seconds(ContinuousClock.now - t1)
+            }
+            remaining -= outcome.measured
+            outcomes.append(outcome)
+        }
+        return TuneSummary(layers: outcomes, seconds: seconds(ContinuousClock.now - started),
+                           secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
+    }
+
+    func task(_ layer: Model.Layer) -> String { "\(settings.model.name)/\(layer.name)" }
+
+    func key(_ layer: Model.Layer, _ s: Schedule) -> String {
+        Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
+               hardware: settings.hardware, schedule: s, status: "", sent: 0, finished: 0).key
+    }
+
+    func note(_ outcome: inout LayerOutcome, schedule: Schedule, status: String, cycles: Int?) {
+        if status != "OK" && status != MeasureStatus.invalid.rawValue { outcome.failed += 1 }
+        guard status == "OK", let c = cycles else { return }
+        if outcome.best == nil || c < outcome.best!.cycles { outcome.best = (schedule, c) }
+        bestSoFar[outcome.layer.name] = c * outcome.layer.count
+    }
+
+    func report(_ layer: Model.Layer) {
+        let statuses = dispatcher.runnerStatuses
+        let elapsed = max(1e-9, seconds(ContinuousClock.now - started))
+        progress(TuneProgress(layer: layer.name, measured: measuredTotal, budget: settings.budget, filtered: filteredTotal,
+                              bestSoFar: bestSoFar.isEmpty ? nil : bestSoFar.values.reduce(0, +),
+                              perSecond: Double(measuredTotal) / elapsed, runnersUp: statuses.filter(\.reachable).count,
+                              runnersTotal: statuses.count))
+    }
+
+    func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+}

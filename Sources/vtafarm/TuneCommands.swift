@@ -1,0 +1,195 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import Search
+import VTA
+import Wire
+
+/// Options shared by `tune` and `coordinator`.
+struct TuneOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A zoo model (\(ModelZoo.names.joined(separator: ", "))) or a YAML layer table.", valueName: "name|file"))
+    var model: String
+    @Option(help: "Measurements dispatched to runners for the whole model.") var budget = 512
+    @Option(help: ArgumentHelp("Search strategy: \(TunerKind.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "tuner"))
+    var tuner = "xgb"
+    @OptionGroup var hardware: HardwareOptions
+    @Option(help: ArgumentHelp("Records file (JSON Lines). Default: tune-MODEL-TUNER.jsonl.", valueName: "file")) var records: String?
+    @Flag(help: "Continue the run recorded in --records: replay it, never re-measure what it holds.") var resume = false
+    @Option(help: "Seed of every random choice (runs repeat).") var seed: UInt64 = 1
+    @Option(help: "Schedules proposed and dispatched together.") var planSize = 64
+    @Option(help: "Per-measurement timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
+
+    func validate() throws {
+        if budget < 1 || budget > 10_000_000 { throw ValidationError("--budget must be between 1 and 10000000") }
+        if TunerKind(rawValue: tuner) == nil {
+            throw ValidationError("--tuner \(tuner): not one of \(TunerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if planSize < 1 || planSize > 4096 { throw ValidationError("--plan-size must be between 1 and 4096") }
+    }
+
+    func settings() throws -> TuneSettings {
+        let model = try ModelLoader.load(self.model)
+        let spec = try hardware.spec()
+        for layer in model.layers {
+            if let problem = layer.workload.packingProblem(spec) { throw UserError("model \(model.name), layer \(layer.name): \(problem)") }
+        }
+        var s = TuneSettings(model: model)
+        s.hardware = spec.config
+        s.tuner = TunerKind(rawValue: tuner)!
+        s.budget = budget
+        s.planSize = planSize
+        s.seed = seed
+        s.timeoutMs = timeoutMs
+        return s
+    }
+
+    var recordsPath: String { records ?? "tune-\(URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent)-\(tuner).jsonl" }
+
+    /// Runs the job against `addresses`, printing progress and the summary.
+    func run(_ settings: TuneSettings, addresses: [RunnerAddress], dispatcherOptions: DispatcherOptions) throws {
+        let store: RecordStore, filtered: RecordStore
+        do {
+            store = try RecordStore(path: recordsPath, resume: resume)
+            filtered = try RecordStore(path: recordsPath + ".filtered", resume: true)
+        } catch let e as RecordStore.OpenError { throw UserError(e.description) }
+        for bad in store.skipped {
+            FileHandle.standardError.write(Data("warning: \(recordsPath):\(bad.line): unreadable record ignored (a torn write?): \(bad.text)\n".utf8))
+        }
+        let dispatcher: Dispatcher
+        do { dispatcher = try Dispatcher(runners: addresses, options: dispatcherOptions) } catch { throw UserError("\(error)") }
+        defer { dispatcher.close() }
+        let tty = isatty(STDERR_FILENO) != 0
+        var lastLine = Date.distantPast
+        let job = TuningJob(settings: settings, dispatcher: dispatcher, records: store, filteredRecords: filtered) { p in
+            let now = Date()
+            guard now.timeIntervalSince(lastLine) > (tty ? 0.2 : 5) else { return }
+            lastLine = now
+            let best = p.bestSoFar.map { formatCycles($0) } ?? "-"
+            let line = "[\(p.layer)] measured \(p.measured)/\(p.budget), best so far \(best) cycles, \(String(format: "%.1f", p.perSecond))/s, filtered \(p.filtered), runners \(p.runnersUp)/\(p.runnersTotal)"
+            FileHandle.standardError.write(Data((tty ? "\r\u{1B}[K" + line : line + "\n").utf8))
+        }
+        let summary: TuneSummary
+        do { summary = try job.run() } catch let e as DispatcherError { throw UserError(e.description) }
+        if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+        printSummary(summary, settings)
+    }
+
+    func printSummary(_ s: TuneSummary, _ settings: TuneSettings) {
+        let spec = HardwareSpec(settings.hardware)
+        print("tuned \(settings.model.name) with \(settings.tuner.rawValue) on VTA \(spec.config.shortName): \(s.measured) measured (\(s.resumed) from earlier records), \(s.filtered) filtered as invalid, \(s.invalidDispatched) dispatched invalid, \(String(format: "%.1f", s.seconds)) s, \(String(format: "%.2f", s.secondsPerProposal * 1000)) ms coordinator time per proposal")
+        print(pad("layer", 12) + pad("count", 6, right: true) + pad("best cycles", 14, right: true) + pad("default", 14, right: true)
+              + pad("measured", 10, right: true) + "  best schedule")
+        var defaultTotal = 0
+        for l in s.layers {
+            let space = ScheduleSpace(workload: l.layer.workload, spec: spec)
+            let d = space.defaultSchedule(spec).flatMap { ScheduleSpace.evaluate(l.layer.workload, $0, spec).cycles } ?? 0
+            defaultTotal += d * l.layer.count
+            print(pad(l.layer.name, 12) + pad("\(l.layer.count)", 6, right: true) + pad(l.best.map { formatCycles($0.cycles) } ?? "none", 14, right: true)
+                  + pad(formatCycles(d), 14, right: true) + pad("\(l.measured)", 10, right: true) + "  " + (l.best?.schedule.description ?? "-"))
+        }
+        if let total = s.modelCycles {
+            let ms = Double(total) / (spec.config.clockMHz * 1000)
+            print("model latency \(formatCycles(total)) cycles = \(String(format: "%.2f", ms)) ms, \(String(format: "%.1f", 1000 / ms)) inferences/s at \(spec.config.clockMHz) MHz; default schedules: \(formatCycles(defaultTotal)) cycles (\(String(format: "%.2fx", Double(defaultTotal) / Double(total))))")
+        } else {
+            print("model latency: not every layer has a valid measurement yet (raise --budget)")
+        }
+    }
+}
+
+struct Tune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tune a model's schedules on a local farm of runner processes (no cluster needed).",
+        discussion: """
+        Starts --runners runner processes on loopback, tunes every layer of the model with the \
+        chosen tuner within --budget measurements, records every measurement (fsync'd JSON Lines), \
+        and prints the best schedule per layer and the model latency. Kill it at any moment and \
+        run it again with --resume: nothing recorded is lost or measured again.
+        """
+    )
+    @OptionGroup var options: TuneOptions
+    @Option(help: "Runner processes to start.") var runners = 1
+    @Option(help: "Slots per runner (default: cores / runners).") var slots: Int?
+
+    func validate() throws {
+        if runners < 1 || runners > 64 { throw ValidationError("--runners must be between 1 and 64") }
+    }
+
+    func run() throws {
+        let settings = try options.settings()
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let farm: LocalFarm
+        do {
+            farm = try LocalFarm(executable: BenchFarm.executable, runners: runners, slots: slots ?? max(1, cores / runners))
+        } catch { throw UserError("cannot start the local farm: \(error)") }
+        defer { farm.stop() }
+        try options.run(settings, addresses: farm.addresses, dispatcherOptions: DispatcherOptions())
+    }
+}
+
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Tune a model's schedules on the runners of a cluster.yaml (as `tune`, with remote runners)."
+    )
+    @OptionGroup var options: TuneOptions
+    @OptionGroup var runners: RunnerSelection
+
+    func run() throws {
+        let settings = try options.settings()
+        let (addresses, config) = try runners.load()
+        var s = settings
+        if let config { s.timeoutMs = UInt32(clamping: config.defaultTimeoutMs) }
+        try options.run(s, addresses: addresses, dispatcherOptions: runners.dispatcherOptions(config))
+    }
+}
+
+struct Records: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Read records files.", subcommands: [RecordsBest.self])
+}
+
+struct RecordsBest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "best",
+        abstract: "The best hardware configuration in a records file, each layer's best schedule, and the model latency against the stock VTA with default schedules."
+    )
+    @Argument(help: "A records file written by tune or coordinator.") var file: String
+
+    func run() throws {
+        guard FileManager.default.fileExists(atPath: file) else { throw UserError("\(file): no such file") }
+        let store: RecordStore
+        do { store = try RecordStore(path: file, resume: true) } catch let e as RecordStore.OpenError { throw UserError(e.description) }
+        guard let first = store.records.first else { throw UserError("\(file): no records") }
+        // Group by hardware; a configuration counts when every layer of the model has an OK record.
+        var layersOfModel: [String: (workload: String, count: Int)] = [:]
+        for r in store.records { layersOfModel[r.task] = (r.workload, r.count) }
+        var byHardware: [String: [String: Record]] = [:]
+        for r in store.records where r.status == "OK" && r.cycles != nil {
+            let hw = r.hardwareKey
+            if let old = byHardware[hw]?[r.task], old.cycles! <= r.cycles! { continue }
+            byHardware[hw, default: [:]][r.task] = r
+        }
+        var best: (hw: String, total: Int, rows: [String: Record])? = nil
+        for (hw, rows) in byHardware where rows.count == layersOfModel.count {
+            let total = rows.values.reduce(0) { $0 + $1.cycles! * $1.count }
+            if best == nil || total < best!.total { best = (hw, total, rows) }
+        }
+        guard let best, let config = best.rows.values.first?.hardwareConfig else {
+            throw UserError("\(file): no hardware configuration has a valid measurement of every layer of \(first.model) yet")
+        }
+        let spec = HardwareSpec(config), stock = HardwareSpec(.stock)
+        var stockTotal = 0
+        print("model \(first.model): \(store.records.count) records, best hardware \(spec.config.shortName) at \(spec.config.clockMHz) MHz")
+        print(pad("layer", 24) + pad("count", 6, right: true) + pad("cycles", 13, right: true) + pad("stock default", 15, right: true) + "  schedule")
+        for task in layersOfModel.keys.sorted() {
+            let r = best.rows[task]!
+            let w = try Workload(parsing: r.workload)
+            let d = ScheduleSpace(workload: w, spec: stock).defaultSchedule(stock).flatMap { ScheduleSpace.evaluate(w, $0, stock).cycles } ?? 0
+            stockTotal += d * r.count
+            print(pad(task, 24) + pad("\(r.count)", 6, right: true) + pad(formatCycles(r.cycles!), 13, right: true)
+                  + pad(formatCycles(d), 15, right: true) + "  " + r.schedule)
+        }
+        let ms = Double(best.total) / (spec.config.clockMHz * 1000), stockMs = Double(stockTotal) / (HardwareConfig.stock.clockMHz * 1000)
+        print("model latency \(formatCycles(best.total)) cycles = \(String(format: "%.2f", ms)) ms = \(String(format: "%.1f", 1000 / ms)) inferences/s")
+        print("stock VTA, default schedules: \(formatCycles(stockTotal)) cycles = \(String(format: "%.2f", stockMs)) ms = \(String(format: "%.1f", 1000 / stockMs)) inferences/s (speed-up \(String(format: "%.2fx", stockMs / ms)))")
+    }
+}
