@@ -5,7 +5,7 @@ import VTA
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures (build with -c release before trusting them).",
-        subcommands: [BenchSim.self, BenchCalibration.self, BenchFarm.self]
+        subcommands: [BenchSim.self, BenchCalibration.self, BenchFarm.self, BenchSearch.self]
     )
 }
 

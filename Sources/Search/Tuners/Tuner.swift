@@ -26,10 +26,11 @@ public struct TuningContext {
 
 /// The tuners `--tuner` selects.
 public enum TunerKind: String, CaseIterable, Sendable {
-    case xgb, ga, random, grid
+    case arco, xgb, ga, random, grid
 
     public func make(_ context: TuningContext) -> ScheduleTuner {
         switch self {
+        case .arco: return ARCOTuner(context)
         case .xgb: return XGBTuner(context)
         case .ga: return GATuner(context)
         case .random: return RandomTuner(context)
