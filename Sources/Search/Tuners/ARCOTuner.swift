@@ -67,7 +67,8 @@ public final class ARCOTuner: ScheduleTuner {
         knobs.map { k in space.choices[k].count > 1 ? Float(pos[k]) / Float(space.choices[k].count - 1) : 0 }
     }
 
-    func randomValid(_ count: Int, near anchors: [Int] = []) -> [Int] {
+    /// Random valid unproposed indices (half of them one step from `anchors`), none in `exclude`.
+    func randomValid(_ count: Int, near anchors: [Int] = [], excluding exclude: [Int] = []) -> [Int] {
         var out: [Int] = []
         var tries = 0
         while out.count < count && tries < 50 * count + 200 {
@@ -80,7 +81,7 @@ public final class ARCOTuner: ScheduleTuner {
             } else {
                 i = Int(rng.next() % UInt64(space.size))
             }
-            if !proposed.contains(i) && !out.contains(i) && isValid(i) { out.append(i) }
+            if !proposed.contains(i) && !out.contains(i) && !exclude.contains(i) && isValid(i) { out.append(i) }
         }
         return out
     }
@@ -92,13 +93,13 @@ public final class ARCOTuner: ScheduleTuner {
         var plan: [Int]
         if !model.isTrained {
             let seeds = randomValid(max(1, count / 2))
-            plan = seeds + randomValid(count - seeds.count, near: seeds)
+            plan = seeds + randomValid(count - seeds.count, near: seeds, excluding: seeds)
         } else {
             let candidates = (try? explore()) ?? [:]
             let exploreCount = max(1, count / 10)
             plan = confidenceSample(candidates, count - exploreCount)
-            let anchors = measured.filter { $0.value != nil }.map(\.key)
-            for i in randomValid(count - plan.count, near: anchors) where plan.count < count { plan.append(i) }
+            let anchors = measured.filter { $0.value != nil }.map(\.key).sorted()
+            plan += randomValid(count - plan.count, near: anchors, excluding: plan)
         }
         proposed.formUnion(plan)
         return plan
@@ -115,7 +116,11 @@ public final class ARCOTuner: ScheduleTuner {
 
     /// Best-first by lower confidence bound, with a cap per channel-knob setting.
     func confidenceSample(_ candidates: [Int: (mean: Float, std: Float)], _ count: Int) -> [Int] {
-        let ranked = candidates.filter { !proposed.contains($0.key) }.sorted { ($0.value.mean - 0.5 * $0.value.std) > ($1.value.mean - 0.5 * $1.value.std) }
+        // Ties broken by index: dictionary order differs between processes, runs must not.
+        let ranked = candidates.filter { !proposed.contains($0.key) }.sorted {
+            let a = $0.value.mean - 0.5 * $0.value.std, b = $1.value.mean - 0.5 * $1.value.std
+            return a != b ? a > b : $0.key < $1.key
+        }
         var plan: [Int] = []
         var perChannels: [[Int]: Int] = [:]
         let cap = max(1, count / 4)
@@ -143,7 +148,10 @@ public final class ARCOTuner: ScheduleTuner {
     /// visited with its predicted (mean, std).
     func explore() throws -> [Int: (mean: Float, std: Float)] {
         var seen: [Int: (mean: Float, std: Float)] = [:]
-        let best = measured.compactMap { k, v in v.map { (k, $0) } }.sorted { $0.1 < $1.1 }.prefix(8).map(\.0)
+        var valid: [(index: Int, cycles: Int)] = []
+        for (k, v) in measured { if let c = v { valid.append((k, c)) } }
+        valid.sort { a, b in a.cycles != b.cycles ? a.cycles < b.cycles : a.index < b.index }
+        let best = valid.prefix(8).map { $0.index }
         for _ in 0..<episodes {
             var starts = best.isEmpty ? [] : (0..<walkers / 2).map { _ in best[Int(rng.next() % UInt64(best.count))] }
             starts += randomValid(walkers - starts.count)

@@ -40,7 +40,7 @@ public final class GATuner: ScheduleTuner {
 
     private func breed() {
         let space = context.space
-        let scored = population.map { ($0, fitness[$0] ?? 0) }.sorted { $0.1 > $1.1 }
+        let scored = population.map { ($0, fitness[$0] ?? 0) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
         var next = scored.prefix(elites).map(\.0)
         let total = scored.reduce(0) { $0 + $1.1 }
         func pick() -> Int {

@@ -75,7 +75,8 @@ public final class XGBTuner: ScheduleTuner {
                 if !visited.contains(moves[w]) { best[moves[w]] = moveScores[w] }
             }
         }
-        return best.sorted { $0.value > $1.value }.prefix(count).map(\.key)
+        // Ties broken by index: dictionary order differs between processes, runs must not.
+        return best.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(count).map(\.key)
     }
 
     public func observe(_ results: [(index: Int, cycles: Int?)]) {
