@@ -16,6 +16,8 @@ public struct TuneSettings: Sendable {
     public var timeoutMs: UInt32 = 60_000
     /// Backend requested from the runners (empty: their default).
     public var backend = ""
+    /// With the arco tuner: search the hardware too, in this space (nil: hardware fixed).
+    public var hardwareSpace: HardwareSpace?
     public init(model: Model) { self.model = model }
 }
 
@@ -43,6 +45,10 @@ public struct LayerOutcome: Sendable {
 }
 
 public struct TuneSummary: Sendable {
+    /// The hardware the layers' results are for (the best found, when hardware was searched).
+    public var hardware: HardwareConfig
+    /// Hardware configurations with a measurement (1 on fixed hardware).
+    public var hardwareExplored = 1
     public var layers: [LayerOutcome]
     public var seconds: Double
     /// Coordinator-side time (proposing, filtering, learning) per proposed schedule.
@@ -57,7 +63,9 @@ public struct TuneSummary: Sendable {
         }
         return total
     }
-    public var measured: Int { layers.reduce(0) { $0 + $1.measured } }
+    /// All measurements of the run (on every hardware configuration).
+    public var totalMeasured: Int? = nil
+    public var measured: Int { totalMeasured ?? layers.reduce(0) { $0 + $1.measured } }
     public var filtered: Int { layers.reduce(0) { $0 + $1.filtered } }
     public var invalidDispatched: Int { layers.reduce(0) { $0 + $1.invalidDispatched } }
 }
@@ -89,6 +97,7 @@ public final class TuningJob {
     }
 
     public func run() throws -> TuneSummary {
+        if let space = settings.hardwareSpace, settings.tuner == .arco { return try coOptimize(space) }
         started = ContinuousClock.now
         let spec = HardwareSpec(settings.hardware)
         var outcomes: [LayerOutcome] = []
@@ -181,11 +190,103 @@ public final class TuningJob {
             remaining -= outcome.measured
             outcomes.append(outcome)
         }
-        return TuneSummary(layers: outcomes, seconds: seconds(ContinuousClock.now - started),
+        return TuneSummary(hardware: settings.hardware, layers: outcomes, seconds: seconds(ContinuousClock.now - started),
                            secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
     }
 
     func task(_ layer: Model.Layer) -> String { "\(settings.model.name)/\(layer.name)" }
+
+    /// Hardware and schedules together (ARCOCoOptimizer), same filtering, recording and resume.
+    func coOptimize(_ space: HardwareSpace) throws -> TuneSummary {
+        started = ContinuousClock.now
+        let layers = settings.model.layers
+        let co = ARCOCoOptimizer(space: space, layers: layers, seed: settings.seed)
+        let layerIndex = Dictionary(uniqueKeysWithValues: layers.enumerated().map { (task($0.element), $0.offset) })
+        var replay: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)] = []
+        for r in records.records {
+            guard let l = layerIndex[r.task], let c = r.hardwareConfig, let s = try? Schedule(parsing: r.schedule) else { continue }
+            replay.append((c, l, s, r.status == "OK" ? r.cycles : nil))
+        }
+        let resumed = replay.count
+        measuredTotal = resumed
+        if !replay.isEmpty { co.observe(replay) }
+        var coordinatorSeconds = 0.0, proposals = 0, invalidDispatched = 0, filtered = 0
+        var stalls = 0
+        while measuredTotal < settings.budget && stalls < 20 {
+            let t0 = ContinuousClock.now
+            let plan = co.propose(min(settings.planSize, settings.budget - measuredTotal))
+            proposals += plan.count
+            if plan.isEmpty { stalls += 1; continue }
+            var batch: [(proposal: ARCOCoOptimizer.Proposal, request: MeasureRequest)] = []
+            var learned: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)] = []
+            for p in plan {
+                let layer = layers[p.layer]
+                let rec = Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
+                                 hardware: p.hardware, schedule: p.schedule, status: "", sent: 0, finished: 0)
+                if records.contains(key: rec.key) { continue }
+                if case .failure(let reason) = TilePlan.make(layer.workload, p.schedule, HardwareSpec(p.hardware)) {
+                    var f = rec
+                    f.status = "FILTERED"; f.reason = reason.code.rawValue
+                    f.sent = Date().timeIntervalSince1970; f.finished = f.sent
+                    try filteredRecords.append(f)
+                    learned.append((p.hardware, p.layer, p.schedule, nil))
+                    filtered += 1
+                    filteredTotal += 1
+                    continue
+                }
+                batch.append((p, MeasureRequest(requestID: nextID, task: task(layer), workload: layer.workload, hardware: p.hardware,
+                                                schedule: p.schedule, backend: settings.backend, timeoutMs: settings.timeoutMs)))
+                nextID += 1
+            }
+            if !learned.isEmpty { co.observe(learned) }
+            coordinatorSeconds += seconds(ContinuousClock.now - t0)
+            if batch.isEmpty { stalls += 1; continue }
+            stalls = 0
+            let byID = Dictionary(uniqueKeysWithValues: batch.map { ($0.request.requestID, $0) })
+            let sent = Date().timeIntervalSince1970
+            dispatcher.submit(batch.map(\.request))
+            var results: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)] = []
+            while results.count < batch.count {
+                guard let r = try dispatcher.next(timeout: .seconds(1)) else { report(layers[0]); continue }
+                guard let entry = byID[r.requestID] else { continue }
+                let layer = layers[entry.proposal.layer]
+                let cycles = r.status == .ok ? Int(r.cycles) : nil
+                try records.append(Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
+                                          hardware: entry.proposal.hardware, schedule: entry.proposal.schedule, status: r.status.rawValue,
+                                          cycles: cycles, reason: r.invalidReason.isEmpty ? nil : r.invalidReason,
+                                          error: r.error.isEmpty ? nil : r.error, runner: r.runner, sent: sent,
+                                          finished: Date().timeIntervalSince1970, wallSeconds: r.wallSeconds))
+                if r.status == .invalid { invalidDispatched += 1 }
+                results.append((entry.proposal.hardware, entry.proposal.layer, entry.proposal.schedule, cycles))
+                measuredTotal += 1
+                if let best = co.measuredModels.first { bestSoFar = ["model": best.cycles] }
+                report(layer)
+            }
+            let t1 = ContinuousClock.now
+            co.observe(results)
+            coordinatorSeconds += seconds(ContinuousClock.now - t1)
+        }
+        // Report the best fully measured configuration, layer by layer.
+        let best = co.measuredModels.first?.hardware ?? settings.hardware
+        let key = best.canonicalKey
+        var outcomes: [LayerOutcome] = []
+        for layer in layers {
+            var o = LayerOutcome(layer: layer, best: nil, measured: 0, filtered: 0, invalidDispatched: 0, failed: 0)
+            for r in records.records where r.task == task(layer) && r.hardwareKey == key {
+                o.measured += 1
+                if r.status == "OK", let c = r.cycles, let s = try? Schedule(parsing: r.schedule), o.best == nil || c < o.best!.cycles {
+                    o.best = (s, c)
+                }
+            }
+            outcomes.append(o)
+        }
+        if let i = outcomes.indices.first { outcomes[i].filtered = filtered; outcomes[i].invalidDispatched = invalidDispatched }
+        var summary = TuneSummary(hardware: best, layers: outcomes, seconds: seconds(ContinuousClock.now - started),
+                                  secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
+        summary.hardwareExplored = Set(records.records.map(\.hardwareKey)).count
+        summary.totalMeasured = measuredTotal
+        return summary
+    }
 
     func key(_ layer: Model.Layer, _ s: Schedule) -> String {
         Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,

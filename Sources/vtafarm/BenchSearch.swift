@@ -22,6 +22,8 @@ struct BenchSearch: ParsableCommand {
     @Option(help: "Schedules proposed and dispatched together.") var planSize = 16
     @Option(help: "Tuners to compare.") var tuners: [String] = ["arco", "xgb", "ga", "random"]
     @Option(help: "Runner processes of the local farm.") var runners = 2
+    @Option(help: ArgumentHelp("Co-optimization: arco also searches the hardware within this FPGA (pynq-z1, ultra96, zcu104); the others stay on the fixed hardware.", valueName: "board"))
+    var coOptimize: String?
     @OptionGroup var hardware: HardwareOptions
 
     func validate() throws {
@@ -40,6 +42,7 @@ struct BenchSearch: ParsableCommand {
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var runs: [String: [Run]] = [:]
+        var hardwareFound: [String] = []
         for tuner in tuners {
             for seed in 1...seeds {
                 var settings = TuneSettings(model: m)
@@ -48,18 +51,25 @@ struct BenchSearch: ParsableCommand {
                 settings.budget = budget
                 settings.planSize = planSize
                 settings.seed = UInt64(seed)
+                if let board = coOptimize, tuner == "arco" {
+                    guard let fpga = FPGA.named(board) else { throw UserError("unknown FPGA \(board)") }
+                    settings.hardwareSpace = HardwareSpace(base: spec.config, fpga: fpga, workloads: m.layers.map(\.workload))
+                }
                 let path = "\(dir)/\(tuner)-\(seed).jsonl"
                 let store = try RecordStore(path: path, resume: false), filtered = try RecordStore(path: path + ".filtered", resume: false)
                 let dispatcher = try Dispatcher(runners: farm.addresses)
                 let summary = try TuningJob(settings: settings, dispatcher: dispatcher, records: store, filteredRecords: filtered) { _ in }.run()
                 dispatcher.close()
                 var perLayer: [String: [Int?]] = [:]
-                for r in store.records { perLayer[r.task, default: []].append(r.status == "OK" ? r.cycles : nil) }
+                for r in store.records where r.hardwareKey == summary.hardware.canonicalKey {
+                    perLayer[r.task, default: []].append(r.status == "OK" ? r.cycles : nil)
+                }
                 let dispatched = store.records.count
                 runs[tuner, default: []].append(Run(modelCycles: summary.modelCycles, perLayer: perLayer,
                                                     invalidShare: dispatched > 0 ? Double(summary.invalidDispatched) / Double(dispatched) : 0,
                                                     secondsPerProposal: summary.secondsPerProposal, seconds: summary.seconds))
-                FileHandle.standardError.write(Data("\(tuner) seed \(seed): \(summary.modelCycles.map(formatCycles) ?? "incomplete") cycles\n".utf8))
+                FileHandle.standardError.write(Data("\(tuner) seed \(seed): \(summary.modelCycles.map(formatCycles) ?? "incomplete") cycles on \(summary.hardware.shortName)\n".utf8))
+                if settings.hardwareSpace != nil { hardwareFound.append(summary.hardware.shortName) }
             }
         }
         // xgb's final best per layer (per seed) is the bar.
@@ -87,6 +97,11 @@ struct BenchSearch: ParsableCommand {
                   + pad(String(format: "%.2f%%", 100 * rs.map(\.invalidShare).reduce(0, +) / Double(max(1, rs.count))), 20, right: true)
                   + pad(String(format: "%.3f", 1000 * rs.map(\.secondsPerProposal).reduce(0, +) / Double(max(1, rs.count))), 13, right: true)
                   + pad(String(format: "%.1f", rs.map(\.seconds).reduce(0, +) / Double(max(1, rs.count))), 9, right: true))
+        }
+        if let board = coOptimize, let arco = runs["arco"]?.compactMap(\.modelCycles), let xgb = runs["xgb"]?.compactMap(\.modelCycles),
+           !arco.isEmpty, !xgb.isEmpty {
+            let a = Double(arco.reduce(0, +)) / Double(arco.count), x = Double(xgb.reduce(0, +)) / Double(xgb.count)
+            print("co-optimization within \(board): arco's hardware \(Set(hardwareFound).sorted().joined(separator: ", ")); latency \(String(format: "%.2fx", x / a)) lower than xgb on \(spec.config.shortName) (\(String(format: "%+.1f%%", 100 * (x / a - 1))) throughput, same clock)")
         }
     }
 }

@@ -27,9 +27,15 @@ struct TuneOptions: ParsableArguments {
         if planSize < 1 || planSize > 4096 { throw ValidationError("--plan-size must be between 1 and 4096") }
     }
 
+    /// `--hw fixed` keeps the stock VTA (software only); any --hw file fixes that hardware.
+    /// Otherwise arco searches the hardware within --fpga's budget (default pynq-z1).
+    var searchesHardware: Bool { tuner == "arco" && hardware.configFile == nil }
+
     func settings() throws -> TuneSettings {
         let model = try ModelLoader.load(self.model)
-        let spec = try hardware.spec()
+        var hw = hardware
+        if hw.configFile == "fixed" { hw.configFile = nil }
+        let spec = try hw.spec()
         for layer in model.layers {
             if let problem = layer.workload.packingProblem(spec) { throw UserError("model \(model.name), layer \(layer.name): \(problem)") }
         }
@@ -40,6 +46,10 @@ struct TuneOptions: ParsableArguments {
         s.planSize = planSize
         s.seed = seed
         s.timeoutMs = timeoutMs
+        if searchesHardware {
+            let fpga = try hardware.part() ?? FPGA.named("pynq-z1")!
+            s.hardwareSpace = HardwareSpace(base: spec.config, fpga: fpga, workloads: model.layers.map(\.workload))
+        }
         return s
     }
 
@@ -75,21 +85,25 @@ struct TuneOptions: ParsableArguments {
     }
 
     func printSummary(_ s: TuneSummary, _ settings: TuneSettings) {
-        let spec = HardwareSpec(settings.hardware)
+        let spec = HardwareSpec(s.hardware)
+        if settings.hardwareSpace != nil {
+            print("co-optimized hardware and schedules: \(s.hardwareExplored) hardware configurations measured; best \(spec.config.shortName)")
+        }
         print("tuned \(settings.model.name) with \(settings.tuner.rawValue) on VTA \(spec.config.shortName): \(s.measured) measured (\(s.resumed) from earlier records), \(s.filtered) filtered as invalid, \(s.invalidDispatched) dispatched invalid, \(String(format: "%.1f", s.seconds)) s, \(String(format: "%.2f", s.secondsPerProposal * 1000)) ms coordinator time per proposal")
         print(pad("layer", 12) + pad("count", 6, right: true) + pad("best cycles", 14, right: true) + pad("default", 14, right: true)
               + pad("measured", 10, right: true) + "  best schedule")
         var defaultTotal = 0
         for l in s.layers {
-            let space = ScheduleSpace(workload: l.layer.workload, spec: spec)
-            let d = space.defaultSchedule(spec).flatMap { ScheduleSpace.evaluate(l.layer.workload, $0, spec).cycles } ?? 0
+            let stock = HardwareSpec(settings.hardware)
+            let space = ScheduleSpace(workload: l.layer.workload, spec: stock)
+            let d = space.defaultSchedule(stock).flatMap { ScheduleSpace.evaluate(l.layer.workload, $0, stock).cycles } ?? 0
             defaultTotal += d * l.layer.count
             print(pad(l.layer.name, 12) + pad("\(l.layer.count)", 6, right: true) + pad(l.best.map { formatCycles($0.cycles) } ?? "none", 14, right: true)
                   + pad(formatCycles(d), 14, right: true) + pad("\(l.measured)", 10, right: true) + "  " + (l.best?.schedule.description ?? "-"))
         }
         if let total = s.modelCycles {
             let ms = Double(total) / (spec.config.clockMHz * 1000)
-            print("model latency \(formatCycles(total)) cycles = \(String(format: "%.2f", ms)) ms, \(String(format: "%.1f", 1000 / ms)) inferences/s at \(spec.config.clockMHz) MHz; default schedules: \(formatCycles(defaultTotal)) cycles (\(String(format: "%.2fx", Double(defaultTotal) / Double(total))))")
+            print("model latency \(formatCycles(total)) cycles = \(String(format: "%.2f", ms)) ms, \(String(format: "%.1f", 1000 / ms)) inferences/s at \(spec.config.clockMHz) MHz; \(settings.hardwareSpace != nil ? "base hardware" : "") default schedules: \(formatCycles(defaultTotal)) cycles (\(String(format: "%.2fx", Double(defaultTotal) / Double(total))))")
         } else {
             print("model latency: not every layer has a valid measurement yet (raise --budget)")
         }

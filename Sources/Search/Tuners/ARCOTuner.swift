@@ -46,7 +46,7 @@ public final class ARCOTuner: ScheduleTuner {
 
     // MARK: space helpers
 
-    var space: ScheduleSpace { context.space }
+    public var space: ScheduleSpace { context.space }
 
     func isValid(_ i: Int) -> Bool {
         if let v = validCache[i] { return v }

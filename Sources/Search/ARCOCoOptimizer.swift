@@ -1,0 +1,222 @@
+import Foundation
+import VTA
+
+/// Co-optimization of the hardware configuration and every layer's schedule (our ARCO-style
+/// design; the software side is `ARCOTuner`).
+///
+/// - A hardware agent (PPO actor over the 7 hardware knobs, {down, stay, up} each, 2x32 tanh) and
+///   a central critic walk the hardware space: 16 walkers x 6 steps per round, starting from the
+///   best measured configurations and random buildable ones. Reward: the improvement of the
+///   predicted model latency (-log of sum over layers of count x predicted best cycles), where
+///   a global cost model (XGBoost ensemble on hardware + schedule + layer features) predicts
+///   each layer's cycles over 48 buildable schedules per layer. A move to a configuration that
+///   cannot be built (ISA, FPGA budget, packing) costs -0.5 and is undone.
+/// - Confidence sampling over hardware: each plan measures the best fully measured
+///   configuration (exploit) and the visited configuration with the best lower confidence bound
+///   of predicted latency not yet measured (explore).
+/// - For each of those, every layer gets an equal share of the plan from its own `ARCOTuner`
+///   (the two software agents and their critic for that hardware and layer).
+/// The first plan measures the base configuration and one random buildable one.
+public final class ARCOCoOptimizer {
+    public struct Proposal: Sendable {
+        public var hardware: HardwareConfig
+        public var layer: Int
+        public var schedule: Schedule
+    }
+
+    public let space: HardwareSpace
+    public let layers: [Model.Layer]
+    let seed: UInt64
+    var rng: SplitMix
+    let model: CostModel
+    let agent: PolicyAgent
+    let critic: MLP
+    var tuners: [String: ARCOTuner] = [:]              // "hwkey|layer"
+    var measured: [String: [Int: Int]] = [:]           // hwkey -> layer -> best cycles
+    var configs: [String: HardwareConfig] = [:]
+    var buildable: [String: Bool] = [:]
+
+    public init(space: HardwareSpace, layers: [Model.Layer], seed: UInt64) {
+        self.space = space
+        self.layers = layers
+        self.seed = seed
+        rng = SplitMix(seed: seed &+ 4242)
+        model = CostModel(members: 5, seed: seed &+ 7)
+        agent = PolicyAgent(knobs: space.knobs.count, inputs: space.knobs.count, rng: &rng)
+        critic = MLP([space.knobs.count, 32, 32, 1], learningRate: 1e-3, rng: &rng)
+    }
+
+    // MARK: helpers
+
+    func key(_ c: HardwareConfig) -> String { c.canonicalKey }
+
+    func canBuild(_ c: HardwareConfig) -> Bool {
+        let k = key(c)
+        if let b = buildable[k] { return b }
+        let b = space.problem(c) == nil
+        buildable[k] = b
+        configs[k] = c
+        return b
+    }
+
+    func tuner(_ c: HardwareConfig, _ layer: Int) -> ARCOTuner {
+        let k = "\(key(c))|\(layer)"
+        if let t = tuners[k] { return t }
+        let spec = HardwareSpec(c)
+        let t = ARCOTuner(TuningContext(space: ScheduleSpace(workload: layers[layer].workload, spec: spec), spec: spec,
+                                        seed: seed &+ UInt64(tuners.count) &* 7919))
+        tuners[k] = t
+        return t
+    }
+
+    func globalFeatures(_ c: HardwareConfig, _ layer: Int, _ s: Schedule) -> [Float] {
+        let w = layers[layer].workload
+        let shape = [w.height, w.width, w.inChannels, w.outChannels, w.kernelH, w.stride].map { Float(log2(Double(max(1, $0)))) }
+        return HardwareSpace.features(c) + shape + Features.schedule(s, w, HardwareSpec(c))
+    }
+
+    func randomBuildable() -> HardwareConfig? {
+        for _ in 0..<200 {
+            let p = space.knobs.map { Int(rng.next() % UInt64($0.choices.count)) }
+            let c = space.config(p)
+            if canBuild(c) { return c }
+        }
+        return nil
+    }
+
+    /// The model latency of every fully measured configuration (sum of count x best cycles).
+    public var measuredModels: [(hardware: HardwareConfig, cycles: Int)] {
+        measured.compactMap { k, perLayer in
+            guard perLayer.count == layers.count, let c = configs[k] else { return nil }
+            return (c, layers.indices.reduce(0) { $0 + perLayer[$1]! * layers[$1].count })
+        }.sorted { $0.cycles != $1.cycles ? $0.cycles < $1.cycles : key($0.hardware) < key($1.hardware) }
+    }
+
+    // MARK: proposing
+
+    public func propose(_ count: Int) -> [Proposal] {
+        guard count > 0 else { return [] }
+        var targets: [HardwareConfig] = []
+        if measured.isEmpty || !model.isTrained {
+            if canBuild(space.base) { targets.append(space.base) }
+            if let r = randomBuildable(), key(r) != key(space.base) { targets.append(r) }
+        } else {
+            if let best = measuredModels.first?.hardware { targets.append(best) }
+            if let explore = (try? exploreHardware()), let pick = explore.first(where: { measured[key($0)] == nil || measured[key($0)]!.count < layers.count }) {
+                targets.append(pick)
+            }
+            if targets.isEmpty, let r = randomBuildable() { targets.append(r) }
+        }
+        var out: [Proposal] = []
+        let share = max(1, count / max(1, targets.count * layers.count))
+        for c in targets {
+            for l in layers.indices where out.count < count {
+                let t = tuner(c, l)
+                for i in t.propose(min(share, count - out.count)) {
+                    out.append(Proposal(hardware: c, layer: l, schedule: t.space.schedule(at: i)))
+                }
+            }
+        }
+        return out
+    }
+
+    public func observe(_ results: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)]) {
+        var byTuner: [String: [(index: Int, cycles: Int?)]] = [:]
+        for r in results {
+            let k = key(r.hardware)
+            configs[k] = r.hardware
+            let t = tuner(r.hardware, r.layer)
+            if let i = t.space.index(of: r.schedule) { byTuner["\(k)|\(r.layer)", default: []].append((i, r.cycles)) }
+            if let c = r.cycles {
+                let old = measured[k]?[r.layer]
+                if old == nil || c < old! { measured[k, default: [:]][r.layer] = c }
+            } else if measured[k] == nil {
+                measured[k] = [:]
+            }
+            model.add(globalFeatures(r.hardware, r.layer, r.schedule), cycles: r.cycles)
+        }
+        for (k, rs) in byTuner.sorted(by: { $0.key < $1.key }) { tuners[k]?.observe(rs) }
+        try? model.fit()
+    }
+
+    /// Predicted -log model latency of a configuration, with the spread of the ensemble.
+    func predictModel(_ c: HardwareConfig) throws -> (mean: Float, std: Float) {
+        let spec = HardwareSpec(c)
+        var rows: [[Float]] = [], owner: [Int] = []
+        for (l, layer) in layers.enumerated() {
+            let s = ScheduleSpace(workload: layer.workload, spec: spec)
+            var picked = 0, tries = 0
+            while picked < 48 && tries < 400 {
+                tries += 1
+                let sched = s.schedule(at: Int(rng.next() % UInt64(s.size)))
+                guard case .success = TilePlan.make(layer.workload, sched, spec) else { continue }
+                rows.append(globalFeatures(c, l, sched)); owner.append(l); picked += 1
+            }
+            if picked == 0 { return (-.infinity, 0) }
+        }
+        let p = try model.predict(rows)
+        var best = [Float](repeating: -.infinity, count: layers.count), spread = [Float](repeating: 0, count: layers.count)
+        for (i, l) in owner.enumerated() where p[i].mean > best[l] { best[l] = p[i].mean; spread[l] = p[i].std }
+        // -log(sum count * cycles) from per-layer -log(cycles)
+        let total = layers.indices.reduce(0.0) { $0 + Double(layers[$1].count) * exp(-Double(best[$1])) }
+        return (Float(-log(total)), spread.reduce(0, +) / Float(layers.count))
+    }
+
+    /// Runs the hardware agent's walkers; returns visited buildable configurations, best LCB first.
+    func exploreHardware() throws -> [HardwareConfig] {
+        var starts = measuredModels.prefix(4).map(\.hardware)
+        while starts.count < 16, let r = randomBuildable() { starts.append(r) }
+        var pos = starts.map { space.positions($0)! }
+        var score = try starts.map(predictModel)
+        var visited: [String: (HardwareConfig, Float)] = [:]
+        var trajectories = [[ARCOTuner.Step]](repeating: [], count: pos.count)
+        func norm(_ p: [Int]) -> [Float] {
+            zip(p, space.knobs).map { $0.1.choices.count > 1 ? Float($0.0) / Float($0.1.choices.count - 1) : 0 }
+        }
+        for _ in 0..<6 {
+            for w in 0..<pos.count {
+                let obs = norm(pos[w])
+                let (a, lp) = agent.act(obs, &rng)
+                var next = pos[w]
+                for k in 0..<next.count { next[k] = min(max(0, next[k] + a[k] - 1), space.knobs[k].choices.count - 1) }
+                let c = space.config(next)
+                var step = ARCOTuner.Step(obsA: obs, obsB: [], obsC: obs, actA: a, actB: [], logpA: lp, logpB: 0,
+                                          value: critic.output(obs)[0], reward: -0.5)
+                if canBuild(c) {
+                    let s = try predictModel(c)
+                    step.reward = s.mean - score[w].mean
+                    pos[w] = next
+                    score[w] = s
+                    visited[key(c)] = (c, s.mean - 0.5 * s.std)
+                }
+                trajectories[w].append(step)
+            }
+        }
+        train(trajectories)
+        return visited.values.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : key($0.0) < key($1.0) }.map(\.0)
+    }
+
+    func train(_ trajectories: [[ARCOTuner.Step]]) {
+        var samples: [(ARCOTuner.Step, Float, Float)] = []
+        for t in trajectories {
+            var gae: Float = 0
+            for k in stride(from: t.count - 1, through: 0, by: -1) {
+                let next: Float = k + 1 < t.count ? t[k + 1].value : 0
+                gae = t[k].reward + 0.9 * next - t[k].value + 0.9 * 0.95 * gae
+                samples.append((t[k], gae, gae + t[k].value))
+            }
+        }
+        guard samples.count > 1 else { return }
+        let mean = samples.map(\.1).reduce(0, +) / Float(samples.count)
+        let std = max(1e-6, (samples.map { ($0.1 - mean) * ($0.1 - mean) }.reduce(0, +) / Float(samples.count)).squareRoot())
+        for _ in 0..<3 {
+            for (s, adv, ret) in samples {
+                agent.accumulate(s.obsA, s.actA, oldLogp: s.logpA, advantage: (adv - mean) / std)
+                let acts = critic.forward(s.obsC)
+                critic.backward(acts, [acts.last![0] - ret])
+            }
+            agent.actor.apply(batch: samples.count)
+            critic.apply(batch: samples.count)
+        }
+    }
+}

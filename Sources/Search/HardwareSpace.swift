@@ -1,0 +1,81 @@
+import VTA
+
+/// The hardware knobs co-optimization searches, each a short list of choices around the stock
+/// VTA, and which points are buildable: the configuration's ISA fits, it fits the FPGA's DSP and
+/// block-RAM budget, and every layer of the model can be packed.
+public struct HardwareSpace: Sendable {
+    public struct Knob: Sendable {
+        public let name: String
+        public let choices: [Int]
+    }
+
+    public let base: HardwareConfig
+    public let knobs: [Knob]
+    public let fpga: FPGA?
+    public let workloads: [Workload]
+
+    /// The default knobs: LOG_BATCH 0-1, LOG_BLOCK_IN/OUT 3-5, buffer sizes stock -2..+2 (log2),
+    /// AXI 64 or 128 bits (64 only on a pynq). `fixed` names knobs held at the base value.
+    public init(base: HardwareConfig, fpga: FPGA?, workloads: [Workload], fixed: Set<String> = []) {
+        self.base = base
+        self.fpga = fpga
+        self.workloads = workloads
+        var knobs: [Knob] = [
+            Knob(name: "LOG_BATCH", choices: [0, 1]),
+            Knob(name: "LOG_BLOCK_IN", choices: [3, 4, 5]),
+            Knob(name: "LOG_BLOCK_OUT", choices: [3, 4, 5]),
+            Knob(name: "LOG_INP_BUFF_SIZE", choices: Array((base.logInpBuffSize - 2)...(base.logInpBuffSize + 2))),
+            Knob(name: "LOG_WGT_BUFF_SIZE", choices: Array((base.logWgtBuffSize - 2)...(base.logWgtBuffSize + 2))),
+            Knob(name: "LOG_ACC_BUFF_SIZE", choices: Array((base.logAccBuffSize - 2)...(base.logAccBuffSize + 2))),
+            Knob(name: "AXI_WIDTH", choices: fpga?.name == "pynq-z1" ? [64] : [64, 128]),
+        ]
+        knobs = knobs.map { k in fixed.contains(k.name) ? Knob(name: k.name, choices: [Self.value(base, k.name)]) : k }
+        self.knobs = knobs
+    }
+
+    static func value(_ c: HardwareConfig, _ name: String) -> Int {
+        switch name {
+        case "LOG_BATCH": return c.logBatch
+        case "LOG_BLOCK_IN": return c.logBlockIn
+        case "LOG_BLOCK_OUT": return c.logBlockOut
+        case "LOG_INP_BUFF_SIZE": return c.logInpBuffSize
+        case "LOG_WGT_BUFF_SIZE": return c.logWgtBuffSize
+        case "LOG_ACC_BUFF_SIZE": return c.logAccBuffSize
+        default: return c.axiWidth
+        }
+    }
+
+    public var size: Int { knobs.reduce(1) { $0 * $1.choices.count } }
+
+    /// The configuration at knob positions `p`.
+    public func config(_ p: [Int]) -> HardwareConfig {
+        var c = base
+        for (k, knob) in knobs.enumerated() { try? c.set(knob.name, to: "\(knob.choices[min(max(0, p[k]), knob.choices.count - 1)])") }
+        return c
+    }
+
+    /// Positions of a configuration, if every knob value is one of the choices.
+    public func positions(_ c: HardwareConfig) -> [Int]? {
+        var out: [Int] = []
+        for knob in knobs {
+            guard let i = knob.choices.firstIndex(of: Self.value(c, knob.name)) else { return nil }
+            out.append(i)
+        }
+        return out
+    }
+
+    /// Why the point cannot be built or used, or nil.
+    public func problem(_ c: HardwareConfig) -> String? {
+        let spec = HardwareSpec(c)
+        if let r = spec.invalidReason { return r.description }
+        if let r = fpga?.misfit(spec) { return r.description }
+        for w in workloads { if let p = w.packingProblem(spec) { return p } }
+        return nil
+    }
+
+    /// Features of a configuration for the global cost model (log2 sizes, normalized).
+    public static func features(_ c: HardwareConfig) -> [Float] {
+        [Float(c.logBatch), Float(c.logBlockIn), Float(c.logBlockOut), Float(c.logInpBuffSize) / 4,
+         Float(c.logWgtBuffSize) / 4, Float(c.logAccBuffSize) / 4, Float(c.axiWidth) / 128]
+    }
+}

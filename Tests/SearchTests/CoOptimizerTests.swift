@@ -1,0 +1,47 @@
+import Testing
+import VTA
+@testable import Search
+
+@Suite struct CoOptimizerTests {
+    let layers = [
+        Model.Layer(name: "a", workload: .conv2d(h: 14, w: 14, ci: 64, co: 64, k: 3, s: 1, p: 1), count: 2),
+        Model.Layer(name: "b", workload: .conv2d(h: 7, w: 7, ci: 128, co: 128, k: 1, s: 1, p: 0), count: 1),
+    ]
+
+    @Test func staysInTheBudgetAndFindsFasterHardware() {
+        let zcu = FPGA.named("zcu104")!
+        let space = HardwareSpace(base: .stock, fpga: zcu, workloads: layers.map(\.workload))
+        #expect(space.size == 2 * 3 * 3 * 5 * 5 * 5 * 2)
+        let co = ARCOCoOptimizer(space: space, layers: layers, seed: 3)
+        var measured = 0
+        for _ in 0..<6 {
+            let plan = co.propose(32)
+            #expect(!plan.isEmpty)
+            var results: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)] = []
+            for p in plan {
+                #expect(space.problem(p.hardware) == nil, "proposed hardware that cannot be built")
+                let cycles = ScheduleSpace.evaluate(layers[p.layer].workload, p.schedule, HardwareSpec(p.hardware)).cycles
+                results.append((p.hardware, p.layer, p.schedule, cycles))
+                measured += 1
+            }
+            co.observe(results)
+        }
+        let models = co.measuredModels
+        #expect(!models.isEmpty)
+        #expect(models.map(\.cycles) == models.map(\.cycles).sorted())
+        // The best fully measured configuration beats the stock one measured with the same tuner.
+        if let stock = models.first(where: { $0.hardware.canonicalKey == HardwareConfig.stock.canonicalKey }) {
+            #expect(models[0].cycles <= stock.cycles)
+        }
+        #expect(models.count >= 2, "more than one hardware configuration was measured completely")
+    }
+
+    @Test func pynqRejectsCoresItCannotHold() {
+        let space = HardwareSpace(base: .stock, fpga: FPGA.named("pynq-z1")!, workloads: layers.map(\.workload))
+        var big = HardwareConfig.stock
+        big.logBlockOut = 5; big.logWgtBuffSize = 19; big.logAccBuffSize = 18
+        #expect(space.problem(big)?.contains("DSP") == true)
+        #expect(space.problem(.stock) == nil)
+        #expect(space.knobs.last!.choices == [64])
+    }
+}
