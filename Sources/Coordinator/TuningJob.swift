@@ -128,8 +128,7 @@ public final class TuningJob {
             var exhausted = false
             while outcome.measured < share && !exhausted {
                 let t0 = ContinuousClock.now
-                var batch: [(index: Int, request: MeasureRequest)] = []
-                var learned: [(index: Int, cycles: Int?)] = []
+                var batch: [(Candidate, MeasureRequest)] = []
                 let want = min(settings.planSize, share - outcome.measured)
                 var rounds = 0
                 while batch.count < want && rounds < 50 {
@@ -137,54 +136,20 @@ public final class TuningJob {
                     let plan = tuner.propose(want - batch.count)
                     if plan.isEmpty { exhausted = true; break }
                     proposals += plan.count
-                    for i in plan {
-                        let s = space.schedule(at: i)
-                        if records.contains(key: key(layer, s)) { continue }  // never measure twice
-                        switch TilePlan.make(layer.workload, s, spec) {
-                        case .failure(let reason):
-                            let now = Date().timeIntervalSince1970
-                            try filteredRecords.append(Record(model: settings.model.name, task: task(layer), count: layer.count,
-                                                              workload: layer.workload, hardware: settings.hardware, schedule: s,
-                                                              status: "FILTERED", reason: reason.code.rawValue, sent: now, finished: now))
-                            learned.append((i, nil))
-                            outcome.filtered += 1
-                            filteredTotal += 1
-                        case .success:
-                            batch.append((i, MeasureRequest(requestID: nextID, task: task(layer), workload: layer.workload,
-                                                            hardware: settings.hardware, schedule: s, backend: settings.backend,
-                                                            timeoutMs: settings.timeoutMs)))
-                            nextID += 1
-                        }
-                    }
+                    let (requests, filtered) = try prepare(plan.map { Candidate(layer: k, hardware: settings.hardware, schedule: space.schedule(at: $0)) })
+                    batch += requests
+                    outcome.filtered += filtered.count
+                    if !filtered.isEmpty { tuner.observe(filtered.map { (space.index(of: $0.schedule)!, nil) }) }
                 }
-                if !learned.isEmpty { tuner.observe(learned) }
                 coordinatorSeconds += seconds(ContinuousClock.now - t0)
                 if batch.isEmpty { continue }
-                let sent = Date().timeIntervalSince1970
-                let byID = Dictionary(uniqueKeysWithValues: batch.map { ($0.request.requestID, $0) })
-                dispatcher.submit(batch.map(\.request))
-                var results: [(index: Int, cycles: Int?)] = []
-                while results.count < batch.count {
-                    guard let r = try dispatcher.next(timeout: .seconds(1)) else {
-                        report(layer)
-                        continue
-                    }
-                    guard let entry = byID[r.requestID] else { continue }
-                    let cycles = r.status == .ok ? Int(r.cycles) : nil
-                    try records.append(Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
-                                              hardware: settings.hardware, schedule: entry.request.schedule, status: r.status.rawValue,
-                                              cycles: cycles, reason: r.invalidReason.isEmpty ? nil : r.invalidReason,
-                                              error: r.error.isEmpty ? nil : r.error, runner: r.runner, sent: sent,
-                                              finished: Date().timeIntervalSince1970, wallSeconds: r.wallSeconds))
-                    results.append((entry.index, cycles))
+                let results = try measure(batch) { c, r, cycles in
                     outcome.measured += 1
-                    measuredTotal += 1
-                    note(&outcome, schedule: entry.request.schedule, status: r.status.rawValue, cycles: cycles)
+                    note(&outcome, schedule: c.schedule, status: r.status.rawValue, cycles: cycles)
                     if r.status == .invalid { outcome.invalidDispatched += 1 }
-                    report(layer)
                 }
                 let t1 = ContinuousClock.now
-                tuner.observe(results)
+                tuner.observe(results.map { (space.index(of: $0.0.schedule)!, $0.1) })
                 coordinatorSeconds += seconds(ContinuousClock.now - t1)
             }
             remaining -= outcome.measured
@@ -217,53 +182,18 @@ public final class TuningJob {
             let plan = co.propose(min(settings.planSize, settings.budget - measuredTotal))
             proposals += plan.count
             if plan.isEmpty { stalls += 1; continue }
-            var batch: [(proposal: ARCOCoOptimizer.Proposal, request: MeasureRequest)] = []
-            var learned: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)] = []
-            for p in plan {
-                let layer = layers[p.layer]
-                let rec = Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
-                                 hardware: p.hardware, schedule: p.schedule, status: "", sent: 0, finished: 0)
-                if records.contains(key: rec.key) { continue }
-                if case .failure(let reason) = TilePlan.make(layer.workload, p.schedule, HardwareSpec(p.hardware)) {
-                    var f = rec
-                    f.status = "FILTERED"; f.reason = reason.code.rawValue
-                    f.sent = Date().timeIntervalSince1970; f.finished = f.sent
-                    try filteredRecords.append(f)
-                    learned.append((p.hardware, p.layer, p.schedule, nil))
-                    filtered += 1
-                    filteredTotal += 1
-                    continue
-                }
-                batch.append((p, MeasureRequest(requestID: nextID, task: task(layer), workload: layer.workload, hardware: p.hardware,
-                                                schedule: p.schedule, backend: settings.backend, timeoutMs: settings.timeoutMs)))
-                nextID += 1
-            }
-            if !learned.isEmpty { co.observe(learned) }
+            let (batch, rejected) = try prepare(plan.map { Candidate(layer: $0.layer, hardware: $0.hardware, schedule: $0.schedule) })
+            filtered += rejected.count
+            if !rejected.isEmpty { co.observe(rejected.map { ($0.hardware, $0.layer, $0.schedule, nil) }) }
             coordinatorSeconds += seconds(ContinuousClock.now - t0)
             if batch.isEmpty { stalls += 1; continue }
             stalls = 0
-            let byID = Dictionary(uniqueKeysWithValues: batch.map { ($0.request.requestID, $0) })
-            let sent = Date().timeIntervalSince1970
-            dispatcher.submit(batch.map(\.request))
-            var results: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)] = []
-            while results.count < batch.count {
-                guard let r = try dispatcher.next(timeout: .seconds(1)) else { report(layers[0]); continue }
-                guard let entry = byID[r.requestID] else { continue }
-                let layer = layers[entry.proposal.layer]
-                let cycles = r.status == .ok ? Int(r.cycles) : nil
-                try records.append(Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
-                                          hardware: entry.proposal.hardware, schedule: entry.proposal.schedule, status: r.status.rawValue,
-                                          cycles: cycles, reason: r.invalidReason.isEmpty ? nil : r.invalidReason,
-                                          error: r.error.isEmpty ? nil : r.error, runner: r.runner, sent: sent,
-                                          finished: Date().timeIntervalSince1970, wallSeconds: r.wallSeconds))
+            let results = try measure(batch) { c, r, _ in
                 if r.status == .invalid { invalidDispatched += 1 }
-                results.append((entry.proposal.hardware, entry.proposal.layer, entry.proposal.schedule, cycles))
-                measuredTotal += 1
                 if let best = co.measuredModels.first { bestSoFar = ["model": best.cycles] }
-                report(layer)
             }
             let t1 = ContinuousClock.now
-            co.observe(results)
+            co.observe(results.map { ($0.0.hardware, $0.0.layer, $0.0.schedule, $0.1) })
             coordinatorSeconds += seconds(ContinuousClock.now - t1)
         }
         // Report the best fully measured configuration, layer by layer.
@@ -288,9 +218,68 @@ public final class TuningJob {
         return summary
     }
 
-    func key(_ layer: Model.Layer, _ s: Schedule) -> String {
-        Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
-               hardware: settings.hardware, schedule: s, status: "", sent: 0, finished: 0).key
+    /// A schedule of one layer on one hardware configuration, as a tuner proposed it.
+    struct Candidate {
+        var layer: Int
+        var hardware: HardwareConfig
+        var schedule: Schedule
+    }
+
+    func record(_ c: Candidate, status: String) -> Record {
+        let layer = settings.model.layers[c.layer]
+        let now = Date().timeIntervalSince1970
+        return Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
+                      hardware: c.hardware, schedule: c.schedule, status: status, sent: now, finished: now)
+    }
+
+    /// Skips what is recorded already (never measure twice), records apart what the static VTA
+    /// rules reject (returned as `filtered`), and makes requests of the rest.
+    func prepare(_ candidates: [Candidate]) throws -> (requests: [(Candidate, MeasureRequest)], filtered: [Candidate]) {
+        var requests: [(Candidate, MeasureRequest)] = [], filtered: [Candidate] = []
+        for c in candidates {
+            if records.contains(key: record(c, status: "").key) { continue }
+            let layer = settings.model.layers[c.layer]
+            if case .failure(let reason) = TilePlan.make(layer.workload, c.schedule, HardwareSpec(c.hardware)) {
+                var f = record(c, status: "FILTERED")
+                f.reason = reason.code.rawValue
+                try filteredRecords.append(f)
+                filtered.append(c)
+                filteredTotal += 1
+                continue
+            }
+            requests.append((c, MeasureRequest(requestID: nextID, task: task(layer), workload: layer.workload, hardware: c.hardware,
+                                               schedule: c.schedule, backend: settings.backend, timeoutMs: settings.timeoutMs)))
+            nextID += 1
+        }
+        return (requests, filtered)
+    }
+
+    /// Dispatches a batch; records (fsync'd) and reports each result as it arrives, before
+    /// `each` sees it. Returns (candidate, cycles or nil) in arrival order.
+    func measure(_ batch: [(Candidate, MeasureRequest)], each: (Candidate, MeasureResult, Int?) -> Void) throws -> [(Candidate, Int?)] {
+        let sent = Date().timeIntervalSince1970
+        let byID = Dictionary(uniqueKeysWithValues: batch.map { ($0.1.requestID, $0.0) })
+        dispatcher.submit(batch.map(\.1))
+        var results: [(Candidate, Int?)] = []
+        while results.count < batch.count {
+            let layer = settings.model.layers[batch[0].0.layer]
+            guard let r = try dispatcher.next(timeout: .seconds(1)) else { report(layer); continue }
+            guard let c = byID[r.requestID] else { continue }
+            let cycles = r.status == .ok ? Int(r.cycles) : nil
+            var rec = record(c, status: r.status.rawValue)
+            rec.cycles = cycles
+            rec.reason = r.invalidReason.isEmpty ? nil : r.invalidReason
+            rec.error = r.error.isEmpty ? nil : r.error
+            rec.runner = r.runner
+            rec.sent = sent
+            rec.wallSeconds = r.wallSeconds
+            try records.append(rec)
+            results.append((c, cycles))
+            measuredTotal += 1
+            each(c, r, cycles)
+            report(settings.model.layers[c.layer])
+        }
+        return results
     }
 
     func note(_ outcome: inout LayerOutcome, schedule: Schedule, status: String, cycles: Int?) {

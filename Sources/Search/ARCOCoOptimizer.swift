@@ -27,7 +27,7 @@ public final class ARCOCoOptimizer {
     public let space: HardwareSpace
     public let layers: [Model.Layer]
     let seed: UInt64
-    var rng: SplitMix
+    var rng: SplitMix64
     let model: CostModel
     let agent: PolicyAgent
     let critic: MLP
@@ -40,7 +40,7 @@ public final class ARCOCoOptimizer {
         self.space = space
         self.layers = layers
         self.seed = seed
-        rng = SplitMix(seed: seed &+ 4242)
+        rng = SplitMix64(seed: seed &+ 4242)
         model = CostModel(members: 5, seed: seed &+ 7)
         agent = PolicyAgent(knobs: space.knobs.count, inputs: space.knobs.count, rng: &rng)
         critic = MLP([space.knobs.count, 32, 32, 1], learningRate: 1e-3, rng: &rng)

@@ -1,4 +1,5 @@
 import Foundation
+import VTA
 
 /// A surrogate of measured latency with a confidence: an ensemble of gradient-boosted trees, each
 /// trained on a bootstrap resample of the observations. The mean of their predictions is the
@@ -33,7 +34,7 @@ public final class CostModel {
         guard valid.count >= 2 else { return }
         let worst = -log(Double(valid.max()!))
         let labels = cycles.map { Float($0.map { -log(Double($0)) } ?? worst - 1) }
-        var rng = SplitMix(seed: seed &+ UInt64(rows.count))
+        var rng = SplitMix64(seed: seed &+ UInt64(rows.count))
         var fitted: [GradientBoostedTrees] = []
         for m in 0..<members {
             var p = GradientBoostedTrees.Parameters()
@@ -60,18 +61,5 @@ public final class CostModel {
             let variance = xs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(xs.count)
             return (mean, variance.squareRoot())
         }
-    }
-}
-
-/// SplitMix64, for seeded, repeatable search decisions.
-public struct SplitMix: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

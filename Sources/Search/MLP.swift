@@ -1,4 +1,5 @@
 import Foundation
+import VTA
 
 /// A small fully connected network (tanh hidden layers, linear output) with backpropagation
 /// and Adam, in plain Swift: the agents' actors and critic are a few thousand parameters, so a
@@ -14,7 +15,7 @@ public final class MLP {
     var step = 0
     public var learningRate: Float
 
-    public init(_ sizes: [Int], learningRate: Float = 1e-3, rng: inout SplitMix) {
+    public init(_ sizes: [Int], learningRate: Float = 1e-3, rng: inout SplitMix64) {
         self.sizes = sizes
         self.learningRate = learningRate
         weights = []; biases = []

@@ -4,7 +4,7 @@ import VTA
 
 @Suite struct CostModelTests {
     @Test func boostedTreesLearnASimpleFunction() throws {
-        var rng = SplitMix(seed: 1)
+        var rng = SplitMix64(seed: 1)
         let xs = (0..<200).map { _ in [Float(rng.next() % 100) / 10, Float(rng.next() % 100) / 10] }
         let ys = xs.map { 2 * $0[0] - $0[1] }
         let t = GradientBoostedTrees()

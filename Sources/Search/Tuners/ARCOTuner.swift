@@ -25,7 +25,7 @@ public final class ARCOTuner: ScheduleTuner {
     public let name = "arco"
     let context: TuningContext
     let model: CostModel
-    var rng: SplitMix
+    var rng: SplitMix64
     let agentA: PolicyAgent, agentB: PolicyAgent
     let critic: MLP
     var measured: [Int: Int?] = [:]       // index -> cycles (nil: invalid/failed)
@@ -37,7 +37,7 @@ public final class ARCOTuner: ScheduleTuner {
     public init(_ context: TuningContext) {
         self.context = context
         model = CostModel(members: 5, seed: context.seed)
-        rng = SplitMix(seed: context.seed &+ 99)
+        rng = SplitMix64(seed: context.seed &+ 99)
         let layerFeatures = 6
         agentA = PolicyAgent(knobs: 4, inputs: layerFeatures + 4, rng: &rng)
         agentB = PolicyAgent(knobs: 3, inputs: layerFeatures + 3, rng: &rng)
@@ -242,7 +242,7 @@ final class PolicyAgent {
     let actor: MLP
     let clip: Float = 0.2, entropy: Float = 0.01
 
-    init(knobs: Int, inputs: Int, rng: inout SplitMix) {
+    init(knobs: Int, inputs: Int, rng: inout SplitMix64) {
         self.knobs = knobs
         actor = MLP([inputs, 32, 32, 3 * knobs], learningRate: 1e-3, rng: &rng)
     }
@@ -254,7 +254,7 @@ final class PolicyAgent {
         return e.map { $0 / s }
     }
 
-    func act(_ obs: [Float], _ rng: inout SplitMix) -> ([Int], Float) {
+    func act(_ obs: [Float], _ rng: inout SplitMix64) -> ([Int], Float) {
         let z = actor.output(obs)
         var actions: [Int] = [], logp: Float = 0
         for k in 0..<knobs {

@@ -1,3 +1,4 @@
+import VTA
 /// A genetic algorithm over knob indices (AutoTVM's GATuner): a population of 64, the 3 best
 /// kept each generation, uniform crossover of fitness-proportionally chosen parents, and each
 /// gene mutated with probability 0.1. Fitness is 1/cycles; invalid schedules score 0.
@@ -5,7 +6,7 @@ public final class GATuner: ScheduleTuner {
     public let name = "ga"
     let context: TuningContext
     let populationSize = 64, elites = 3, mutation = 0.1
-    private var rng: SplitMix
+    private var rng: SplitMix64
     private var population: [Int] = []
     private var waiting: [Int] = []          // members not yet proposed
     private var fitness: [Int: Double] = [:]
@@ -13,7 +14,7 @@ public final class GATuner: ScheduleTuner {
 
     public init(_ context: TuningContext) {
         self.context = context
-        rng = SplitMix(seed: context.seed)
+        rng = SplitMix64(seed: context.seed)
         let n = context.space.size
         population = (0..<min(populationSize, n)).map { _ in Int(rng.next() % UInt64(n)) }
         waiting = population

@@ -1,3 +1,4 @@
+import VTA
 /// Uniformly random schedules, without repetition (AutoTVM's RandomTuner).
 public final class RandomTuner: ScheduleTuner {
     public let name = "random"
@@ -5,7 +6,7 @@ public final class RandomTuner: ScheduleTuner {
     private var next = 0
 
     public init(_ context: TuningContext) {
-        var rng = SplitMix(seed: context.seed)
+        var rng = SplitMix64(seed: context.seed)
         order = Array(0..<context.space.size).shuffled(using: &rng)
     }
 

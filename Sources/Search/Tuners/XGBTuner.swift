@@ -1,4 +1,5 @@
 import Foundation
+import VTA
 
 /// AutoTVM's XGBTuner: gradient-boosted trees (max_depth 3, eta 0.3, regression on -log cycles)
 /// refit on every measurement so far; 128 parallel simulated-annealing walks over the space
@@ -10,13 +11,13 @@ public final class XGBTuner: ScheduleTuner {
     let context: TuningContext
     let model: CostModel
     let walkers = 128, steps = 200, epsilon = 0.05
-    private var rng: SplitMix
+    private var rng: SplitMix64
     private var visited = Set<Int>()
 
     public init(_ context: TuningContext) {
         self.context = context
         model = CostModel(members: 1, seed: context.seed)
-        rng = SplitMix(seed: context.seed &+ 17)
+        rng = SplitMix64(seed: context.seed &+ 17)
     }
 
     func randomUnvisited(_ count: Int) -> [Int] {
