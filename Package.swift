@@ -43,7 +43,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "VTATests", dependencies: ["VTA"]),
-        .testTarget(name: "FarmTests", dependencies: ["VTA", "Wire", "Runner", "Coordinator"]),
+        .testTarget(name: "FarmTests", dependencies: ["VTA", "Wire", "Runner", "Coordinator", "Search"]),
         .testTarget(name: "SearchTests", dependencies: ["VTA", "Search", "Coordinator"]),
     ]
 )

@@ -63,6 +63,8 @@ public struct TuneSummary: Sendable {
         }
         return total
     }
+    /// Candidates the learned validity classifier filtered.
+    public var predictedInvalid = 0
     /// All measurements of the run (on every hardware configuration).
     public var totalMeasured: Int? = nil
     public var measured: Int { totalMeasured ?? layers.reduce(0) { $0 + $1.measured } }
@@ -86,6 +88,10 @@ public final class TuningJob {
     private var measuredTotal = 0
     private var filteredTotal = 0
     private var bestSoFar: [String: Int] = [:]
+    /// Learns what the runners' backend rejects that the static rules allowed.
+    let validity = ValidityClassifier()
+    /// Candidates the learned classifier filtered.
+    public private(set) var predictedInvalid = 0
 
     public init(settings: TuneSettings, dispatcher: Dispatcher, records: RecordStore, filteredRecords: RecordStore,
                 progress: @escaping (TuneProgress) -> Void) {
@@ -97,6 +103,11 @@ public final class TuningJob {
     }
 
     public func run() throws -> TuneSummary {
+        for r in records.records {  // what earlier runs learned about validity
+            guard let c = r.hardwareConfig, let w = try? Workload(parsing: r.workload), let s = try? Schedule(parsing: r.schedule) else { continue }
+            validity.add(ValidityClassifier.features(c, w, s), invalid: r.status == MeasureStatus.invalid.rawValue)
+        }
+        try? validity.fit()
         if let space = settings.hardwareSpace, settings.tuner == .arco { return try coOptimize(space) }
         started = ContinuousClock.now
         let spec = HardwareSpec(settings.hardware)
@@ -155,8 +166,10 @@ public final class TuningJob {
             remaining -= outcome.measured
             outcomes.append(outcome)
         }
-        return TuneSummary(hardware: settings.hardware, layers: outcomes, seconds: seconds(ContinuousClock.now - started),
-                           secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
+        var summary = TuneSummary(hardware: settings.hardware, layers: outcomes, seconds: seconds(ContinuousClock.now - started),
+                                  secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
+        summary.predictedInvalid = predictedInvalid
+        return summary
     }
 
     func task(_ layer: Model.Layer) -> String { "\(settings.model.name)/\(layer.name)" }
@@ -215,6 +228,7 @@ public final class TuningJob {
                                   secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
         summary.hardwareExplored = Set(records.records.map(\.hardwareKey)).count
         summary.totalMeasured = measuredTotal
+        summary.predictedInvalid = predictedInvalid
         return summary
     }
 
@@ -247,6 +261,17 @@ public final class TuningJob {
                 filteredTotal += 1
                 continue
             }
+            if validity.isTrained,
+               let p = try? validity.probabilityInvalid([ValidityClassifier.features(c.hardware, layer.workload, c.schedule)]).first,
+               p > validity.threshold {
+                var f = record(c, status: "FILTERED")
+                f.reason = "predicted_invalid"
+                try filteredRecords.append(f)
+                filtered.append(c)
+                filteredTotal += 1
+                predictedInvalid += 1
+                continue
+            }
             requests.append((c, MeasureRequest(requestID: nextID, task: task(layer), workload: layer.workload, hardware: c.hardware,
                                                schedule: c.schedule, backend: settings.backend, timeoutMs: settings.timeoutMs)))
             nextID += 1
@@ -275,10 +300,13 @@ public final class TuningJob {
             rec.wallSeconds = r.wallSeconds
             try records.append(rec)
             results.append((c, cycles))
+            validity.add(ValidityClassifier.features(c.hardware, settings.model.layers[c.layer].workload, c.schedule),
+                         invalid: r.status == .invalid)
             measuredTotal += 1
             each(c, r, cycles)
             report(settings.model.layers[c.layer])
         }
+        try? validity.fit()
         return results
     }
 

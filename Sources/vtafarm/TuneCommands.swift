@@ -18,6 +18,8 @@ struct TuneOptions: ParsableArguments {
     @Option(help: "Seed of every random choice (runs repeat).") var seed: UInt64 = 1
     @Option(help: "Schedules proposed and dispatched together.") var planSize = 64
     @Option(help: "Per-measurement timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
+    @Option(help: ArgumentHelp("Backend to ask the runners for (vta-sim, command, delay; default: theirs). With a backend whose rules vtafarm does not know, a learned classifier filters what it keeps rejecting.", valueName: "name"))
+    var backend = ""
 
     func validate() throws {
         if budget < 1 || budget > 10_000_000 { throw ValidationError("--budget must be between 1 and 10000000") }
@@ -46,6 +48,7 @@ struct TuneOptions: ParsableArguments {
         s.planSize = planSize
         s.seed = seed
         s.timeoutMs = timeoutMs
+        s.backend = backend
         if searchesHardware {
             let fpga = try hardware.part() ?? FPGA.named("pynq-z1")!
             s.hardwareSpace = HardwareSpace(base: spec.config, fpga: fpga, workloads: model.layers.map(\.workload))
@@ -89,6 +92,7 @@ struct TuneOptions: ParsableArguments {
         if settings.hardwareSpace != nil {
             print("co-optimized hardware and schedules: \(s.hardwareExplored) hardware configurations measured; best \(spec.config.shortName)")
         }
+        if s.predictedInvalid > 0 { print("the learned validity classifier filtered \(s.predictedInvalid) configurations the backend would likely reject") }
         print("tuned \(settings.model.name) with \(settings.tuner.rawValue) on VTA \(spec.config.shortName): \(s.measured) measured (\(s.resumed) from earlier records), \(s.filtered) filtered as invalid, \(s.invalidDispatched) dispatched invalid, \(String(format: "%.1f", s.seconds)) s, \(String(format: "%.2f", s.secondsPerProposal * 1000)) ms coordinator time per proposal")
         print(pad("layer", 12) + pad("count", 6, right: true) + pad("best cycles", 14, right: true) + pad("default", 14, right: true)
               + pad("measured", 10, right: true) + "  best schedule")
@@ -122,6 +126,7 @@ struct Tune: ParsableCommand {
     )
     @OptionGroup var options: TuneOptions
     @Option(help: "Runner processes to start.") var runners = 1
+    @Option(help: ArgumentHelp("The local runners' backend: vta-sim, command:PATH or delay:MS.", valueName: "backend")) var runnerBackend = "vta-sim"
     @Option(help: "Slots per runner (default: cores / runners).") var slots: Int?
 
     func validate() throws {
@@ -133,7 +138,8 @@ struct Tune: ParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let farm: LocalFarm
         do {
-            farm = try LocalFarm(executable: BenchFarm.executable, runners: runners, slots: slots ?? max(1, cores / runners))
+            farm = try LocalFarm(executable: BenchFarm.executable, runners: runners, slots: slots ?? max(1, cores / runners),
+                                 backend: runnerBackend)
         } catch { throw UserError("cannot start the local farm: \(error)") }
         defer { farm.stop() }
         try options.run(settings, addresses: farm.addresses, dispatcherOptions: DispatcherOptions())
