@@ -10,13 +10,36 @@ public struct HardwareSpace: Sendable {
     }
 
     public let base: HardwareConfig
-    public let knobs: [Knob]
+    public private(set) var knobs: [Knob]
     public let fpga: FPGA?
     public let workloads: [Workload]
 
+    public struct SpaceError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static let knobNames = ["LOG_BATCH", "LOG_BLOCK_IN", "LOG_BLOCK_OUT", "LOG_INP_BUFF_SIZE", "LOG_WGT_BUFF_SIZE",
+                                   "LOG_ACC_BUFF_SIZE", "AXI_WIDTH"]
+
     /// The default knobs: LOG_BATCH 0-1, LOG_BLOCK_IN/OUT 3-5, buffer sizes stock -2..+2 (log2),
-    /// AXI 64 or 128 bits (64 only on a pynq). `fixed` names knobs held at the base value.
-    public init(base: HardwareConfig, fpga: FPGA?, workloads: [Workload], fixed: Set<String> = []) {
+    /// AXI 64 or 128 bits (64 only on a pynq). `overrides` (a hardware space file) replaces a
+    /// knob's choices: one value fixes it, a list narrows (or widens) it.
+    public init(base: HardwareConfig, fpga: FPGA?, workloads: [Workload], overrides: [String: [Int]] = [:]) throws {
+        for (name, values) in overrides {
+            guard Self.knobNames.contains(name) else {
+                throw SpaceError(description: "hardware space: unknown knob \(name) (knobs: \(Self.knobNames.joined(separator: ", ")))")
+            }
+            guard !values.isEmpty else { throw SpaceError(description: "hardware space: \(name) has no values") }
+            for v in values {
+                var probe = base
+                do { try probe.set(name, to: "\(v)") } catch { throw SpaceError(description: "hardware space: \(error)") }
+            }
+        }
+        self.init(base: base, fpga: fpga, workloads: workloads)
+        knobs = knobs.map { k in overrides[k.name].map { Knob(name: k.name, choices: Array(Set($0)).sorted()) } ?? k }
+    }
+
+    public init(base: HardwareConfig, fpga: FPGA?, workloads: [Workload]) {
         self.base = base
         self.fpga = fpga
         self.workloads = workloads
@@ -29,7 +52,6 @@ public struct HardwareSpace: Sendable {
             Knob(name: "LOG_ACC_BUFF_SIZE", choices: Array((base.logAccBuffSize - 2)...(base.logAccBuffSize + 2))),
             Knob(name: "AXI_WIDTH", choices: fpga?.name == "pynq-z1" ? [64] : [64, 128]),
         ]
-        knobs = knobs.map { k in fixed.contains(k.name) ? Knob(name: k.name, choices: [Self.value(base, k.name)]) : k }
         self.knobs = knobs
     }
 

@@ -3,6 +3,7 @@ import Coordinator
 import Foundation
 import Search
 import VTA
+import Yams
 import Wire
 
 /// Options shared by `tune` and `coordinator`.
@@ -18,6 +19,8 @@ struct TuneOptions: ParsableArguments {
     @Option(help: "Seed of every random choice (runs repeat).") var seed: UInt64 = 1
     @Option(help: "Schedules proposed and dispatched together.") var planSize = 64
     @Option(help: "Per-measurement timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
+    @Option(help: ArgumentHelp("With arco: a YAML file narrowing or fixing hardware knobs, e.g. `LOG_BATCH: 0` and `LOG_BLOCK_IN: [4, 5]` (knobs: \(HardwareSpace.knobNames.joined(separator: ", "))).", valueName: "file"))
+    var hwSpace: String?
     @Option(help: ArgumentHelp("Backend to ask the runners for (vta-sim, command, delay; default: theirs). With a backend whose rules vtafarm does not know, a learned classifier filters what it keeps rejecting.", valueName: "name"))
     var backend = ""
 
@@ -51,9 +54,32 @@ struct TuneOptions: ParsableArguments {
         s.backend = backend
         if searchesHardware {
             let fpga = try hardware.part() ?? FPGA.named("pynq-z1")!
-            s.hardwareSpace = HardwareSpace(base: spec.config, fpga: fpga, workloads: model.layers.map(\.workload))
+            do {
+                s.hardwareSpace = try HardwareSpace(base: spec.config, fpga: fpga, workloads: model.layers.map(\.workload),
+                                                    overrides: try hwSpace.map(Self.loadSpace) ?? [:])
+            } catch let e as HardwareSpace.SpaceError { throw UserError("\(hwSpace ?? ""): \(e.description)") }
         }
         return s
+    }
+
+    /// Reads `KNOB: value` or `KNOB: [values]` lines.
+    static func loadSpace(_ path: String) throws -> [String: [Int]] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw UserError("\(path): cannot read the file") }
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch { throw UserError("\(path): not valid YAML: \(error)") }
+        guard let mapping = node?.mapping else { throw UserError("\(path): expected KNOB: value lines") }
+        var out: [String: [Int]] = [:]
+        for (key, value) in mapping {
+            let name = key.string ?? "?"
+            let line = key.mark.map { ":\($0.line)" } ?? ""
+            if let v = value.int { out[name] = [v]; continue }
+            guard let list = value.sequence, !list.isEmpty else { throw UserError("\(path)\(line): \(name): expected an integer or a list of integers") }
+            out[name] = try list.map { item in
+                guard let v = item.int else { throw UserError("\(path)\(line): \(name): '\(item.string ?? "?")' is not an integer") }
+                return v
+            }
+        }
+        return out
     }
 
     var recordsPath: String { records ?? "tune-\(URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent)-\(tuner).jsonl" }

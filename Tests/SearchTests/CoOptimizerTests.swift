@@ -44,4 +44,17 @@ import VTA
         #expect(space.problem(.stock) == nil)
         #expect(space.knobs.last!.choices == [64])
     }
+
+    @Test func spaceFileNarrowsAndFixesKnobs() throws {
+        let space = try HardwareSpace(base: .stock, fpga: FPGA.named("zcu104")!, workloads: layers.map(\.workload),
+                                      overrides: ["LOG_BLOCK_IN": [4], "LOG_BATCH": [0], "AXI_WIDTH": [128, 64]])
+        #expect(space.knobs.first { $0.name == "LOG_BLOCK_IN" }!.choices == [4])
+        #expect(space.knobs.first { $0.name == "AXI_WIDTH" }!.choices == [64, 128])
+        #expect(space.size == 1 * 1 * 3 * 5 * 5 * 5 * 2)
+        #expect(throws: HardwareSpace.SpaceError.self) { try HardwareSpace(base: .stock, fpga: nil, workloads: [], overrides: ["LOG_BLOK": [3]]) }
+        #expect(throws: HardwareSpace.SpaceError.self) { try HardwareSpace(base: .stock, fpga: nil, workloads: [], overrides: ["AXI_WIDTH": [96]]) }
+        let co = ARCOCoOptimizer(space: space, layers: layers, seed: 1)
+        for p in co.propose(32) { #expect(p.hardware.logBlockIn == 4 && p.hardware.logBatch == 0) }
+    }
 }
+
