@@ -280,16 +280,19 @@ public final class TuningJob {
     }
 
     /// Dispatches a batch; records (fsync'd) and reports each result as it arrives, before
-    /// `each` sees it. Returns (candidate, cycles or nil) in arrival order.
+    /// `each` sees it. Returns (candidate, cycles or nil) in batch order, whatever order the
+    /// runners answered in, so that what the tuners learn, and so every seeded run, repeats.
     func measure(_ batch: [(Candidate, MeasureRequest)], each: (Candidate, MeasureResult, Int?) -> Void) throws -> [(Candidate, Int?)] {
         let sent = Date().timeIntervalSince1970
-        let byID = Dictionary(uniqueKeysWithValues: batch.map { ($0.1.requestID, $0.0) })
+        let position = Dictionary(uniqueKeysWithValues: batch.enumerated().map { ($0.element.1.requestID, $0.offset) })
         dispatcher.submit(batch.map(\.1))
-        var results: [(Candidate, Int?)] = []
-        while results.count < batch.count {
-            let layer = settings.model.layers[batch[0].0.layer]
-            guard let r = try dispatcher.next(timeout: .seconds(1)) else { report(layer); continue }
-            guard let c = byID[r.requestID] else { continue }
+        var results = [(Candidate, Int?)?](repeating: nil, count: batch.count)
+        var rejected = [Bool](repeating: false, count: batch.count)  // the runner answered INVALID
+        var received = 0
+        while received < batch.count {
+            guard let r = try dispatcher.next(timeout: .seconds(1)) else { report(settings.model.layers[batch[0].0.layer]); continue }
+            guard let i = position[r.requestID], results[i] == nil else { continue }
+            let c = batch[i].0
             let cycles = r.status == .ok ? Int(r.cycles) : nil
             var rec = record(c, status: r.status.rawValue)
             rec.cycles = cycles
@@ -299,15 +302,19 @@ public final class TuningJob {
             rec.sent = sent
             rec.wallSeconds = r.wallSeconds
             try records.append(rec)
-            results.append((c, cycles))
-            validity.add(ValidityClassifier.features(c.hardware, settings.model.layers[c.layer].workload, c.schedule),
-                         invalid: r.status == .invalid)
+            results[i] = (c, cycles)
+            rejected[i] = r.status == .invalid
+            received += 1
             measuredTotal += 1
             each(c, r, cycles)
             report(settings.model.layers[c.layer])
         }
+        let ordered = results.map { $0! }
+        for (i, (c, _)) in ordered.enumerated() {
+            validity.add(ValidityClassifier.features(c.hardware, settings.model.layers[c.layer].workload, c.schedule), invalid: rejected[i])
+        }
         try? validity.fit()
-        return results
+        return ordered
     }
 
     func note(_ outcome: inout LayerOutcome, schedule: Schedule, status: String, cycles: Int?) {
