@@ -105,7 +105,7 @@ public final class TuningJob {
     public func run() throws -> TuneSummary {
         for r in records.records {  // what earlier runs learned about validity
             guard let c = r.hardwareConfig, let w = try? Workload(parsing: r.workload), let s = try? Schedule(parsing: r.schedule) else { continue }
-            validity.add(ValidityClassifier.features(c, w, s), invalid: r.status == MeasureStatus.invalid.rawValue)
+            validity.add(Features.candidate(c, w, s), invalid: r.status == MeasureStatus.invalid.rawValue)
         }
         try? validity.fit()
         if let space = settings.hardwareSpace, settings.tuner == .arco { return try coOptimize(space) }
@@ -262,7 +262,7 @@ public final class TuningJob {
                 continue
             }
             if validity.isTrained,
-               let p = try? validity.probabilityInvalid([ValidityClassifier.features(c.hardware, layer.workload, c.schedule)]).first,
+               let p = try? validity.probabilityInvalid([Features.candidate(c.hardware, layer.workload, c.schedule)]).first,
                p > validity.threshold {
                 var f = record(c, status: "FILTERED")
                 f.reason = "predicted_invalid"
@@ -311,7 +311,7 @@ public final class TuningJob {
         }
         let ordered = results.map { $0! }
         for (i, (c, _)) in ordered.enumerated() {
-            validity.add(ValidityClassifier.features(c.hardware, settings.model.layers[c.layer].workload, c.schedule), invalid: rejected[i])
+            validity.add(Features.candidate(c.hardware, settings.model.layers[c.layer].workload, c.schedule), invalid: rejected[i])
         }
         try? validity.fit()
         return ordered

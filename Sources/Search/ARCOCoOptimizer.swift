@@ -70,9 +70,7 @@ public final class ARCOCoOptimizer {
     }
 
     func globalFeatures(_ c: HardwareConfig, _ layer: Int, _ s: Schedule) -> [Float] {
-        let w = layers[layer].workload
-        let shape = [w.height, w.width, w.inChannels, w.outChannels, w.kernelH, w.stride].map { Float(log2(Double(max(1, $0)))) }
-        return HardwareSpace.features(c) + shape + Features.schedule(s, w, HardwareSpec(c))
+        Features.candidate(c, layers[layer].workload, s)
     }
 
     func randomBuildable() -> HardwareConfig? {
@@ -197,21 +195,10 @@ public final class ARCOCoOptimizer {
     }
 
     func train(_ trajectories: [[ARCOTuner.Step]]) {
-        var samples: [(ARCOTuner.Step, Float, Float)] = []
-        for t in trajectories {
-            var gae: Float = 0
-            for k in stride(from: t.count - 1, through: 0, by: -1) {
-                let next: Float = k + 1 < t.count ? t[k + 1].value : 0
-                gae = t[k].reward + 0.9 * next - t[k].value + 0.9 * 0.95 * gae
-                samples.append((t[k], gae, gae + t[k].value))
-            }
-        }
-        guard samples.count > 1 else { return }
-        let mean = samples.map(\.1).reduce(0, +) / Float(samples.count)
-        let std = max(1e-6, (samples.map { ($0.1 - mean) * ($0.1 - mean) }.reduce(0, +) / Float(samples.count)).squareRoot())
+        guard let samples = PPO.advantages(trajectories) else { return }
         for _ in 0..<3 {
             for (s, adv, ret) in samples {
-                agent.accumulate(s.obsA, s.actA, oldLogp: s.logpA, advantage: (adv - mean) / std)
+                agent.accumulate(s.obsA, s.actA, oldLogp: s.logpA, advantage: adv)
                 let acts = critic.forward(s.obsC)
                 critic.backward(acts, [acts.last![0] - ret])
             }

@@ -21,4 +21,11 @@ public enum Features {
                 lg(tb * tci * inH * inW), lg(tco * tci * w.kernelH * w.kernelW), lg(tb * tco * th * tw),
                 lg(tb * tci * w.kernelH * w.kernelW * tw), lg(tiles), lg(tiles * max(1, cib / tci)), lg(threads)]
     }
+
+    /// Features of a (hardware, layer, schedule) candidate for models that span hardware
+    /// configurations: the co-optimizer's global cost model and the learned validity classifier.
+    public static func candidate(_ hardware: HardwareConfig, _ w: Workload, _ s: Schedule) -> [Float] {
+        let shape = [w.height, w.width, w.inChannels, w.outChannels, w.kernelH, w.stride].map { Float(log2(Double(max(1, $0)))) }
+        return HardwareSpace.features(hardware) + shape + schedule(s, w, HardwareSpec(hardware))
+    }
 }

@@ -16,12 +16,6 @@ public final class ValidityClassifier {
 
     public init(threshold: Float = 0.9) { self.threshold = threshold }
 
-    /// Features of a candidate: hardware, layer shape and schedule.
-    public static func features(_ hardware: HardwareConfig, _ w: Workload, _ s: Schedule) -> [Float] {
-        let shape = [w.height, w.width, w.inChannels, w.outChannels, w.kernelH, w.stride].map { Float(log2(Double(max(1, $0)))) }
-        return HardwareSpace.features(hardware) + shape + Features.schedule(s, w, HardwareSpec(hardware))
-    }
-
     public func add(_ features: [Float], invalid: Bool) {
         rows.append(features)
         labels.append(invalid ? 1 : 0)

@@ -198,31 +198,14 @@ public final class ARCOTuner: ScheduleTuner {
     }
 
     func train(_ trajectories: [[Step]]) {
-        let gamma: Float = 0.9, lambda: Float = 0.95
-        var samples: [(Step, Float, Float)] = []   // step, advantage, return
-        for t in trajectories {
-            var gae: Float = 0
-            var out: [(Step, Float, Float)] = []
-            for k in stride(from: t.count - 1, through: 0, by: -1) {
-                let nextValue: Float = k + 1 < t.count ? t[k + 1].value : 0
-                let delta = t[k].reward + gamma * nextValue - t[k].value
-                gae = delta + gamma * lambda * gae
-                out.append((t[k], gae, gae + t[k].value))
-            }
-            samples += out
-        }
-        guard samples.count > 1 else { return }
-        let advs = samples.map(\.1)
-        let mean = advs.reduce(0, +) / Float(advs.count)
-        let std = max(1e-6, (advs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(advs.count)).squareRoot())
+        guard let samples = PPO.advantages(trajectories) else { return }
         for _ in 0..<3 {
             var order = Array(samples.indices)
             order.shuffle(using: &rng)
             for start in stride(from: 0, to: order.count, by: 32) {
                 let batch = order[start..<min(order.count, start + 32)]
                 for i in batch {
-                    let (s, adv, ret) = samples[i]
-                    let a = (adv - mean) / std
+                    let (s, a, ret) = samples[i]
                     agentA.accumulate(s.obsA, s.actA, oldLogp: s.logpA, advantage: a)
                     agentB.accumulate(s.obsB, s.actB, oldLogp: s.logpB, advantage: a)
                     let acts = critic.forward(s.obsC)
