@@ -11,12 +11,13 @@ import VTA
 ///   a global cost model (XGBoost ensemble on hardware + schedule + layer features) predicts
 ///   each layer's cycles over 48 buildable schedules per layer. A move to a configuration that
 ///   cannot be built (ISA, FPGA budget, packing) costs -0.5 and is undone.
-/// - Confidence sampling over hardware: each plan measures the best fully measured
+/// - Confidence sampling over hardware: each round measures the best fully measured
 ///   configuration (exploit) and the visited configuration with the best lower confidence bound
 ///   of predicted latency not yet measured (explore).
-/// - For each of those, every layer gets an equal share of the plan from its own `ARCOTuner`
-///   (the two software agents and their critic for that hardware and layer).
-/// The first plan measures the base configuration and one random buildable one.
+/// - For each of those, every layer gets 3 schedules from its own `ARCOTuner` (the two software
+///   agents and their critic for that hardware and layer): a round, spread over as many plans
+///   as the plan size needs.
+/// The first round measures the base configuration and one random buildable one.
 public final class ARCOCoOptimizer {
     public struct Proposal: Sendable {
         public var hardware: HardwareConfig
@@ -92,8 +93,38 @@ public final class ARCOCoOptimizer {
 
     // MARK: proposing
 
+    /// Proposals for up to `count` measurements. Hardware is chosen a round at a time, not per
+    /// call: each round's configurations get `perLayer` schedules of every layer, over as many
+    /// calls as that takes, so the result does not depend on the plan size and the hardware
+    /// agent runs once per round rather than once per plan.
     public func propose(_ count: Int) -> [Proposal] {
         guard count > 0 else { return [] }
+        var out: [Proposal] = []
+        var newRounds = 0
+        while out.count < count {
+            if !round.contains(where: { $0.left > 0 }) {
+                guard newRounds < 2 else { break }
+                newRounds += 1
+                startRound()
+                if round.isEmpty { break }
+            }
+            for k in round.indices where round[k].left > 0 && out.count < count {
+                let t = tuner(round[k].hardware, round[k].layer)
+                let picks = t.propose(min(round[k].left, count - out.count))
+                round[k].left = picks.isEmpty ? 0 : round[k].left - picks.count
+                out += picks.map { Proposal(hardware: round[k].hardware, layer: round[k].layer, schedule: t.space.schedule(at: $0)) }
+            }
+        }
+        return out
+    }
+
+    /// Schedules per layer each configuration of a round gets.
+    let perLayer = 3
+    var round: [(hardware: HardwareConfig, layer: Int, left: Int)] = []
+
+    /// Picks the round's configurations: at first the base and one random buildable one; then
+    /// the best fully measured one (exploit) and the hardware agent's most promising new one.
+    func startRound() {
         var targets: [HardwareConfig] = []
         if measured.isEmpty || !model.isTrained {
             if canBuild(space.base) { targets.append(space.base) }
@@ -105,17 +136,7 @@ public final class ARCOCoOptimizer {
             }
             if targets.isEmpty, let r = randomBuildable() { targets.append(r) }
         }
-        var out: [Proposal] = []
-        let share = max(1, count / max(1, targets.count * layers.count))
-        for c in targets {
-            for l in layers.indices where out.count < count {
-                let t = tuner(c, l)
-                for i in t.propose(min(share, count - out.count)) {
-                    out.append(Proposal(hardware: c, layer: l, schedule: t.space.schedule(at: i)))
-                }
-            }
-        }
-        return out
+        round = targets.flatMap { c in layers.indices.map { (c, $0, perLayer) } }
     }
 
     public func observe(_ results: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)]) {
