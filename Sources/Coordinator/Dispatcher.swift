@@ -102,6 +102,17 @@ public final class Dispatcher: @unchecked Sendable {
 
     deinit { close() }
 
+    private var lastRequestID: UInt64 = 0
+
+    /// A request id no earlier call returned: jobs that share a dispatcher one after another
+    /// (a flow's stages) take their ids here, since a repeated id is dropped as a duplicate.
+    public func newRequestID() -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        lastRequestID += 1
+        return lastRequestID
+    }
+
     /// Queues requests (ids must be unique for this dispatcher). Thread-safe.
     public func submit(_ requests: [MeasureRequest]) {
         lock.lock()

@@ -23,10 +23,14 @@ public struct Record: Codable, Sendable, Equatable {
     public var sent: Double
     public var finished: Double
     public var wallSeconds: Double?
+    /// The flow stage that measured it (absent outside flows): each stage's budget counts only
+    /// its own records, so a resumed flow picks up where each stage stopped.
+    public var stage: String?
 
     enum CodingKeys: String, CodingKey {
         case v, model, task, count, workload, hardware, schedule, status, cycles, reason, error, runner, sent, finished
         case wallSeconds = "wall_seconds"
+        case stage
     }
 
     public init(model: String, task: String, count: Int, workload: Workload, hardware: HardwareConfig, schedule: Schedule,

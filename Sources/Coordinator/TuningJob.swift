@@ -18,6 +18,9 @@ public struct TuneSettings: Sendable {
     public var backend = ""
     /// With the arco tuner: search the hardware too, in this space (nil: hardware fixed).
     public var hardwareSpace: HardwareSpace?
+    /// Within a flow, the stage this job runs: its records carry the name and its budget counts
+    /// only them (it still learns from, and never repeats, every record in the file).
+    public var stage: String?
     public init(model: Model) { self.model = model }
 }
 
@@ -42,6 +45,12 @@ public struct LayerOutcome: Sendable {
     /// Dispatched, and the runner said INVALID (the static filter should make this 0 for vta-sim).
     public var invalidDispatched: Int
     public var failed: Int
+
+    public init(layer: Model.Layer, best: (schedule: Schedule, cycles: Int)?, measured: Int, filtered: Int = 0,
+                invalidDispatched: Int = 0, failed: Int = 0) {
+        self.layer = layer; self.best = best; self.measured = measured; self.filtered = filtered
+        self.invalidDispatched = invalidDispatched; self.failed = failed
+    }
 }
 
 public struct TuneSummary: Sendable {
@@ -83,7 +92,6 @@ public final class TuningJob {
     let records: RecordStore
     let filteredRecords: RecordStore
     let progress: (TuneProgress) -> Void
-    private var nextID: UInt64 = 1
     private var started = ContinuousClock.now
     private var measuredTotal = 0
     private var filteredTotal = 0
@@ -126,7 +134,7 @@ public final class TuningJob {
             for r in records.records where r.task == task(layer) && r.hardwareKey == hwKey {
                 guard let s = try? Schedule(parsing: r.schedule), let i = space.index(of: s) else { continue }
                 replay.append((i, r.status == "OK" ? r.cycles : nil))
-                outcome.measured += 1
+                if r.stage == settings.stage { outcome.measured += 1 }
                 note(&outcome, schedule: s, status: r.status, cycles: r.cycles)
             }
             for r in filteredRecords.records where r.task == task(layer) && r.hardwareKey == hwKey {
@@ -185,7 +193,7 @@ public final class TuningJob {
             guard let l = layerIndex[r.task], let c = r.hardwareConfig, let s = try? Schedule(parsing: r.schedule) else { continue }
             replay.append((c, l, s, r.status == "OK" ? r.cycles : nil))
         }
-        let resumed = replay.count
+        let resumed = records.records.filter { $0.stage == settings.stage && layerIndex[$0.task] != nil }.count
         measuredTotal = resumed
         if !replay.isEmpty { co.observe(replay) }
         var coordinatorSeconds = 0.0, proposals = 0, invalidDispatched = 0, filtered = 0
@@ -242,8 +250,10 @@ public final class TuningJob {
     func record(_ c: Candidate, status: String) -> Record {
         let layer = settings.model.layers[c.layer]
         let now = Date().timeIntervalSince1970
-        return Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
-                      hardware: c.hardware, schedule: c.schedule, status: status, sent: now, finished: now)
+        var r = Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
+                       hardware: c.hardware, schedule: c.schedule, status: status, sent: now, finished: now)
+        r.stage = settings.stage
+        return r
     }
 
     /// Skips what is recorded already (never measure twice), records apart what the static VTA
@@ -272,9 +282,8 @@ public final class TuningJob {
                 predictedInvalid += 1
                 continue
             }
-            requests.append((c, MeasureRequest(requestID: nextID, task: task(layer), workload: layer.workload, hardware: c.hardware,
+            requests.append((c, MeasureRequest(requestID: dispatcher.newRequestID(), task: task(layer), workload: layer.workload, hardware: c.hardware,
                                                schedule: c.schedule, backend: settings.backend, timeoutMs: settings.timeoutMs)))
-            nextID += 1
         }
         return (requests, filtered)
     }

@@ -89,16 +89,6 @@ enum ModelLoader {
     }
 }
 
-func formatCycles(_ n: Int) -> String {
-    let s = String(n)
-    var out = ""
-    for (i, ch) in s.reversed().enumerated() {
-        if i > 0 && i % 3 == 0 { out.append(",") }
-        out.append(ch)
-    }
-    return String(out.reversed())
-}
-
 /// Pads to a column width (left-aligned text, or right-aligned numbers).
 func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
     let fill = String(repeating: " ", count: max(0, width - s.count))

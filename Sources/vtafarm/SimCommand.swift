@@ -156,27 +156,18 @@ struct Sim: ParsableCommand {
         let result: SimulationResult
         if input != nil || verify || emitProgram != nil {
             let (x, k) = try tensors(w)
-            let dram: [UInt8]
-            do { dram = try program.dramImage(input: x, weight: k) } catch let e as WorkloadError { throw UserError(e.message) }
-            let machine = FunctionalMachine(spec: spec, dram: dram)
-            result = simulator.run(program, machine: machine)
+            let check: (result: SimulationResult, machine: FunctionalMachine, output: Int8Tensor?, outcome: FunctionalCheck.Outcome)
+            do { check = try FunctionalCheck.run(program, of: w, spec: spec, timing: timing, input: x, weight: k, shift: shift) }
+            catch let e as WorkloadError { throw UserError(e.message) }
+            result = check.result
             if result.status == .ok, let emitProgram {
                 do {
-                    try ProgramDirectory.write(program, to: emitProgram, initial: dram, final: machine.dram, shift: shift, simulated: result)
+                    try ProgramDirectory.write(program, to: emitProgram, initial: try program.dramImage(input: x, weight: k),
+                                               final: check.machine.dram, shift: shift, simulated: result)
                 } catch let e as ProgramError { throw UserError(e.message) }
             }
-            if result.status == .ok {
-                let y = program.output(from: machine.dram)
-                if let output { try NPY.write(y, path: output) }
-                if verify {
-                    let ref = Reference.run(w, input: x, weight: k, shift: shift)
-                    if let i = ref.data.indices.first(where: { ref.data[$0] != y.data[$0] }) {
-                        functional = "MISMATCH at flat index \(i): reference \(ref.data[i]), VTA \(y.data[i])"
-                    } else {
-                        functional = "matches the reference (\(y.data.count) outputs)"
-                    }
-                }
-            }
+            if let y = check.output, let output { try NPY.write(y, path: output) }
+            if verify, check.output != nil { functional = check.outcome.description }
         } else {
             result = simulator.run(program)
         }

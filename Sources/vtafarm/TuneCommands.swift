@@ -21,6 +21,8 @@ struct TuneOptions: ParsableArguments {
     @Option(help: "Per-measurement timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
     @Option(help: ArgumentHelp("With arco: a YAML file narrowing or fixing hardware knobs, e.g. `LOG_BATCH: 0` and `LOG_BLOCK_IN: [4, 5]` (knobs: \(HardwareSpace.knobNames.joined(separator: ", "))).", valueName: "file"))
     var hwSpace: String?
+    @Option(help: ArgumentHelp("A flow file: stages (search, tune, verify) run in order over one records file, each with its own budget (--budget and --tuner are then unused). See the README's Flows section.", valueName: "file"))
+    var flow: String?
     @Option(help: ArgumentHelp("Backend to ask the runners for (vta-sim, command, delay; default: theirs). With a backend whose rules vtafarm does not know, a learned classifier filters what it keeps rejecting.", valueName: "name"))
     var backend = ""
 
@@ -64,22 +66,7 @@ struct TuneOptions: ParsableArguments {
 
     /// Reads `KNOB: value` or `KNOB: [values]` lines.
     static func loadSpace(_ path: String) throws -> [String: [Int]] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw UserError("\(path): cannot read the file") }
-        let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch { throw UserError("\(path): not valid YAML: \(error)") }
-        guard let mapping = node?.mapping else { throw UserError("\(path): expected KNOB: value lines") }
-        var out: [String: [Int]] = [:]
-        for (key, value) in mapping {
-            let name = key.string ?? "?"
-            let line = key.mark.map { ":\($0.line)" } ?? ""
-            if let v = value.int { out[name] = [v]; continue }
-            guard let list = value.sequence, !list.isEmpty else { throw UserError("\(path)\(line): \(name): expected an integer or a list of integers") }
-            out[name] = try list.map { item in
-                guard let v = item.int else { throw UserError("\(path)\(line): \(name): '\(item.string ?? "?")' is not an integer") }
-                return v
-            }
-        }
-        return out
+        do { return try HardwareSpaceFile.load(path: path) } catch let e as Flow.LoadError { throw UserError(e.description) }
     }
 
     var recordsPath: String { records ?? "tune-\(URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent)-\(tuner).jsonl" }
@@ -99,7 +86,7 @@ struct TuneOptions: ParsableArguments {
         defer { dispatcher.close() }
         let tty = isatty(STDERR_FILENO) != 0
         var lastLine = Date.distantPast
-        let job = TuningJob(settings: settings, dispatcher: dispatcher, records: store, filteredRecords: filtered) { p in
+        let progress: (TuneProgress) -> Void = { p in
             let now = Date()
             guard now.timeIntervalSince(lastLine) > (tty ? 0.2 : 5) else { return }
             lastLine = now
@@ -107,33 +94,72 @@ struct TuneOptions: ParsableArguments {
             let line = "[\(p.layer)] measured \(p.measured)/\(p.budget), best so far \(best) cycles, \(String(format: "%.1f", p.perSecond))/s, filtered \(p.filtered), runners \(p.runnersUp)/\(p.runnersTotal)"
             FileHandle.standardError.write(Data((tty ? "\r\u{1B}[K" + line : line + "\n").utf8))
         }
+        if let flow = try loadFlow() {
+            try runFlow(flow, settings, dispatcher: dispatcher, store: store, filtered: filtered, tty: tty, progress: progress)
+            return
+        }
+        let job = TuningJob(settings: settings, dispatcher: dispatcher, records: store, filteredRecords: filtered, progress: progress)
         let summary: TuneSummary
         do { summary = try job.run() } catch let e as DispatcherError { throw UserError(e.description) }
         if tty { FileHandle.standardError.write(Data("\n".utf8)) }
         printSummary(summary, settings)
     }
 
+    func runFlow(_ flow: Flow, _ settings: TuneSettings, dispatcher: Dispatcher, store: RecordStore, filtered: RecordStore,
+                 tty: Bool, progress: @escaping (TuneProgress) -> Void) throws {
+        var base = settings
+        base.hardwareSpace = nil
+        let runner = FlowRunner(flow: flow, base: base, defaultFPGA: try hardware.part(), dispatcher: dispatcher, records: store,
+                                filteredRecords: filtered, progress: progress) { line in
+            if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            print(line)
+        }
+        let outcome: FlowRunner.Outcome
+        do { outcome = try runner.run() }
+        catch let e as DispatcherError { throw UserError(e.description) }
+        catch let e as FlowRunner.FlowError { throw UserError(e.description) }
+        if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+        let ran = outcome.stages.filter { $0.skipped == nil }
+        print("flow finished: \(ran.count) stage runs (\(outcome.stages.count - ran.count) skipped), \(store.records.count) measurements in \(recordsPath); hardware \(outcome.hardware.shortName)")
+        let layers = runner.best(on: outcome.hardware).map { l, b in
+            LayerOutcome(layer: l, best: b, measured: store.records.filter { $0.task == "\(settings.model.name)/\(l.name)" && $0.hardwareKey == outcome.hardware.canonicalKey }.count,
+                         filtered: 0, invalidDispatched: 0, failed: 0)
+        }
+        printLayerTable(layers, modelCycles: outcome.latency, hardware: outcome.hardware, baseline: settings.hardware, searched: outcome.hardware != settings.hardware)
+        if !outcome.verified { throw UserError("verification failed: a best schedule does not compute what the reference does") }
+    }
+
+    func loadFlow() throws -> Flow? {
+        guard let flow else { return nil }
+        do { return try Flow.load(path: flow) } catch let e as Flow.LoadError { throw UserError(e.description) }
+    }
+
     func printSummary(_ s: TuneSummary, _ settings: TuneSettings) {
-        let spec = HardwareSpec(s.hardware)
         if settings.hardwareSpace != nil {
-            print("co-optimized hardware and schedules: \(s.hardwareExplored) hardware configurations measured; best \(spec.config.shortName)")
+            print("co-optimized hardware and schedules: \(s.hardwareExplored) hardware configurations measured; best \(s.hardware.shortName)")
         }
         if s.predictedInvalid > 0 { print("the learned validity classifier filtered \(s.predictedInvalid) configurations the backend would likely reject") }
-        print("tuned \(settings.model.name) with \(settings.tuner.rawValue) on VTA \(spec.config.shortName): \(s.measured) measured (\(s.resumed) from earlier records), \(s.filtered) filtered as invalid, \(s.invalidDispatched) dispatched invalid, \(String(format: "%.1f", s.seconds)) s, \(String(format: "%.2f", s.secondsPerProposal * 1000)) ms coordinator time per proposal")
+        print("tuned \(settings.model.name) with \(settings.tuner.rawValue) on VTA \(s.hardware.shortName): \(s.measured) measured (\(s.resumed) from earlier records), \(s.filtered) filtered as invalid, \(s.invalidDispatched) dispatched invalid, \(String(format: "%.1f", s.seconds)) s, \(String(format: "%.2f", s.secondsPerProposal * 1000)) ms coordinator time per proposal")
+        printLayerTable(s.layers, modelCycles: s.modelCycles, hardware: s.hardware, baseline: settings.hardware, searched: settings.hardwareSpace != nil)
+    }
+
+    /// One row per layer (best cycles against the default schedule on `baseline`), then the
+    /// model latency.
+    func printLayerTable(_ layers: [LayerOutcome], modelCycles: Int?, hardware: HardwareConfig, baseline: HardwareConfig, searched: Bool) {
         print(pad("layer", 12) + pad("count", 6, right: true) + pad("best cycles", 14, right: true) + pad("default", 14, right: true)
               + pad("measured", 10, right: true) + "  best schedule")
         var defaultTotal = 0
-        for l in s.layers {
-            let stock = HardwareSpec(settings.hardware)
+        let stock = HardwareSpec(baseline)
+        for l in layers {
             let space = ScheduleSpace(workload: l.layer.workload, spec: stock)
             let d = space.defaultSchedule(stock).flatMap { ScheduleSpace.evaluate(l.layer.workload, $0, stock).cycles } ?? 0
             defaultTotal += d * l.layer.count
             print(pad(l.layer.name, 12) + pad("\(l.layer.count)", 6, right: true) + pad(l.best.map { formatCycles($0.cycles) } ?? "none", 14, right: true)
                   + pad(formatCycles(d), 14, right: true) + pad("\(l.measured)", 10, right: true) + "  " + (l.best?.schedule.description ?? "-"))
         }
-        if let total = s.modelCycles {
-            let ms = Double(total) / (spec.config.clockMHz * 1000)
-            print("model latency \(formatCycles(total)) cycles = \(String(format: "%.2f", ms)) ms, \(String(format: "%.1f", 1000 / ms)) inferences/s at \(spec.config.clockMHz) MHz; \(settings.hardwareSpace != nil ? "base hardware" : "") default schedules: \(formatCycles(defaultTotal)) cycles (\(String(format: "%.2fx", Double(defaultTotal) / Double(total))))")
+        if let total = modelCycles {
+            let ms = Double(total) / (hardware.clockMHz * 1000)
+            print("model latency \(formatCycles(total)) cycles = \(String(format: "%.2f", ms)) ms, \(String(format: "%.1f", 1000 / ms)) inferences/s at \(hardware.clockMHz) MHz; \(searched ? "base hardware " : "")default schedules: \(formatCycles(defaultTotal)) cycles (\(String(format: "%.2fx", Double(defaultTotal) / Double(total))))")
         } else {
             print("model latency: not every layer has a valid measurement yet (raise --budget)")
         }

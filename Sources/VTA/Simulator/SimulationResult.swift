@@ -69,3 +69,14 @@ public struct SimulationResult: Sendable {
     public var counters: SimCounters
     public var cycles: Int { counters.cycles }
 }
+
+/// Cycles with thousands separators (7,136,432), as every report prints them.
+public func formatCycles(_ n: Int) -> String {
+    let digits = String(n.magnitude)
+    var out = ""
+    for (i, ch) in digits.reversed().enumerated() {
+        if i > 0 && i % 3 == 0 { out.append(",") }
+        out.append(ch)
+    }
+    return (n < 0 ? "-" : "") + String(out.reversed())
+}
