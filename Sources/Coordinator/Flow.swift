@@ -16,6 +16,9 @@ import Yams
 ///           budget: 160
 ///           repeat: 3        # up to 3 runs ...
 ///           until: gain < 1  # ... stopping after one that improves latency by under 1%
+///       - fork:              # branches from the same state; the lowest latency carries on
+///           pynq: [search: {budget: 200, fpga: pynq-z1}]
+///           zcu104: [search: {budget: 200, fpga: zcu104}]
 ///       - verify: {}         # functional check of every layer's best schedule
 ///
 /// Shared state: one records file (every stage learns from everything measured before it and
@@ -23,7 +26,7 @@ import Yams
 /// (`when`, `until`) compare `latency` (cycles), `gain` (percent improvement of the model latency
 /// by the last stage run) or `measured` (measurements so far) with a number.
 public struct Flow: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable { case search, tune, verify }
+    public enum Kind: String, Sendable, CaseIterable { case search, tune, verify, fork }
 
     public struct Stage: Sendable, Equatable {
         public var kind: Kind
@@ -32,13 +35,22 @@ public struct Flow: Sendable, Equatable {
         public var fpga: String?
         public var space: [String: [Int]] = [:]
         public var planSize: Int?
-        /// Added to the flow's seed (default: the stage's position), so repeats differ.
+        /// Added to the flow's seed (default: a hash of the stage's name, so every stage, repeat
+        /// and branch draws differently, and the same in every run).
         public var seed: UInt64?
         public var when: Predicate?
         public var repeats = 1
         public var until: Predicate?
+        /// A fork's named branches, each a list of stages, in file order.
+        public var branches: [(name: String, stages: [Stage])] = []
         /// Line in the flow file, for messages.
         public var line: Int?
+
+        public static func == (a: Stage, b: Stage) -> Bool {
+            a.kind == b.kind && a.budget == b.budget && a.tuner == b.tuner && a.fpga == b.fpga && a.space == b.space
+                && a.planSize == b.planSize && a.seed == b.seed && a.when == b.when && a.repeats == b.repeats && a.until == b.until
+                && a.branches.map(\.name) == b.branches.map(\.name) && a.branches.map(\.stages) == b.branches.map(\.stages)
+        }
     }
 
     public struct Predicate: Sendable, Equatable, CustomStringConvertible {
@@ -95,6 +107,7 @@ public struct Flow: Sendable, Equatable {
         .search: ["budget", "fpga", "space", "plan-size", "seed", "when", "repeat", "until"],
         .tune: ["budget", "tuner", "plan-size", "seed", "when", "repeat", "until"],
         .verify: ["seed", "when"],
+        .fork: [],
     ]
 
     public static func parse(_ text: String, path: String = "flow.yaml") throws -> Flow {
@@ -105,11 +118,12 @@ public struct Flow: Sendable, Equatable {
         do { root = try Yams.compose(yaml: text) } catch { throw LoadError(path: path, line: nil, message: "not valid YAML: \(error)") }
         guard let root, let mapping = root.mapping else { throw fail(root, "expected a mapping with a `stages:` list") }
         for (k, _) in mapping where k.string != "stages" { throw fail(k, "unknown key \(k.string ?? "?") (expected stages)") }
-        guard let list = mapping["stages"], let items = list.sequence, !items.isEmpty else {
-            throw fail(mapping["stages"] ?? root, "`stages:` must be a non-empty list")
+        guard let list = mapping["stages"] else { throw fail(root, "`stages:` must be a non-empty list") }
+        func stageList(_ list: Node, _ what: String) throws -> [Stage] {
+            guard let items = list.sequence, !items.isEmpty else { throw fail(list, "\(what) must be a non-empty list") }
+            return try items.map(stage)
         }
-        var stages: [Stage] = []
-        for item in items {
+        func stage(_ item: Node) throws -> Stage {
             guard let m = item.mapping, m.count == 1, let (kindNode, body) = m.first, let name = kindNode.string else {
                 throw fail(item, "each stage is one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")) with its settings")
             }
@@ -117,6 +131,16 @@ public struct Flow: Sendable, Equatable {
                 throw fail(kindNode, "unknown stage \(name) (stages: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             var stage = Stage(kind: kind, line: kindNode.mark?.line)
+            if kind == .fork {
+                guard let branches = body.mapping, branches.count >= 2 else {
+                    throw fail(body, "fork: expected two or more named branches (NAME: list of stages)")
+                }
+                for (branchName, stages) in branches {
+                    guard let n = branchName.string, !n.isEmpty, !n.contains("/") else { throw fail(branchName, "fork: a branch needs a name without /") }
+                    stage.branches.append((n, try stageList(stages, "fork: branch \(n)")))
+                }
+                return stage
+            }
             let settings: Node.Mapping
             if let b = body.mapping { settings = b } else if body.null != nil { settings = Node.Mapping([]) } else {
                 throw fail(body, "\(name): expected settings (key: value lines) or {}")
@@ -164,13 +188,18 @@ public struct Flow: Sendable, Equatable {
             }
             if kind != .verify && stage.budget == 0 { throw fail(kindNode, "\(name): needs a budget (measurements for this stage)") }
             if stage.until != nil && stage.repeats == 1 { throw fail(kindNode, "\(name): `until` needs `repeat` (how many runs at most)") }
-            stages.append(stage)
+            return stage
         }
+        let stages = try stageList(list, "`stages:`")
         return Flow(stages: stages)
     }
 
     /// Measurements the flow may dispatch at most (every stage run to its last repeat).
-    public var maximumBudget: Int { stages.reduce(0) { $0 + $1.budget * $1.repeats } }
+    public var maximumBudget: Int { Self.budget(stages) }
+
+    static func budget(_ stages: [Stage]) -> Int {
+        stages.reduce(0) { $0 + $1.budget * $1.repeats + $1.branches.reduce(0) { $0 + budget($1.stages) } }
+    }
 }
 
 /// `KNOB: value` or `KNOB: [values]` lines narrowing or fixing arco's hardware knobs (a

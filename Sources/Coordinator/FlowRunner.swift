@@ -74,77 +74,125 @@ public final class FlowRunner {
         return base.model.layers.map { l in (l, best["\(base.model.name)/\(l.name)"].map { (schedule: $0.0, cycles: $0.1) }) }
     }
 
-    public func run() throws -> Outcome {
-        var hardware = base.hardware
-        var latency = self.latency(on: hardware)
-        var gain: Double? = nil
+    /// What the stages share besides the records file.
+    struct State {
+        var hardware: HardwareConfig
+        var latency: Int?
+        var gain: Double?
         var reports: [StageReport] = []
-        var lastSummary: TuneSummary? = nil
+        var lastSummary: TuneSummary?
         var verified = true
-        func values() -> [Flow.Predicate.Variable: Double] {
-            var v: [Flow.Predicate.Variable: Double] = [.measured: Double(records.records.count)]
-            if let latency { v[.latency] = Double(latency) }
-            if let gain { v[.gain] = gain }
-            return v
-        }
-        for (index, stage) in flow.stages.enumerated() {
+    }
+
+    public func run() throws -> Outcome {
+        var state = State(hardware: base.hardware, latency: latency(on: base.hardware))
+        try run(flow.stages, prefix: "", &state)
+        return Outcome(stages: state.reports, hardware: state.hardware, latency: state.latency,
+                       lastSummary: state.lastSummary, verified: state.verified)
+    }
+
+    func values(_ state: State) -> [Flow.Predicate.Variable: Double] {
+        var v: [Flow.Predicate.Variable: Double] = [.measured: Double(records.records.count)]
+        if let latency = state.latency { v[.latency] = Double(latency) }
+        if let gain = state.gain { v[.gain] = gain }
+        return v
+    }
+
+    /// Runs `stages` in order; `prefix` names the enclosing fork branch (`3:fork/zcu104/`).
+    func run(_ stages: [Flow.Stage], prefix: String, _ state: inout State) throws {
+        for (index, stage) in stages.enumerated() {
+            let stem = "\(prefix)\(index + 1):\(stage.kind.rawValue)"
             for k in 1...stage.repeats {
-                let name = "\(index + 1):\(stage.kind.rawValue)" + (k > 1 ? "#\(k)" : "")
-                var report = StageReport(name: name)
-                if k == 1, let when = stage.when, !when.holds(values()) {
+                let name = stem + (k > 1 ? "#\(k)" : "")
+                if k == 1, let when = stage.when, !when.holds(values(state)) {
+                    var report = StageReport(name: name)
                     report.skipped = "when \(when) does not hold"
                     log("stage \(name): skipped (\(report.skipped!))")
-                    reports.append(report)
+                    state.reports.append(report)
                     break
                 }
-                switch stage.kind {
-                case .verify:
-                    report.verification = try verify(on: hardware, seed: stage.seed ?? 1)
-                    let failed = report.verification.filter { !($0.outcome?.passed ?? false) }
-                    if !failed.isEmpty { verified = false }
-                    log("stage \(name): \(report.verification.count - failed.count) of \(report.verification.count) layers' best schedules match the reference on \(hardware.shortName)")
-                    for f in failed { log("  \(f.layer): \(f.outcome?.description ?? "no valid measurement to verify")") }
-                case .search, .tune:
-                    var settings = base
-                    settings.hardware = hardware
-                    settings.budget = stage.budget
-                    settings.planSize = stage.planSize ?? base.planSize
-                    settings.seed = base.seed &+ (stage.seed ?? UInt64(index)) &* 7919 &+ UInt64(k - 1)
-                    settings.stage = name
-                    if stage.kind == .search {
-                        settings.tuner = .arco
-                        let board = stage.fpga.flatMap(FPGA.named) ?? defaultFPGA ?? FPGA.named("pynq-z1")!
-                        do {
-                            settings.hardwareSpace = try HardwareSpace(base: hardware, fpga: board, workloads: base.model.layers.map(\.workload),
-                                                                       overrides: stage.space)
-                        } catch let e as HardwareSpace.SpaceError {
-                            throw FlowError(description: "stage \(name) (line \(stage.line ?? 0)): \(e.description)")
-                        }
-                    } else {
-                        settings.tuner = stage.tuner
-                        settings.hardwareSpace = nil
-                    }
-                    let job = TuningJob(settings: settings, dispatcher: dispatcher, records: records, filteredRecords: filteredRecords, progress: progress)
-                    let summary = try job.run()
-                    report.summary = summary
-                    lastSummary = summary
-                    let before = latency
-                    if stage.kind == .search { hardware = summary.hardware }
-                    latency = self.latency(on: hardware)
-                    gain = latency.map { now in before.map { 100 * Double($0 - now) / Double($0) } ?? 100 }
-                    report.latency = latency
-                    report.gain = gain
-                    let what = stage.kind == .search ? "arco within \(settings.hardwareSpace!.fpga?.name ?? "any FPGA")" : stage.tuner.rawValue
-                    log("stage \(name) (\(what)): \(summary.measured) measured, \(summary.filtered) filtered; hardware \(hardware.shortName); model latency \(latency.map(formatCycles) ?? "incomplete")\(gain.map { String(format: ", gain %.2f%%", $0) } ?? "")")
-                }
-                reports.append(report)
-                if let until = stage.until, until.holds(values()) {
-                    if k < stage.repeats { log("stage \(index + 1):\(stage.kind.rawValue): until \(until) holds, no more repeats") }
+                try run(stage, name: name, &state)
+                if let until = stage.until, until.holds(values(state)) {
+                    if k < stage.repeats { log("stage \(stem): until \(until) holds, no more repeats") }
                     break
                 }
             }
         }
-        return Outcome(stages: reports, hardware: hardware, latency: latency, lastSummary: lastSummary, verified: verified)
+    }
+
+    func run(_ stage: Flow.Stage, name: String, _ state: inout State) throws {
+        var report = StageReport(name: name)
+        switch stage.kind {
+        case .fork:
+            // Every branch starts from the same state; the one with the lowest model latency
+            // carries on (ties: the first). All branches' records stay in the file.
+            var outcomes: [(name: String, state: State)] = []
+            for branch in stage.branches {
+                var s = state
+                s.reports = []
+                try run(branch.stages, prefix: "\(name)/\(branch.name)/", &s)
+                state.reports += s.reports
+                if !s.verified { state.verified = false }
+                outcomes.append((branch.name, s))
+            }
+            let best = outcomes.min { a, b in (a.state.latency ?? .max) < (b.state.latency ?? .max) }!
+            let before = state.latency
+            let reports = state.reports
+            state = best.state
+            state.reports = reports
+            state.verified = state.verified && outcomes.allSatisfy(\.state.verified)
+            state.gain = state.latency.map { now in before.map { 100 * Double($0 - now) / Double($0) } ?? 100 }
+            report.latency = state.latency
+            report.gain = state.gain
+            log("stage \(name): branch \(best.name) carries on (\(outcomes.map { "\($0.name) \($0.state.latency.map(formatCycles) ?? "incomplete")" }.joined(separator: ", ")) cycles); hardware \(state.hardware.shortName)")
+        case .verify:
+            report.verification = try verify(on: state.hardware, seed: stage.seed ?? 1)
+            let failed = report.verification.filter { !($0.outcome?.passed ?? false) }
+            if !failed.isEmpty { state.verified = false }
+            log("stage \(name): \(report.verification.count - failed.count) of \(report.verification.count) layers' best schedules match the reference on \(state.hardware.shortName)")
+            for f in failed { log("  \(f.layer): \(f.outcome?.description ?? "no valid measurement to verify")") }
+        case .search, .tune:
+            var settings = base
+            settings.hardware = state.hardware
+            settings.budget = stage.budget
+            settings.planSize = stage.planSize ?? base.planSize
+            settings.seed = base.seed &+ (stage.seed ?? Self.stableHash(name))
+            settings.stage = name
+            if stage.kind == .search {
+                settings.tuner = .arco
+                let board = stage.fpga.flatMap(FPGA.named) ?? defaultFPGA ?? FPGA.named("pynq-z1")!
+                do {
+                    settings.hardwareSpace = try HardwareSpace(base: state.hardware, fpga: board, workloads: base.model.layers.map(\.workload),
+                                                               overrides: stage.space)
+                } catch let e as HardwareSpace.SpaceError {
+                    throw FlowError(description: "stage \(name) (line \(stage.line ?? 0)): \(e.description)")
+                }
+            } else {
+                settings.tuner = stage.tuner
+                settings.hardwareSpace = nil
+            }
+            let job = TuningJob(settings: settings, dispatcher: dispatcher, records: records, filteredRecords: filteredRecords, progress: progress)
+            let summary = try job.run()
+            report.summary = summary
+            state.lastSummary = summary
+            let before = state.latency
+            if stage.kind == .search { state.hardware = summary.hardware }
+            state.latency = latency(on: state.hardware)
+            state.gain = state.latency.map { now in before.map { 100 * Double($0 - now) / Double($0) } ?? 100 }
+            report.latency = state.latency
+            report.gain = state.gain
+            let what = stage.kind == .search ? "arco within \(board(settings))" : stage.tuner.rawValue
+            log("stage \(name) (\(what)): \(summary.measured) measured, \(summary.filtered) filtered; hardware \(state.hardware.shortName); model latency \(state.latency.map(formatCycles) ?? "incomplete")\(state.gain.map { String(format: ", gain %.2f%%", $0) } ?? "")")
+        }
+        state.reports.append(report)
+    }
+
+    func board(_ settings: TuneSettings) -> String { settings.hardwareSpace?.fpga?.name ?? "any FPGA" }
+
+    /// FNV-1a of a stage's name: each stage (and repeat, and branch) gets its own seed, the
+    /// same in every run of the flow.
+    static func stableHash(_ name: String) -> UInt64 {
+        name.utf8.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
     }
 
     /// Each layer's best recorded schedule on `hardware`, checked on the functional model

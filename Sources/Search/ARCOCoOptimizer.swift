@@ -17,7 +17,8 @@ import VTA
 /// - For each of those, every layer gets 3 schedules from its own `ARCOTuner` (the two software
 ///   agents and their critic for that hardware and layer): a round, spread over as many plans
 ///   as the plan size needs.
-/// The first round measures the base configuration and one random buildable one.
+/// The first round measures the base configuration and three buildable ones spread by max-min
+/// distance over the hardware space.
 public final class ARCOCoOptimizer {
     public struct Proposal: Sendable {
         public var hardware: HardwareConfig
@@ -83,6 +84,31 @@ public final class ARCOCoOptimizer {
         return nil
     }
 
+    /// Configurations in the first round (the base and spread buildable ones): the global cost
+    /// model needs several hardware points before it can tell the agent anything.
+    let firstRound = 2
+
+    /// `count` buildable configurations spread over the space: greedy max-min (Manhattan, on
+    /// normalized knob positions) over 64 random buildable ones, away from `taken`.
+    func spreadBuildable(_ count: Int, from taken: [HardwareConfig]) -> [HardwareConfig] {
+        var pool: [HardwareConfig] = []
+        var keys = Set(taken.map(key))
+        for _ in 0..<64 {
+            if let c = randomBuildable(), keys.insert(key(c)).inserted { pool.append(c) }
+        }
+        func norm(_ c: HardwareConfig) -> [Float] {
+            zip(space.positions(c)!, space.knobs).map { $0.1.choices.count > 1 ? Float($0.0) / Float($0.1.choices.count - 1) : 0 }
+        }
+        let xs = pool.map(norm)
+        var nearest = xs.map { x in taken.map { ValidityDrivenInit.distance(x, norm($0)) }.min() ?? .infinity }
+        var out: [HardwareConfig] = []
+        while out.count < count, let k = nearest.indices.filter({ nearest[$0] > 0 }).max(by: { nearest[$0] < nearest[$1] || (nearest[$0] == nearest[$1] && $0 > $1) }) {
+            out.append(pool[k])
+            for j in pool.indices { nearest[j] = min(nearest[j], ValidityDrivenInit.distance(xs[j], xs[k])) }
+        }
+        return out
+    }
+
     /// The model latency of every fully measured configuration (sum of count x best cycles).
     public var measuredModels: [(hardware: HardwareConfig, cycles: Int)] {
         measured.compactMap { k, perLayer in
@@ -128,7 +154,7 @@ public final class ARCOCoOptimizer {
         var targets: [HardwareConfig] = []
         if measured.isEmpty || !model.isTrained {
             if canBuild(space.base) { targets.append(space.base) }
-            if let r = randomBuildable(), key(r) != key(space.base) { targets.append(r) }
+            targets += spreadBuildable(firstRound - targets.count, from: targets)
         } else {
             if let best = measuredModels.first?.hardware { targets.append(best) }
             if let explore = (try? exploreHardware()), let pick = explore.first(where: { measured[key($0)] == nil || measured[key($0)]!.count < layers.count }) {

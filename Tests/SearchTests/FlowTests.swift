@@ -23,6 +23,22 @@ import Search
         #expect(flow.maximumBudget == 320 + 240 + 1000)
     }
 
+    @Test func forksHoldNamedBranchesOfStages() throws {
+        let flow = try Flow.parse("""
+            stages:
+              - fork:
+                  small: [search: {budget: 100, fpga: pynq-z1}]
+                  large:
+                    - search: {budget: 100, fpga: zcu104}
+                    - tune: {budget: 50, tuner: arco}
+              - verify: {}
+            """)
+        let fork = flow.stages[0]
+        #expect(fork.kind == .fork && fork.branches.map(\.name) == ["small", "large"])
+        #expect(fork.branches[1].stages.map(\.kind) == [.search, .tune] && fork.branches[1].stages[1].tuner == .arco)
+        #expect(flow.maximumBudget == 250)
+    }
+
     @Test func predicatesCompareAndNeedTheirVariable() throws {
         let p = try #require(Flow.Predicate(parsing: "gain<=1"))
         #expect(p.holds([.gain: 1]) && !p.holds([.gain: 1.5]))
@@ -45,6 +61,9 @@ import Search
         ("stages:\n  - tune: {budget: 5, until: gain < 1}", ":2: tune: `until` needs `repeat`"),
         ("stages:\n  - tune: {budget: 5}\n    verify: {}", ":2: each stage is one of"),
         ("stages: [tune: {budget: 5", "not valid YAML"),
+        ("stages:\n  - fork: {a: [tune: {budget: 5}]}", ":2: fork: expected two or more named branches"),
+        ("stages:\n  - fork:\n      a: [tune: {budget: 5}]\n      b: []", ":4: fork: branch b must be a non-empty list"),
+        ("stages:\n  - fork:\n      a: [tune: {budget: 5}]\n      b: [tune: {}]", ":4: tune: needs a budget"),
     ])
     func badFlowsAreExplained(_ text: String, _ message: String) {
         #expect(throws: Flow.LoadError.self) { try Flow.parse(text, path: "f.yaml") }
