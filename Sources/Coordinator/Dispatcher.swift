@@ -1,6 +1,7 @@
 import CZmq
 import Foundation
 import Logging
+import VTA
 import Wire
 
 /// Where a runner is, as cluster.yaml or the embedded local farm gives it.
@@ -123,7 +124,7 @@ public final class Dispatcher: @unchecked Sendable {
     /// The next result, waiting up to `timeout`; nil when none arrived in time. Throws when no
     /// runner has been reachable for `unreachableAfter` while work waits.
     public func next(timeout: Duration) throws -> MeasureResult? {
-        let until = Date().addingTimeInterval(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+        let until = Date().addingTimeInterval(timeout.inSeconds)
         lock.lock()
         defer { lock.unlock() }
         while output.isEmpty {

@@ -160,7 +160,7 @@ public final class TuningJob {
                     outcome.filtered += filtered.count
                     if !filtered.isEmpty { tuner.observe(filtered.map { (space.index(of: $0.schedule)!, nil) }) }
                 }
-                coordinatorSeconds += seconds(ContinuousClock.now - t0)
+                coordinatorSeconds += (ContinuousClock.now - t0).inSeconds
                 if batch.isEmpty { continue }
                 let results = try measure(batch) { c, r, cycles in
                     outcome.measured += 1
@@ -169,12 +169,12 @@ public final class TuningJob {
                 }
                 let t1 = ContinuousClock.now
                 tuner.observe(results.map { (space.index(of: $0.0.schedule)!, $0.1) })
-                coordinatorSeconds += seconds(ContinuousClock.now - t1)
+                coordinatorSeconds += (ContinuousClock.now - t1).inSeconds
             }
             remaining -= outcome.measured
             outcomes.append(outcome)
         }
-        var summary = TuneSummary(hardware: settings.hardware, layers: outcomes, seconds: seconds(ContinuousClock.now - started),
+        var summary = TuneSummary(hardware: settings.hardware, layers: outcomes, seconds: (ContinuousClock.now - started).inSeconds,
                                   secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
         summary.predictedInvalid = predictedInvalid
         return summary
@@ -206,7 +206,7 @@ public final class TuningJob {
             let (batch, rejected) = try prepare(plan.map { Candidate(layer: $0.layer, hardware: $0.hardware, schedule: $0.schedule) })
             filtered += rejected.count
             if !rejected.isEmpty { co.observe(rejected.map { ($0.hardware, $0.layer, $0.schedule, nil) }) }
-            coordinatorSeconds += seconds(ContinuousClock.now - t0)
+            coordinatorSeconds += (ContinuousClock.now - t0).inSeconds
             if batch.isEmpty { stalls += 1; continue }
             stalls = 0
             let results = try measure(batch) { c, r, _ in
@@ -215,7 +215,7 @@ public final class TuningJob {
             }
             let t1 = ContinuousClock.now
             co.observe(results.map { ($0.0.hardware, $0.0.layer, $0.0.schedule, $0.1) })
-            coordinatorSeconds += seconds(ContinuousClock.now - t1)
+            coordinatorSeconds += (ContinuousClock.now - t1).inSeconds
         }
         // Report the best fully measured configuration, layer by layer.
         let best = co.measuredModels.first?.hardware ?? settings.hardware
@@ -232,7 +232,7 @@ public final class TuningJob {
             outcomes.append(o)
         }
         if let i = outcomes.indices.first { outcomes[i].filtered = filtered; outcomes[i].invalidDispatched = invalidDispatched }
-        var summary = TuneSummary(hardware: best, layers: outcomes, seconds: seconds(ContinuousClock.now - started),
+        var summary = TuneSummary(hardware: best, layers: outcomes, seconds: (ContinuousClock.now - started).inSeconds,
                                   secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
         summary.hardwareExplored = Set(records.records.map(\.hardwareKey)).count
         summary.totalMeasured = measuredTotal
@@ -335,12 +335,11 @@ public final class TuningJob {
 
     func report(_ layer: Model.Layer) {
         let statuses = dispatcher.runnerStatuses
-        let elapsed = max(1e-9, seconds(ContinuousClock.now - started))
+        let elapsed = max(1e-9, (ContinuousClock.now - started).inSeconds)
         progress(TuneProgress(layer: layer.name, measured: measuredTotal, budget: settings.budget, filtered: filteredTotal,
                               bestSoFar: bestSoFar.isEmpty ? nil : bestSoFar.values.reduce(0, +),
                               perSecond: Double(measuredTotal) / elapsed, runnersUp: statuses.filter(\.reachable).count,
                               runnersTotal: statuses.count))
     }
 
-    func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 }

@@ -43,7 +43,7 @@ public struct HardwareSpace: Sendable {
         self.base = base
         self.fpga = fpga
         self.workloads = workloads
-        var knobs: [Knob] = [
+        knobs = [
             Knob(name: "LOG_BATCH", choices: [0, 1]),
             Knob(name: "LOG_BLOCK_IN", choices: [3, 4, 5]),
             Knob(name: "LOG_BLOCK_OUT", choices: [3, 4, 5]),
@@ -52,7 +52,6 @@ public struct HardwareSpace: Sendable {
             Knob(name: "LOG_ACC_BUFF_SIZE", choices: Array((base.logAccBuffSize - 2)...(base.logAccBuffSize + 2))),
             Knob(name: "AXI_WIDTH", choices: fpga?.name == "pynq-z1" ? [64] : [64, 128]),
         ]
-        self.knobs = knobs
     }
 
     static func value(_ c: HardwareConfig, _ name: String) -> Int {

@@ -78,6 +78,6 @@ struct BenchFarm: ParsableCommand {
             received += 1
         }
         let d = ContinuousClock.now - start
-        return (received, Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+        return (received, d.inSeconds)
     }
 }

@@ -108,7 +108,7 @@ struct ClusterStatus: ParsableCommand {
         var up = 0
         for s in dispatcher.runnerStatuses {
             if s.reachable { up += 1 }
-            let rtt = s.roundTrip.map { String(format: "%.2f", Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000) } ?? "-"
+            let rtt = s.roundTrip.map { String(format: "%.2f", $0.inSeconds * 1000) } ?? "-"
             print(pad(s.runnerName ?? s.address.name, 22) + pad(s.address.endpoint, 28) + pad(s.reachable ? "yes" : "no", 10)
                   + pad(s.slots.map(String.init) ?? "-", 6, right: true) + pad(s.busySlots.map(String.init) ?? "-", 6, right: true)
                   + pad(s.queueDepth.map(String.init) ?? "-", 7, right: true) + pad(rtt, 9, right: true) + "  " + (s.simulatorVersion ?? "-"))

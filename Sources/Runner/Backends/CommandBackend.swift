@@ -29,7 +29,7 @@ public struct CommandBackend: MeasurementBackend {
         let started = ContinuousClock.now
         func result(_ status: MeasureStatus, cycles: UInt64 = 0, reason: String = "", error: String = "") -> MeasureResult {
             MeasureResult(requestID: request.requestID, status: status, cycles: cycles, invalidReason: reason, error: error,
-                          wallSeconds: (ContinuousClock.now - started) / .seconds(1))
+                          wallSeconds: (ContinuousClock.now - started).inSeconds)
         }
         do { try request.hardware.validate(); try request.workload.validate() } catch {
             return result(.invalid, reason: "bad_request", error: "\(error)")

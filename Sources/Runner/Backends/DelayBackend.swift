@@ -1,4 +1,5 @@
 import Foundation
+import VTA
 import Wire
 
 /// A synthetic backend that takes a fixed time and reports made-up cycles, for measuring the
@@ -13,12 +14,12 @@ public struct DelayBackend: MeasurementBackend {
         let started = ContinuousClock.now
         let end = started + .microseconds(Int64(milliseconds * 1000))
         if end > deadline {
-            if deadline > started { Thread.sleep(forTimeInterval: (deadline - started) / .seconds(1)) }
+            if deadline > started { Thread.sleep(forTimeInterval: (deadline - started).inSeconds) }
             return MeasureResult(requestID: request.requestID, status: .timeout,
                                  error: "delay of \(milliseconds) ms exceeds the request's timeout")
         }
         if milliseconds > 0 { Thread.sleep(forTimeInterval: milliseconds / 1000) }
         return MeasureResult(requestID: request.requestID, status: .ok, cycles: 1000 + request.requestID % 1000,
-                             wallSeconds: (ContinuousClock.now - started) / .seconds(1))
+                             wallSeconds: (ContinuousClock.now - started).inSeconds)
     }
 }

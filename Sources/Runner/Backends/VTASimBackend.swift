@@ -48,14 +48,7 @@ public struct VTASimBackend: MeasurementBackend {
                                        error: "the compiler produced a program the simulator rejects: \(run.status.message ?? "")")
             }
         }
-        result.wallSeconds = Double((ContinuousClock.now - started) / .seconds(1))
+        result.wallSeconds = (ContinuousClock.now - started).inSeconds
         return result
-    }
-}
-
-extension Duration {
-    static func / (lhs: Duration, rhs: Duration) -> Double {
-        let l = lhs.components, r = rhs.components
-        return (Double(l.seconds) + Double(l.attoseconds) / 1e18) / (Double(r.seconds) + Double(r.attoseconds) / 1e18)
     }
 }
