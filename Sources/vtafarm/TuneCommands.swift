@@ -21,7 +21,7 @@ struct TuneOptions: ParsableArguments {
     @Option(help: "Per-measurement timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
     @Option(help: ArgumentHelp("With arco: a YAML file narrowing or fixing hardware knobs, e.g. `LOG_BATCH: 0` and `LOG_BLOCK_IN: [4, 5]` (knobs: \(HardwareSpace.knobNames.joined(separator: ", "))).", valueName: "file"))
     var hwSpace: String?
-    @Option(help: ArgumentHelp("A flow file: stages (search, tune, verify) run in order over one records file, each with its own budget (--budget and --tuner are then unused). See the README's Flows section.", valueName: "file"))
+    @Option(help: ArgumentHelp("A flow file: stages (search, tune, verify, fork) run in order over one records file, each with its own budget (--budget and --tuner are then unused). See the README's Flows section.", valueName: "file"))
     var flow: String?
     @Option(help: ArgumentHelp("Backend to ask the runners for (vta-sim, command, delay; default: theirs). With a backend whose rules vtafarm does not know, a learned classifier filters what it keeps rejecting.", valueName: "name"))
     var backend = ""
@@ -168,12 +168,14 @@ struct TuneOptions: ParsableArguments {
 
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Tune a model's schedules on a local farm of runner processes (no cluster needed).",
+        abstract: "Tune a model (schedules, and with arco the hardware) on a local farm of runner processes (no cluster needed).",
         discussion: """
         Starts --runners runner processes on loopback, tunes every layer of the model with the \
         chosen tuner within --budget measurements, records every measurement (fsync'd JSON Lines), \
-        and prints the best schedule per layer and the model latency. Kill it at any moment and \
-        run it again with --resume: nothing recorded is lost or measured again.
+        and prints the best schedule per layer and the model latency. With --tuner arco and no \
+        --hw, the hardware configuration is searched too, within --fpga's budget (--hw fixed: \
+        the stock VTA). --flow runs stages from a file instead. Kill it at any moment and run \
+        it again with --resume: nothing recorded is lost or measured again.
         """
     )
     @OptionGroup var options: TuneOptions
@@ -201,7 +203,7 @@ struct Tune: ParsableCommand {
 struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
-        abstract: "Tune a model's schedules on the runners of a cluster.yaml (as `tune`, with remote runners)."
+        abstract: "Tune a model (schedules, and with arco the hardware) on the runners of a cluster.yaml (as `tune`, with remote runners)."
     )
     @OptionGroup var options: TuneOptions
     @OptionGroup var runners: RunnerSelection
