@@ -13,7 +13,8 @@ import VTA
 ///   cannot be built (ISA, FPGA budget, packing) costs -0.5 and is undone.
 /// - Confidence sampling over hardware: each round measures the best fully measured
 ///   configuration (exploit) and the visited configuration with the best lower confidence bound
-///   of predicted latency not yet measured (explore).
+///   of predicted latency not yet measured (explore), unless even its upper bound (mean + one
+///   standard deviation) predicts it slower than the best, when the round goes to the best.
 /// - For each of those, every layer gets 3 schedules from its own `ARCOTuner` (the two software
 ///   agents and their critic for that hardware and layer): a round, spread over as many plans
 ///   as the plan size needs.
@@ -86,7 +87,7 @@ public final class ARCOCoOptimizer {
 
     /// Configurations in the first round: the base and the farthest buildable one. (Four, the
     /// base and three spread ones, measured worse: zcu104 mean 2,666,259 cycles against
-    /// 2,227,411, budget 640, 3 seeds; the extra round costs the later, model-guided ones.)
+    /// 2,227,411, budget 640, 3 seeds; the extra configurations cost the model-guided rounds.)
     let firstRound = 2
 
     /// `count` buildable configurations spread over the space: greedy max-min (Manhattan, on
@@ -148,6 +149,8 @@ public final class ARCOCoOptimizer {
     /// Schedules per layer each configuration of a round gets.
     let perLayer = 3
     var round: [(hardware: HardwareConfig, layer: Int, left: Int)] = []
+    /// Rounds in which no new configuration looked worth measuring.
+    public private(set) var skippedExplorations = 0
 
     /// Picks the round's configurations: at first the base and one random buildable one; then
     /// the best fully measured one (exploit) and the hardware agent's most promising new one.
@@ -158,8 +161,16 @@ public final class ARCOCoOptimizer {
             targets += spreadBuildable(firstRound - targets.count, from: targets)
         } else {
             if let best = measuredModels.first?.hardware { targets.append(best) }
-            if let explore = (try? exploreHardware()), let pick = explore.first(where: { measured[key($0)] == nil || measured[key($0)]!.count < layers.count }) {
-                targets.append(pick)
+            if let explore = try? exploreHardware(),
+               let pick = explore.visited.first(where: { measured[key($0.config)] == nil || measured[key($0.config)]!.count < layers.count }) {
+                // Confidence sampling over hardware: skip a candidate whose optimistic bound
+                // (mean + std) still predicts it slower than the best measured configuration;
+                // the round then goes to the best one alone.
+                if let best = explore.best, pick.mean + pick.std < best.mean {
+                    skippedExplorations += 1
+                } else {
+                    targets.append(pick.config)
+                }
             }
             if targets.isEmpty, let r = randomBuildable() { targets.append(r) }
         }
@@ -209,12 +220,16 @@ public final class ARCOCoOptimizer {
     }
 
     /// Runs the hardware agent's walkers; returns visited buildable configurations, best LCB first.
-    func exploreHardware() throws -> [HardwareConfig] {
+    /// Also returns the prediction for the best measured configuration (the first walker's
+    /// start), which a new configuration must plausibly beat to be worth measuring.
+    func exploreHardware() throws -> (visited: [(config: HardwareConfig, mean: Float, std: Float)], best: (mean: Float, std: Float)?) {
         var starts = measuredModels.prefix(4).map(\.hardware)
+        let hasBest = !starts.isEmpty
         while starts.count < 16, let r = randomBuildable() { starts.append(r) }
         var pos = starts.map { space.positions($0)! }
         var score = try starts.map(predictModel)
-        var visited: [String: (HardwareConfig, Float)] = [:]
+        let bestPrediction = hasBest ? score[0] : nil
+        var visited: [String: (config: HardwareConfig, mean: Float, std: Float)] = [:]
         var trajectories = [[ARCOTuner.Step]](repeating: [], count: pos.count)
         func norm(_ p: [Int]) -> [Float] {
             zip(p, space.knobs).map { $0.1.choices.count > 1 ? Float($0.0) / Float($0.1.choices.count - 1) : 0 }
@@ -233,13 +248,17 @@ public final class ARCOCoOptimizer {
                     step.reward = s.mean - score[w].mean
                     pos[w] = next
                     score[w] = s
-                    visited[key(c)] = (c, s.mean - 0.5 * s.std)
+                    visited[key(c)] = (c, s.mean, s.std)
                 }
                 trajectories[w].append(step)
             }
         }
         train(trajectories)
-        return visited.values.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : key($0.0) < key($1.0) }.map(\.0)
+        let ranked = visited.values.sorted { a, b in
+            let la = a.mean - 0.5 * a.std, lb = b.mean - 0.5 * b.std
+            return la != lb ? la > lb : key(a.config) < key(b.config)
+        }
+        return (ranked, bestPrediction)
     }
 
     func train(_ trajectories: [[ARCOTuner.Step]]) {

@@ -20,7 +20,8 @@ import VTA
 /// a 5-member bootstrap ensemble of boosted trees; the plan takes the best by lower confidence
 /// bound (mean - 0.5 std), at most a quarter of it sharing one setting of the channel knobs
 /// (diversity), plus 10% random valid configurations near measured valid ones (exploration).
-/// The first plan is validity-driven (Rieber et al., `ValidityDrivenInit`): half of it (up to
+/// The first plan starts with the analytic default schedule (tuning never ends worse than it)
+/// and is otherwise validity-driven (Rieber et al., `ValidityDrivenInit`): half of it (up to
 /// 25) valid configurations spread by max-min distance over a neighbour-presampled pool, the
 /// other half their one-step valid neighbours. Everything is seeded.
 public final class ARCOTuner: ScheduleTuner {
@@ -97,8 +98,11 @@ public final class ARCOTuner: ScheduleTuner {
         if !model.isTrained && !initialized {
             // Validity-driven start (Rieber et al.): valid points spread over the space, then
             // their neighbours (ResNet-18, 3 seeds: better than either alone at budgets 320 and 640).
+            // The analytic default schedule goes first, so tuning never ends worse than it.
             initialized = true
-            plan = ValidityDrivenInit(space: space).initialSet(count: min(25, max(1, count / 2)), isValid: isValid, excluding: proposed, rng: &rng)
+            plan = space.defaultSchedule(context.spec).flatMap(space.index(of:)).map { proposed.contains($0) ? [] : [$0] } ?? []
+            plan += ValidityDrivenInit(space: space).initialSet(count: min(25, max(1, count / 2)) - plan.count, isValid: isValid,
+                                                                excluding: proposed.union(plan), rng: &rng)
             plan += randomValid(count - plan.count, near: plan, excluding: plan)
         } else if !model.isTrained {
             let anchors = measured.filter { $0.value != nil }.map(\.key).sorted()
