@@ -149,8 +149,6 @@ public final class ARCOCoOptimizer {
     /// Schedules per layer each configuration of a round gets.
     let perLayer = 3
     var round: [(hardware: HardwareConfig, layer: Int, left: Int)] = []
-    /// Rounds in which no new configuration looked worth measuring.
-    public private(set) var skippedExplorations = 0
 
     /// Picks the round's configurations: at first the base and one random buildable one; then
     /// the best fully measured one (exploit) and the hardware agent's most promising new one.
@@ -166,11 +164,7 @@ public final class ARCOCoOptimizer {
                 // Confidence sampling over hardware: skip a candidate whose optimistic bound
                 // (mean + std) still predicts it slower than the best measured configuration;
                 // the round then goes to the best one alone.
-                if let best = explore.best, pick.mean + pick.std < best.mean {
-                    skippedExplorations += 1
-                } else {
-                    targets.append(pick.config)
-                }
+                if explore.best == nil || pick.mean + pick.std >= explore.best!.mean { targets.append(pick.config) }
             }
             if targets.isEmpty, let r = randomBuildable() { targets.append(r) }
         }
