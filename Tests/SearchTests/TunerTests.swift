@@ -75,6 +75,15 @@ import VTA
         #expect(Double(best) <= 1.03 * 479_921, "\(kind): \(best)")
     }
 
+    @Test func arcoStartsWithTheDefaultScheduleAndSpreadValidPoints() throws {
+        let space = ScheduleSpace(workload: c5, spec: spec)
+        let plan = ARCOTuner(TuningContext(space: space, spec: spec, seed: 4)).propose(16)
+        let defaultIndex = try #require(space.defaultSchedule(spec).flatMap(space.index(of:)))
+        #expect(plan.first == defaultIndex)
+        #expect(plan.count == 16 && Set(plan).count == 16)
+        #expect(plan.allSatisfy { if case .success = TilePlan.make(c5, space.schedule(at: $0), spec) { true } else { false } })
+    }
+
     @Test func runsRepeat() {
         #expect(tune(.arco, budget: 48, seed: 7) == tune(.arco, budget: 48, seed: 7))
         #expect(tune(.xgb, budget: 48, seed: 7) == tune(.xgb, budget: 48, seed: 7))
