@@ -10,33 +10,39 @@ import Wire
 struct TuneOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A zoo model (\(ModelZoo.names.joined(separator: ", "))) or a YAML layer table.", valueName: "name|file"))
     var model: String
-    @Option(help: "Measurements dispatched to runners for the whole model.") var budget = 512
-    @Option(help: ArgumentHelp("Search strategy: \(TunerKind.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "tuner"))
-    var tuner = "xgb"
+    @Option(help: "Measurements dispatched to runners for the whole model (default: 512).") var budget: Int?
+    @Option(help: ArgumentHelp("Search strategy: \(TunerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: xgb).", valueName: "tuner"))
+    var tuner: String?
     @OptionGroup var hardware: HardwareOptions
-    @Option(help: ArgumentHelp("Records file (JSON Lines). Default: tune-MODEL-TUNER.jsonl.", valueName: "file")) var records: String?
+    @Option(help: ArgumentHelp("Records file (JSON Lines). Default: tune-MODEL-TUNER.jsonl (with --flow: tune-MODEL-FLOW.jsonl).", valueName: "file")) var records: String?
     @Flag(help: "Continue the run recorded in --records: replay it, never re-measure what it holds.") var resume = false
     @Option(help: "Seed of every random choice (runs repeat).") var seed: UInt64 = 1
     @Option(help: "Schedules proposed and dispatched together.") var planSize = 64
     @Option(help: "Per-measurement timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
     @Option(help: ArgumentHelp("With arco: a YAML file narrowing or fixing hardware knobs, e.g. `LOG_BATCH: 0` and `LOG_BLOCK_IN: [4, 5]` (knobs: \(HardwareSpace.knobNames.joined(separator: ", "))).", valueName: "file"))
     var hwSpace: String?
-    @Option(help: ArgumentHelp("A flow file: stages (search, tune, verify, fork) run in order over one records file, each with its own budget (--budget and --tuner are then unused). See the README's Flows section.", valueName: "file"))
+    @Option(help: ArgumentHelp("A flow file: stages (search, tune, verify, fork) run in order over one records file, each with its own budget and tuner (so not with --budget, --tuner or --hw-space). See the README's Flows section.", valueName: "file"))
     var flow: String?
     @Option(help: ArgumentHelp("Backend to ask the runners for (vta-sim, command, delay; default: theirs). With a backend whose rules vtafarm does not know, a learned classifier filters what it keeps rejecting.", valueName: "name"))
     var backend = ""
 
     func validate() throws {
-        if budget < 1 || budget > 10_000_000 { throw ValidationError("--budget must be between 1 and 10000000") }
-        if TunerKind(rawValue: tuner) == nil {
-            throw ValidationError("--tuner \(tuner): not one of \(TunerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        if flow != nil && (budget != nil || tuner != nil || hwSpace != nil) {
+            throw ValidationError("--budget, --tuner and --hw-space do not go with --flow: each stage of the flow sets its own")
+        }
+        if budgetValue < 1 || budgetValue > 10_000_000 { throw ValidationError("--budget must be between 1 and 10000000") }
+        if TunerKind(rawValue: tunerName) == nil {
+            throw ValidationError("--tuner \(tunerName): not one of \(TunerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if planSize < 1 || planSize > 4096 { throw ValidationError("--plan-size must be between 1 and 4096") }
     }
 
     /// `--hw fixed` keeps the stock VTA (software only); any --hw file fixes that hardware.
     /// Otherwise arco searches the hardware within --fpga's budget (default pynq-z1).
-    var searchesHardware: Bool { tuner == "arco" && hardware.configFile == nil }
+    var searchesHardware: Bool { flow == nil && tunerName == "arco" && hardware.configFile == nil }
+
+    var budgetValue: Int { budget ?? 512 }
+    var tunerName: String { tuner ?? "xgb" }
 
     func settings() throws -> TuneSettings {
         let model = try ModelLoader.load(self.model)
@@ -48,8 +54,8 @@ struct TuneOptions: ParsableArguments {
         }
         var s = TuneSettings(model: model)
         s.hardware = spec.config
-        s.tuner = TunerKind(rawValue: tuner)!
-        s.budget = budget
+        s.tuner = TunerKind(rawValue: tunerName)!
+        s.budget = budgetValue
         s.planSize = planSize
         s.seed = seed
         s.timeoutMs = timeoutMs
@@ -69,7 +75,11 @@ struct TuneOptions: ParsableArguments {
         do { return try HardwareSpaceFile.load(path: path) } catch let e as Flow.LoadError { throw UserError(e.description) }
     }
 
-    var recordsPath: String { records ?? "tune-\(URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent)-\(tuner).jsonl" }
+    /// Default: tune-MODEL-TUNER.jsonl, or tune-MODEL-FLOW.jsonl with a flow file.
+    var recordsPath: String {
+        func stem(_ path: String) -> String { URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent }
+        return records ?? "tune-\(stem(model))-\(flow.map(stem) ?? tunerName).jsonl"
+    }
 
     /// Runs the job against `addresses`, printing progress and the summary.
     func run(_ settings: TuneSettings, addresses: [RunnerAddress], dispatcherOptions: DispatcherOptions) throws {
