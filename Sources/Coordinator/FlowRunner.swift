@@ -57,21 +57,10 @@ public final class FlowRunner {
     /// The model latency on `hardware` from every record in the file: the sum over layers of
     /// count x best cycles, nil while a layer has no valid measurement there.
     public func latency(on hardware: HardwareConfig) -> Int? {
-        best(on: hardware).reduce(0 as Int?) { total, b in
-            guard let total, let c = b.best?.cycles else { return nil }
-            return total + c * b.layer.count
+        records.layerOutcomes(base.model, on: hardware).reduce(0 as Int?) { total, o in
+            guard let total, let c = o.best?.cycles else { return nil }
+            return total + c * o.layer.count
         }
-    }
-
-    public func best(on hardware: HardwareConfig) -> [(layer: Model.Layer, best: (schedule: Schedule, cycles: Int)?)] {
-        let key = hardware.canonicalKey
-        var best: [String: (Schedule, Int)] = [:]
-        for r in records.records where r.status == "OK" && r.hardwareKey == key {
-            guard let c = r.cycles, let s = try? Schedule(parsing: r.schedule) else { continue }
-            if let b = best[r.task], b.1 <= c { continue }
-            best[r.task] = (s, c)
-        }
-        return base.model.layers.map { l in (l, best["\(base.model.name)/\(l.name)"].map { (schedule: $0.0, cycles: $0.1) }) }
     }
 
     /// What the stages share besides the records file.
@@ -199,9 +188,9 @@ public final class FlowRunner {
     /// against the reference convolution (seeded random tensors). nil: nothing to verify.
     func verify(on hardware: HardwareConfig, seed: UInt64) throws -> [(layer: String, outcome: FunctionalCheck.Outcome?)] {
         let spec = HardwareSpec(hardware)
-        return try best(on: hardware).map { layer, best in
-            guard let best else { return (layer.name, nil) }
-            return (layer.name, try FunctionalCheck.run(layer.workload, best.schedule, spec: spec, seed: seed))
+        return try records.layerOutcomes(base.model, on: hardware).map { o in
+            guard let best = o.best else { return (o.layer.name, nil) }
+            return (o.layer.name, try FunctionalCheck.run(o.layer.workload, best.schedule, spec: spec, seed: seed))
         }
     }
 }

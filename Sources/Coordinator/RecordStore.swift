@@ -43,7 +43,10 @@ public struct Record: Codable, Sendable, Equatable {
     }
 
     /// What makes two measurements the same measurement: layer, hardware and schedule.
-    public var key: String { "\(task)|\(hardwareKey)|\(schedule)" }
+    public var key: String { Self.key(task: task, hardwareKey: hardwareKey, schedule: schedule) }
+
+    /// The key of a measurement not recorded yet, without building (and re-parsing) a record.
+    public static func key(task: String, hardwareKey: String, schedule: String) -> String { "\(task)|\(hardwareKey)|\(schedule)" }
 
     /// The hardware's canonical key (JSON may spell 100.0 as 100; this does not care).
     public var hardwareKey: String {
@@ -61,6 +64,9 @@ public final class RecordStore {
     public private(set) var records: [Record] = []
     /// Lines that could not be read (a torn tail), with their 1-based line numbers.
     public private(set) var skipped: [(line: Int, text: String)] = []
+    /// `records[i].hardwareKey`, computed once per record: the key parses the hardware
+    /// dictionary, and the tuners' replays and the flows' latency queries filter by it often.
+    public private(set) var hardwareKeys: [String] = []
     private let fd: Int32
     private var keys = Set<String>()
 
@@ -74,6 +80,7 @@ public final class RecordStore {
         self.path = path
         let exists = FileManager.default.fileExists(atPath: path)
         var keepBytes = 0
+        var loaded: [Record] = []
         if exists {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw OpenError(description: "\(path): cannot read")
@@ -91,8 +98,7 @@ public final class RecordStore {
                 let line = Data(bytes[offset..<(end ?? bytes.count)])
                 let complete = end != nil
                 if complete, let record = try? decoder.decode(Record.self, from: line) {
-                    records.append(record)
-                    keys.insert(record.key)
+                    loaded.append(record)
                     keepBytes = end! + 1
                 } else if !line.isEmpty {
                     skipped.append((lineNumber, String(decoding: line.prefix(120), as: UTF8.self)))
@@ -108,6 +114,7 @@ public final class RecordStore {
         // Cut a torn tail so the next record starts on its own line.
         if exists { _ = ftruncate(fd, off_t(keepBytes)) }
         _ = lseek(fd, 0, SEEK_END)
+        loaded.forEach(remember)
     }
 
     deinit { close(fd) }
@@ -126,7 +133,33 @@ public final class RecordStore {
             throw OpenError(description: "\(path): write failed: \(String(cString: strerror(errno)))")
         }
         guard fsync(fd) == 0 else { throw OpenError(description: "\(path): fsync failed: \(String(cString: strerror(errno)))") }
+        remember(record)
+    }
+
+    private func remember(_ record: Record) {
+        let hardwareKey = record.hardwareKey
         records.append(record)
-        keys.insert(record.key)
+        hardwareKeys.append(hardwareKey)
+        keys.insert(Record.key(task: record.task, hardwareKey: hardwareKey, schedule: record.schedule))
+    }
+
+    /// The records on one hardware configuration, in file order.
+    public func records(onHardware key: String) -> [Record] {
+        zip(records, hardwareKeys).compactMap { $0.1 == key ? $0.0 : nil }
+    }
+
+    /// Per task on one hardware configuration: how many records it has, and the fastest valid
+    /// measurement (the first, on a tie).
+    public func bestPerTask(onHardware key: String) -> [String: (measured: Int, best: (schedule: Schedule, cycles: Int)?)] {
+        var out: [String: (measured: Int, best: (schedule: Schedule, cycles: Int)?)] = [:]
+        for r in records(onHardware: key) {
+            var entry = out[r.task] ?? (0, nil)
+            entry.measured += 1
+            if r.status == "OK", let c = r.cycles, entry.best == nil || c < entry.best!.cycles, let s = try? Schedule(parsing: r.schedule) {
+                entry.best = (s, c)
+            }
+            out[r.task] = entry
+        }
+        return out
     }
 }

@@ -123,21 +123,22 @@ public final class TuningJob {
         var coordinatorSeconds = 0.0, proposals = 0, resumed = 0
         let layers = settings.model.layers
         var remaining = settings.budget
+        let hwKey = settings.hardware.canonicalKey
+        let recordedHere = records.records(onHardware: hwKey), filteredHere = filteredRecords.records(onHardware: hwKey)
         for (k, layer) in layers.enumerated() {
             let share = remaining / (layers.count - k)
             let space = ScheduleSpace(workload: layer.workload, spec: spec)
             let tuner = settings.tuner.make(TuningContext(space: space, spec: spec, seed: settings.seed &+ UInt64(k)))
             var outcome = LayerOutcome(layer: layer, best: nil, measured: 0, filtered: 0, invalidDispatched: 0, failed: 0)
-            let hwKey = settings.hardware.canonicalKey
             // Replay what an earlier run recorded for this layer on this hardware.
             var replay: [(index: Int, cycles: Int?)] = []
-            for r in records.records where r.task == task(layer) && r.hardwareKey == hwKey {
+            for r in recordedHere where r.task == task(layer) {
                 guard let s = try? Schedule(parsing: r.schedule), let i = space.index(of: s) else { continue }
                 replay.append((i, r.status == "OK" ? r.cycles : nil))
                 if r.stage == settings.stage { outcome.measured += 1 }
                 note(&outcome, schedule: s, status: r.status, cycles: r.cycles)
             }
-            for r in filteredRecords.records where r.task == task(layer) && r.hardwareKey == hwKey {
+            for r in filteredHere where r.task == task(layer) {
                 guard let s = try? Schedule(parsing: r.schedule), let i = space.index(of: s) else { continue }
                 replay.append((i, nil))
             }
@@ -180,7 +181,10 @@ public final class TuningJob {
         return summary
     }
 
-    func task(_ layer: Model.Layer) -> String { "\(settings.model.name)/\(layer.name)" }
+    func task(_ layer: Model.Layer) -> String { Self.task(settings.model, layer) }
+
+    /// A layer's task name in the records: `model/layer`.
+    static func task(_ model: Model, _ layer: Model.Layer) -> String { "\(model.name)/\(layer.name)" }
 
     /// Hardware and schedules together (ARCOCoOptimizer), same filtering, recording and resume.
     func coOptimize(_ space: HardwareSpace) throws -> TuneSummary {
@@ -219,22 +223,11 @@ public final class TuningJob {
         }
         // Report the best fully measured configuration, layer by layer.
         let best = co.measuredModels.first?.hardware ?? settings.hardware
-        let key = best.canonicalKey
-        var outcomes: [LayerOutcome] = []
-        for layer in layers {
-            var o = LayerOutcome(layer: layer, best: nil, measured: 0, filtered: 0, invalidDispatched: 0, failed: 0)
-            for r in records.records where r.task == task(layer) && r.hardwareKey == key {
-                o.measured += 1
-                if r.status == "OK", let c = r.cycles, let s = try? Schedule(parsing: r.schedule), o.best == nil || c < o.best!.cycles {
-                    o.best = (s, c)
-                }
-            }
-            outcomes.append(o)
-        }
+        var outcomes = records.layerOutcomes(settings.model, on: best)
         if let i = outcomes.indices.first { outcomes[i].filtered = filtered; outcomes[i].invalidDispatched = invalidDispatched }
         var summary = TuneSummary(hardware: best, layers: outcomes, seconds: (ContinuousClock.now - started).inSeconds,
                                   secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
-        summary.hardwareExplored = Set(records.records.map(\.hardwareKey)).count
+        summary.hardwareExplored = Set(records.hardwareKeys).count
         summary.totalMeasured = measuredTotal
         summary.predictedInvalid = predictedInvalid
         return summary
@@ -261,8 +254,8 @@ public final class TuningJob {
     func prepare(_ candidates: [Candidate]) throws -> (requests: [(Candidate, MeasureRequest)], filtered: [Candidate]) {
         var requests: [(Candidate, MeasureRequest)] = [], filtered: [Candidate] = []
         for c in candidates {
-            if records.contains(key: record(c, status: "").key) { continue }
             let layer = settings.model.layers[c.layer]
+            if records.contains(key: Record.key(task: task(layer), hardwareKey: c.hardware.canonicalKey, schedule: c.schedule.description)) { continue }
             if case .failure(let reason) = TilePlan.make(layer.workload, c.schedule, HardwareSpec(c.hardware)) {
                 var f = record(c, status: "FILTERED")
                 f.reason = reason.code.rawValue
@@ -342,4 +335,15 @@ public final class TuningJob {
                               runnersTotal: statuses.count))
     }
 
+}
+
+extension RecordStore {
+    /// Each layer of `model` on `hardware`: its record count and best measurement.
+    public func layerOutcomes(_ model: Model, on hardware: HardwareConfig) -> [LayerOutcome] {
+        let perTask = bestPerTask(onHardware: hardware.canonicalKey)
+        return model.layers.map { layer in
+            let p = perTask[TuningJob.task(model, layer)]
+            return LayerOutcome(layer: layer, best: p?.best, measured: p?.measured ?? 0)
+        }
+    }
 }

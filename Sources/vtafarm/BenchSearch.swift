@@ -61,7 +61,7 @@ struct BenchSearch: ParsableCommand {
                 let summary = try TuningJob(settings: settings, dispatcher: dispatcher, records: store, filteredRecords: filtered) { _ in }.run()
                 dispatcher.close()
                 var perLayer: [String: [Int?]] = [:]
-                for r in store.records where r.hardwareKey == summary.hardware.canonicalKey {
+                for r in store.records(onHardware: summary.hardware.canonicalKey) {
                     perLayer[r.task, default: []].append(r.status == "OK" ? r.cycles : nil)
                 }
                 let dispatched = store.records.count

@@ -131,11 +131,7 @@ struct TuneOptions: ParsableArguments {
         if tty { FileHandle.standardError.write(Data("\n".utf8)) }
         let ran = outcome.stages.filter { $0.skipped == nil }
         print("flow finished: \(ran.count) stage runs (\(outcome.stages.count - ran.count) skipped), \(store.records.count) measurements in \(recordsPath); hardware \(outcome.hardware.shortName)")
-        let layers = runner.best(on: outcome.hardware).map { l, b in
-            LayerOutcome(layer: l, best: b, measured: store.records.filter { $0.task == "\(settings.model.name)/\(l.name)" && $0.hardwareKey == outcome.hardware.canonicalKey }.count,
-                         filtered: 0, invalidDispatched: 0, failed: 0)
-        }
-        printLayerTable(layers, modelCycles: outcome.latency, hardware: outcome.hardware, baseline: settings.hardware, searched: outcome.hardware != settings.hardware)
+        printLayerTable(store.layerOutcomes(settings.model, on: outcome.hardware), modelCycles: outcome.latency, hardware: outcome.hardware, baseline: settings.hardware, searched: outcome.hardware != settings.hardware)
         if !outcome.verified { throw UserError("verification failed: a best schedule does not compute what the reference does") }
     }
 
@@ -247,8 +243,7 @@ struct RecordsBest: ParsableCommand {
         var layersOfModel: [String: (workload: String, count: Int)] = [:]
         for r in store.records { layersOfModel[r.task] = (r.workload, r.count) }
         var byHardware: [String: [String: Record]] = [:]
-        for r in store.records where r.status == "OK" && r.cycles != nil {
-            let hw = r.hardwareKey
+        for (r, hw) in zip(store.records, store.hardwareKeys) where r.status == "OK" && r.cycles != nil {
             if let old = byHardware[hw]?[r.task], old.cycles! <= r.cycles! { continue }
             byHardware[hw, default: [:]][r.task] = r
         }
