@@ -143,6 +143,15 @@ public final class RecordStore {
         keys.insert(Record.key(task: record.task, hardwareKey: hardwareKey, schedule: record.schedule))
     }
 
+    /// Every record with its hardware key, ordered by (task, hardware, schedule). The file is in
+    /// arrival order, which differs from run to run; learning from a replay in this order makes
+    /// later jobs on the same file (a flow's next stage, a resumed run) repeat exactly.
+    public func replayOrder() -> [(record: Record, hardwareKey: String)] {
+        zip(records, hardwareKeys).map { (record: $0, hardwareKey: $1) }.sorted {
+            ($0.record.task, $0.hardwareKey, $0.record.schedule) < ($1.record.task, $1.hardwareKey, $1.record.schedule)
+        }
+    }
+
     /// The records on one hardware configuration, in file order.
     public func records(onHardware key: String) -> [Record] {
         zip(records, hardwareKeys).compactMap { $0.1 == key ? $0.0 : nil }

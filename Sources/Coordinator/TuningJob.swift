@@ -111,7 +111,7 @@ public final class TuningJob {
     }
 
     public func run() throws -> TuneSummary {
-        for r in records.records {  // what earlier runs learned about validity
+        for (r, _) in records.replayOrder() {  // what earlier runs learned about validity
             guard let c = r.hardwareConfig, let w = try? Workload(parsing: r.workload), let s = try? Schedule(parsing: r.schedule) else { continue }
             validity.add(Features.candidate(c, w, s), invalid: r.status == MeasureStatus.invalid.rawValue)
         }
@@ -124,7 +124,8 @@ public final class TuningJob {
         let layers = settings.model.layers
         var remaining = settings.budget
         let hwKey = settings.hardware.canonicalKey
-        let recordedHere = records.records(onHardware: hwKey), filteredHere = filteredRecords.records(onHardware: hwKey)
+        let recordedHere = records.replayOrder().filter { $0.hardwareKey == hwKey }.map(\.record)
+        let filteredHere = filteredRecords.replayOrder().filter { $0.hardwareKey == hwKey }.map(\.record)
         for (k, layer) in layers.enumerated() {
             let share = remaining / (layers.count - k)
             let space = ScheduleSpace(workload: layer.workload, spec: spec)
@@ -193,7 +194,7 @@ public final class TuningJob {
         let co = ARCOCoOptimizer(space: space, layers: layers, seed: settings.seed)
         let layerIndex = Dictionary(uniqueKeysWithValues: layers.enumerated().map { (task($0.element), $0.offset) })
         var replay: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)] = []
-        for r in records.records {
+        for (r, _) in records.replayOrder() {
             guard let l = layerIndex[r.task], let c = r.hardwareConfig, let s = try? Schedule(parsing: r.schedule) else { continue }
             replay.append((c, l, s, r.status == "OK" ? r.cycles : nil))
         }
