@@ -42,8 +42,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Tests mirror Sources; FarmTestSupport holds what the farm tests share (the binary, requests).
+        .target(name: "FarmTestSupport", dependencies: ["VTA", "Wire", "Coordinator"], path: "Tests/FarmTestSupport"),
         .testTarget(name: "VTATests", dependencies: ["VTA"]),
-        .testTarget(name: "FarmTests", dependencies: ["VTA", "Wire", "Runner", "Coordinator", "Search"]),
-        .testTarget(name: "SearchTests", dependencies: ["VTA", "Search", "Coordinator"]),
+        .testTarget(name: "WireTests", dependencies: ["VTA", "Wire"]),
+        .testTarget(name: "RunnerTests", dependencies: ["VTA", "Wire", "Runner", "Coordinator", "FarmTestSupport"]),
+        .testTarget(name: "SearchTests", dependencies: ["VTA", "Search"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["VTA", "Wire", "Search", "Coordinator", "FarmTestSupport"]),
     ]
 )

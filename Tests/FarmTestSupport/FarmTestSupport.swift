@@ -3,18 +3,20 @@ import VTA
 import Wire
 import Coordinator
 
+/// Helpers the farm test targets (Runner, Coordinator) share.
+
 /// The vtafarm binary the tests start runners from: $VTAFARM_BIN, or the debug build of this
 /// package (Scripts/test builds it before running the tests).
-let vtafarmBinary: String = {
+public let vtafarmBinary: String = {
     if let path = ProcessInfo.processInfo.environment["VTAFARM_BIN"] { return path }
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     return root.appendingPathComponent(".build/debug/vtafarm").path
 }()
 
-let smallConv = Workload.conv2d(h: 8, w: 8, ci: 32, co: 32, k: 3, s: 1, p: 1)
+public let smallConv = Workload.conv2d(h: 8, w: 8, ci: 32, co: 32, k: 3, s: 1, p: 1)
 
 /// Requests with distinct ids over a small space of schedules (some invalid).
-func requests(_ n: Int, from start: UInt64 = 1, backend: String = "", timeoutMs: UInt32 = 0) -> [MeasureRequest] {
+public func requests(_ n: Int, from start: UInt64 = 1, backend: String = "", timeoutMs: UInt32 = 0) -> [MeasureRequest] {
     let space = ScheduleSpace(workload: smallConv, spec: HardwareSpec(.stock))
     return (0..<n).map { i in
         MeasureRequest(requestID: start + UInt64(i), task: "test/conv", workload: smallConv,
@@ -22,7 +24,7 @@ func requests(_ n: Int, from start: UInt64 = 1, backend: String = "", timeoutMs:
     }
 }
 
-func dispatcherOptions(lostAfter: Int = 3, unreachableAfter: Duration = .seconds(10)) -> DispatcherOptions {
+public func dispatcherOptions(lostAfter: Int = 3, unreachableAfter: Duration = .seconds(10)) -> DispatcherOptions {
     var o = DispatcherOptions()
     o.pingInterval = .milliseconds(250)
     o.lostAfterIntervals = lostAfter
@@ -31,7 +33,7 @@ func dispatcherOptions(lostAfter: Int = 3, unreachableAfter: Duration = .seconds
     return o
 }
 
-func temporaryFile(_ name: String, _ contents: String, executable: Bool = false) -> String {
+public func temporaryFile(_ name: String, _ contents: String, executable: Bool = false) -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-\(getpid())-\(name)").path
     FileManager.default.createFile(atPath: path, contents: Data(contents.utf8), attributes: executable ? [.posixPermissions: 0o755] : nil)
     return path

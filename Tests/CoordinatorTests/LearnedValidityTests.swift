@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FarmTestSupport
 import VTA
 import Search
 @testable import Coordinator

@@ -1,49 +1,9 @@
 import Foundation
 import Testing
 import VTA
-import Wire
+import FarmTestSupport
+@testable import Wire
 @testable import Coordinator
-
-@Suite struct ClusterConfigTests {
-    @Test func exampleFileParses() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let config = try ClusterConfig.load(path: root.appendingPathComponent("cluster.yaml").path)
-        #expect(config.runners.count == 4)
-        #expect(config.runners[0] == .init(name: "box-a", host: "box-a.lab", port: 7600, slots: 8, backend: "vta-sim"))
-        #expect(config.runners[2].backend == "command:/opt/tsim/run-program")
-        #expect(config.runners[3].endpoint == "tcp://localhost:7601")
-        #expect(config.ssh.user == "vtafarm" && config.ssh.installPath == "/opt/vtafarm" && config.defaultTimeoutMs == 60000)
-        #expect(config.curve == nil)
-    }
-
-    @Test(arguments: [
-        ("runners:\n  - {host: a, port: 99999}\n", 2, "runners[0].port"),
-        ("runners:\n  - {host: a}\nsssh: {}\n", 3, "sssh"),
-        ("defaults: {slots: 2}\nrunners:\n  - {host: a, slots: lots}\n", 3, "runners[0].slots"),
-        ("runners:\n  - {port: 7600}\n", 2, "runners[0].host"),
-        ("runners:\n  - {host: a, backend: gpu}\n", 2, "runners[0].backend"),
-        ("runners:\n  - {host: a}\n  - {host: a}\n", 3, "runners[1]"),
-        ("defaults: {backend: vta-sim}\n", 1, "runners"),
-        ("runners: []\n", 1, "runners"),
-        ("runners:\n  - {host: a, colour: red}\n", 2, "runners[0].colour"),
-    ])
-    func errorsNameLineAndField(yaml: String, line: Int, field: String) {
-        do {
-            _ = try ClusterConfig.parse(yaml, path: "c.yaml")
-            Issue.record("accepted:\n\(yaml)")
-        } catch let e as ClusterConfig.LoadError {
-            #expect(e.field == field, "\(e)")
-            #expect(e.line == line, "\(e)")
-        } catch {
-            Issue.record("\(error)")
-        }
-    }
-
-    @Test func brokenYAMLIsAnError() {
-        #expect(throws: ClusterConfig.LoadError.self) { try ClusterConfig.parse("runners: [\n") }
-        #expect(throws: ClusterConfig.LoadError.self) { try ClusterConfig.parse("") }
-    }
-}
 
 @Suite(.serialized) struct CurveTests {
     func writeKey(_ dir: String, _ name: String, _ key: String) -> String {
