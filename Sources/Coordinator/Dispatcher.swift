@@ -1,4 +1,3 @@
-import CZmq
 import Foundation
 import Logging
 import VTA
@@ -78,8 +77,6 @@ public final class Dispatcher: @unchecked Sendable {
     private var closing = false
     private var statuses: [RunnerStatus]
     private var thread: Thread?
-    /// Results dropped as duplicates (a lost runner that answered after all, for example).
-    public private(set) var duplicatesDropped = 0
 
     struct Pending {
         var request: MeasureRequest
@@ -177,7 +174,6 @@ public final class Dispatcher: @unchecked Sendable {
         lock.lock()
         output.append(contentsOf: results)
         self.statuses = statuses
-        duplicatesDropped += duplicates
         if !results.isEmpty { lock.broadcast() }
         lock.unlock()
     }
@@ -229,7 +225,7 @@ private final class Loop: @unchecked Sendable {
     func setUp() throws {
         for address in dispatcher.addresses {
             let socket = try ZMQSocket(context, .dealer)
-            try socket.set(ZMQ_IMMEDIATE, 1)        // never queue requests for a runner not connected
+            try socket.setImmediate(true)        // never queue requests for a runner not connected
             try socket.setReconnectInterval(ms: 100, maxMs: 1000)
             try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
             if let serverKey = address.curveServerKey {

@@ -35,6 +35,11 @@ public final class LocalFarm: @unchecked Sendable {
 
     deinit { stop() }
 
+    /// This process's own executable (`tune`, `bench` and the local farm start runners from it).
+    public static var currentExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
     static func readEndpoint(_ handle: FileHandle, timeout: Double) -> String? {
         let box = LineBox()
         let done = DispatchSemaphore(value: 0)
@@ -51,8 +56,6 @@ public final class LocalFarm: @unchecked Sendable {
         guard done.wait(timeout: .now() + timeout) == .success, let line = box.line, line.hasPrefix("listening ") else { return nil }
         return String(line.dropFirst("listening ".count))
     }
-
-    public var processIdentifiers: [Int32] { processes.map(\.processIdentifier) }
 
     /// Sends a signal to one runner (tests kill runners on purpose).
     public func signal(_ index: Int, _ sig: Int32) { kill(processes[index].processIdentifier, sig) }

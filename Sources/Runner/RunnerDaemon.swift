@@ -1,4 +1,3 @@
-import CZmq
 import Foundation
 import Logging
 import VTA
@@ -71,8 +70,8 @@ public final class RunnerDaemon: @unchecked Sendable {
         try router.setHighWaterMarks(send: 100_000, receive: 100_000)
         var zap: ZAPHandler? = nil
         if let secret = options.curveSecretKey {
-            zap = try ZAPHandler(context: context, allowed: options.allowedClientKeys, logger: logger)
-            try router.set(ZMQ_ZAP_DOMAIN, string: "vtafarm")
+            zap = try ZAPHandler(context: context, allowed: options.allowedClientKeys)
+            try router.setZAPDomain("vtafarm")
             try router.makeCurveServer(secretKey: secret)
         }
         try router.bind(options.bind)
@@ -108,7 +107,9 @@ public final class RunnerDaemon: @unchecked Sendable {
                     handle(frames, router: router, draining: draining, lastSeen: &lastSeen)
                 }
             }
-            if ready.contains(2) { zap?.serve() }
+            if ready.contains(2) {
+                zap?.serve { mechanism, key in logger.warning("refused a \(mechanism) client with key \(key)") }
+            }
             let now = ContinuousClock.now
             if now - lastSweep > .seconds(1) {
                 lastSweep = now

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Runner
+import Wire
 
 struct RunnerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -66,6 +67,8 @@ struct RunnerCommand: ParsableCommand {
             }
             if let dir = allowClients { options.allowedClientKeys = try CurveKeys.allowedClients(in: dir) }
         } catch let e as BackendError {
+            throw UserError(e.description)
+        } catch let e as CurveKeyError {
             throw UserError(e.description)
         }
         let daemon = RunnerDaemon(options: options, backends: backends, logger: logger)
