@@ -79,13 +79,16 @@ public final class RunnerDaemon: @unchecked Sendable {
         onListening?(router.lastEndpoint)
         let results = try ZMQSocket(context, .pull)
         try results.bind(resultsEndpoint)
-        let workers = (0..<options.slots).map { i in
-            let t = Thread { [self] in workerLoop(i) }
+        let workers = DispatchGroup()
+        for i in 0..<options.slots {
+            workers.enter()
+            let t = Thread { [self] in
+                workerLoop(i)
+                workers.leave()
+            }
             t.name = "runner-worker-\(i)"
             t.start()
-            return t
         }
-        _ = workers
         logger.info("runner \(options.name) serving on \(boundEndpoint ?? options.bind) with \(options.slots) slots, backends \(backends.keys.sorted().joined(separator: ", ")), default \(options.defaultBackend)")
 
         var lastSeen: [[UInt8]: ContinuousClock.Instant] = [:]
@@ -133,7 +136,7 @@ public final class RunnerDaemon: @unchecked Sendable {
             }
         }
         queue.shutdown()
-        for w in workers { while !w.isFinished { Thread.sleep(forTimeInterval: 0.001) } }
+        workers.wait()
         results.close()
         router.close()
         zap?.socket.close()
