@@ -3,7 +3,8 @@ import Runner
 import Wire
 
 /// An embedded farm for one machine: runner processes started on loopback by the coordinator
-/// itself (so `vtafarm tune` needs no cluster.yaml), stopped with it.
+/// itself (so `vtafarm tune` needs no cluster.yaml), stopped with it. `@unchecked Sendable`: the
+/// process lists are filled in `init` and changed only by `stop()`, which the owner calls once.
 public final class LocalFarm: @unchecked Sendable {
     public struct StartError: Error, CustomStringConvertible { public let description: String }
 
@@ -86,4 +87,5 @@ public final class LocalFarm: @unchecked Sendable {
     }
 }
 
+/// Written by the reader before `done.signal()`, read only after a successful `done.wait`.
 private final class LineBox: @unchecked Sendable { var line: String? }

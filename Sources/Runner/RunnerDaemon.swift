@@ -30,6 +30,10 @@ public struct RunnerOptions: Sendable {
 /// across coordinators, runs them on `slots` worker threads and sends the results back. Every
 /// frame it cannot understand is answered with an Error; nothing a peer sends stops it. `stop()`
 /// (SIGTERM) makes it refuse new work, finish what is running or queued, and return from `run()`.
+///
+/// `@unchecked Sendable`: `stopRequested` is guarded by `stopping`; `boundEndpoint` is written
+/// once by `run()` before it serves; the sockets live inside `run()` on its thread (workers
+/// reach the results PULL through PUSH sockets of their own).
 public final class RunnerDaemon: @unchecked Sendable {
     public let options: RunnerOptions
     let backends: [String: MeasurementBackend]
@@ -211,7 +215,7 @@ struct Job {
 }
 
 /// Requests waiting to run, one FIFO per coordinator, served round-robin so that one busy
-/// coordinator cannot starve another.
+/// coordinator cannot starve another. `@unchecked Sendable`: every field is guarded by `condition`.
 final class FairQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var queues: [[UInt8]: [Job]] = [:]

@@ -10,6 +10,7 @@ public struct ZMQError: Error, CustomStringConvertible {
 }
 
 /// A ZeroMQ context. Close every socket before the context goes away (sockets use linger 0).
+/// `Sendable` truly: libzmq contexts are thread-safe.
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
 
@@ -21,6 +22,8 @@ public final class ZMQContext: @unchecked Sendable {
 }
 
 /// One ZeroMQ socket. Not thread-safe: each socket belongs to one thread, as libzmq requires.
+/// `@unchecked Sendable` only so a socket can be created on one thread and handed to the thread
+/// that then owns it (or be used under a lock, which is the full barrier libzmq asks for).
 public final class ZMQSocket: @unchecked Sendable {
     public enum Kind {
         case router, dealer, push, pull, rep

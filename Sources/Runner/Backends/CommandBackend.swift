@@ -102,6 +102,7 @@ public struct CommandBackend: MeasurementBackend {
     }
 }
 
+/// One reader thread writes `data`, and the measuring thread reads it only after `readers.wait()`.
 final class DataBox: @unchecked Sendable {
     var data = Data()
 }
