@@ -1,4 +1,5 @@
 import Foundation
+import Runner
 import Yams
 
 /// cluster.yaml: the runner boxes a coordinator uses, their defaults, CURVE keys, and how the
@@ -95,8 +96,9 @@ public struct ClusterConfig: Sendable {
         }
         func backend(_ node: Node?, _ field: String) throws -> String? {
             guard let b = try string(node, field) else { return nil }
-            let ok = b == "vta-sim" || (b.hasPrefix("command:") && b.count > 8) || (b.hasPrefix("delay:") && Double(b.dropFirst(6)) != nil)
-            if !ok { throw fail(node, field, "'\(b)' is not vta-sim, command:PATH or delay:MS") }
+            if BackendKind.problem(with: b) != nil {
+                throw fail(node, field, "'\(b)' is not \(BackendKind.choices)")
+            }
             return b
         }
 

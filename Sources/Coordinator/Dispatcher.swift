@@ -1,4 +1,3 @@
-import CZmq
 import Foundation
 import Logging
 import VTA
@@ -60,31 +59,27 @@ public struct RunnerStatus: Sendable {
 }
 
 /// Ships measurement requests to runners and yields results as they arrive (no batch barrier:
-/// one slow measurement never holds back the others).
+/// one slow measurement never holds back the others). The rules (credits, retries, lost and
+/// rejoining runners) are `DispatcherState`'s; this class is its I/O: one thread owns every
+/// socket and sleeps in zmq_poll until a runner speaks, the state's next deadline comes, or
+/// `submit`/`close` wake it through an inproc socket.
 ///
-/// Flow control gives each runner at most `slots + prefetch` requests in flight. Every runner is
-/// pinged each `pingInterval`; one silent for `lostAfterIntervals` intervals is marked lost and
-/// its in-flight requests go back to the front of the queue (measurements are pure functions of
-/// their inputs, so a retry is safe). A lost runner that answers again is greeted again and
-/// rejoins. Results are accepted once per request id; later copies are dropped.
+/// `@unchecked Sendable`: every mutable field is guarded by `lock`; the wake-up PUSH socket is
+/// only touched under `lock` (libzmq lets a socket move between threads behind a full barrier).
 public final class Dispatcher: @unchecked Sendable {
     public let options: DispatcherOptions
     let addresses: [RunnerAddress]
     let logger: Logger
     private let lock = NSCondition()
-    private var submitted: [Pending] = []
-    private var output: [MeasureResult] = []
+    private var submitted: [MeasureRequest] = []
+    private var output = Ring<MeasureResult>()
     private var failure: DispatcherError?
     private var closing = false
     private var statuses: [RunnerStatus]
-    private var thread: Thread?
-    /// Results dropped as duplicates (a lost runner that answered after all, for example).
-    public private(set) var duplicatesDropped = 0
-
-    struct Pending {
-        var request: MeasureRequest
-        var attempts: Int
-    }
+    private var loop: Loop?
+    private let stopped = DispatchSemaphore(value: 0)
+    private let wake: ZMQSocket
+    private var lastRequestID: UInt64 = 0
 
     public init(runners: [RunnerAddress], options: DispatcherOptions = DispatcherOptions(),
                 logger: Logger = Logger(label: "vtafarm.dispatcher")) throws {
@@ -93,17 +88,19 @@ public final class Dispatcher: @unchecked Sendable {
         self.options = options
         self.logger = logger
         statuses = runners.map { RunnerStatus(address: $0, reachable: false, inFlight: 0, completed: 0) }
-        let loop = Loop(dispatcher: self)
-        try loop.setUp()
-        let t = Thread { loop.run() }
+        let loop = try Loop(runners: runners, options: options, logger: logger)
+        wake = try ZMQSocket(loop.context, .push)
+        try wake.connect(loop.wakeEndpoint)
+        self.loop = loop
+        let t = Thread { [unowned self, stopped] in
+            loop.run(self)
+            stopped.signal()
+        }
         t.name = "dispatcher"
-        thread = t
         t.start()
     }
 
     deinit { close() }
-
-    private var lastRequestID: UInt64 = 0
 
     /// A request id no earlier call returned: jobs that share a dispatcher one after another
     /// (a flow's stages) take their ids here, since a repeated id is dropped as a duplicate.
@@ -117,8 +114,14 @@ public final class Dispatcher: @unchecked Sendable {
     /// Queues requests (ids must be unique for this dispatcher). Thread-safe.
     public func submit(_ requests: [MeasureRequest]) {
         lock.lock()
-        submitted.append(contentsOf: requests.map { Pending(request: $0, attempts: 0) })
+        submitted.append(contentsOf: requests)
+        signalLoop()
         lock.unlock()
+    }
+
+    /// Under `lock`: one byte tells the loop to look at `submitted` and `closing`.
+    private func signalLoop() {
+        _ = try? wake.send([0], dontWait: true)  // a full pipe already holds a wake-up
     }
 
     /// The next result, waiting up to `timeout`; nil when none arrived in time. Throws when no
@@ -132,7 +135,7 @@ public final class Dispatcher: @unchecked Sendable {
             if !lock.wait(until: until) { break }
         }
         if output.isEmpty, let failure { throw failure }
-        return output.isEmpty ? nil : output.removeFirst()
+        return output.popFirst()
     }
 
     /// Submits a batch and collects all its results (in completion order).
@@ -156,80 +159,55 @@ public final class Dispatcher: @unchecked Sendable {
     /// Stops the dispatcher thread and closes its sockets. Unfinished requests are abandoned.
     public func close() {
         lock.lock()
-        let t = thread
-        closing = true
-        thread = nil
+        let running = loop != nil
+        loop = nil
+        if running {
+            closing = true
+            signalLoop()
+        }
         lock.unlock()
-        guard let t else { return }
-        while !t.isFinished { Thread.sleep(forTimeInterval: 0.001) }
+        guard running else { return }
+        stopped.wait()
+        lock.lock()
+        wake.close()
+        lock.unlock()
     }
 
-    // MARK: shared state accessed by the loop thread
+    // MARK: called by the loop thread
 
-    fileprivate func takeSubmitted() -> [Pending] {
+    fileprivate func take() -> (requests: [MeasureRequest], closing: Bool) {
         lock.lock(); defer { lock.unlock() }
         let s = submitted
         submitted = []
-        return s
+        return (s, closing)
     }
 
-    fileprivate func deliver(_ results: [MeasureResult], statuses: [RunnerStatus], duplicates: Int) {
+    fileprivate func publish(_ results: [MeasureResult], statuses: [RunnerStatus], failure: DispatcherError?) {
         lock.lock()
-        output.append(contentsOf: results)
+        for r in results { output.append(r) }
         self.statuses = statuses
-        duplicatesDropped += duplicates
-        if !results.isEmpty { lock.broadcast() }
+        let changed = failure != self.failure
+        self.failure = failure
+        if !results.isEmpty || changed { lock.broadcast() }
         lock.unlock()
     }
-
-    fileprivate func fail(_ error: DispatcherError?) {
-        lock.lock()
-        failure = error
-        lock.broadcast()
-        lock.unlock()
-    }
-
-    fileprivate var isClosing: Bool { lock.lock(); defer { lock.unlock() }; return closing }
 }
 
-/// The dispatcher's thread: owns the context and every socket.
+/// The dispatcher's I/O: the context, one DEALER per runner and the wake-up PULL socket, all
+/// used by the dispatcher thread only (`Dispatcher.init` hands it over before the thread starts;
+/// the PUSH end it creates stays with `Dispatcher`). `@unchecked Sendable` for that hand-over.
 private final class Loop: @unchecked Sendable {
-    unowned let dispatcher: Dispatcher
     let context = ZMQContext()
-    var runners: [RunnerState] = []
-    var queue = PendingQueue()                 // waiting for a runner
-    var owner: [UInt64: Int] = [:]             // request id -> runner index it is in flight on
-    var done = Set<UInt64>()
-    var readySince = ContinuousClock.now
-    var options: DispatcherOptions { dispatcher.options }
+    let sockets: [ZMQSocket]
+    let wakeSocket: ZMQSocket
+    let wakeEndpoint: String
+    var state: DispatcherState
 
-    final class RunnerState {
-        var address: RunnerAddress
-        let socket: ZMQSocket
-        var ready = false
-        var everReady = false
-        var lost = false
-        var draining = false
-        var name: String?
-        var version: String?
-        var slots = 1
-        var busy: Int?
-        var queued: Int?
-        var rtt: Duration?
-        var lastHeard = ContinuousClock.now
-        var lastPing = ContinuousClock.now - .seconds(3600)
-        var lastHello = ContinuousClock.now - .seconds(3600)
-        var inFlight: [UInt64: Dispatcher.Pending] = [:]
-        var completed = 0
-        init(address: RunnerAddress, socket: ZMQSocket) { self.address = address; self.socket = socket }
-    }
-
-    init(dispatcher: Dispatcher) { self.dispatcher = dispatcher }
-
-    func setUp() throws {
-        for address in dispatcher.addresses {
+    init(runners: [RunnerAddress], options: DispatcherOptions, logger: Logger) throws {
+        var sockets: [ZMQSocket] = []
+        for address in runners {
             let socket = try ZMQSocket(context, .dealer)
-            try socket.set(ZMQ_IMMEDIATE, 1)        // never queue requests for a runner not connected
+            try socket.setImmediate(true)        // never queue requests for a runner not connected
             try socket.setReconnectInterval(ms: 100, maxMs: 1000)
             try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
             if let serverKey = address.curveServerKey {
@@ -239,205 +217,74 @@ private final class Loop: @unchecked Sendable {
                 try socket.makeCurveClient(serverKey: serverKey, publicKey: pub, secretKey: sec)
             }
             try socket.connect(address.endpoint)
-            runners.append(RunnerState(address: address, socket: socket))
+            sockets.append(socket)
         }
+        self.sockets = sockets
+        wakeSocket = try ZMQSocket(context, .pull)
+        wakeEndpoint = "inproc://dispatcher-wake"  // inproc names are per context: this one is ours
+        try wakeSocket.bind(wakeEndpoint)
+        state = DispatcherState(runners: runners, options: options, now: .now, logger: logger)
     }
 
-    func send(_ r: RunnerState, _ message: Message) -> Bool {
-        (try? r.socket.send(Codec.encode(message), dontWait: true)) ?? false
-    }
-
-    func run() {
-        defer { for r in runners { r.socket.close() } }
+    func run(_ dispatcher: Dispatcher) {
+        defer {
+            for s in sockets { s.close() }
+            wakeSocket.close()
+        }
+        var actions: [DispatchAction] = []
         var results: [MeasureResult] = []
-        var duplicates = 0
-        var lastPublish = ContinuousClock.now
-        while !dispatcher.isClosing {
-            queue.append(contentsOf: dispatcher.takeSubmitted())
-            let now = ContinuousClock.now
-            heartbeat(now)
-            dispatch()
-            let ready = ZMQPoller.readable(runners.map(\.socket), timeoutMs: queue.isEmpty ? 20 : 2)
-            for i in ready {
+        let all = sockets + [wakeSocket]
+        while true {
+            let (requests, closing) = dispatcher.take()
+            if closing { return }
+            if !requests.isEmpty { state.submit(requests, actions: &actions) }
+            state.tick(now: .now, actions: &actions)
+            perform(&actions, &results)
+            let wait = max(.zero, state.nextDeadline() - .now)
+            let ms = Int(min(wait, .seconds(1)).inSeconds * 1000) + 1
+            for i in ZMQPoller.readable(all, timeoutMs: ms) {
+                if i == sockets.count {
+                    while (try? wakeSocket.receive(dontWait: true)) ?? nil != nil {}
+                    continue
+                }
                 var n = 0
-                while n < 10_000, let frames = try? runners[i].socket.receive(dontWait: true) {
+                while n < 10_000, let frames = try? sockets[i].receive(dontWait: true) {
                     n += 1
-                    receive(i, frames, &results, &duplicates)
-                    dispatchTo(i)  // refill the credit this result freed
+                    guard frames.count == 1, let message = try? Codec.decode(frames[0]) else {
+                        dispatcher.logger.warning("runner \(state.runners[i].address.endpoint) sent an unreadable message")
+                        continue
+                    }
+                    state.received(message, from: i, now: .now, actions: &actions)
+                    perform(&actions, &results)
                 }
             }
-            let anyReady = runners.contains { $0.ready }
-            if anyReady { readySince = ContinuousClock.now }
-            let waiting = !queue.isEmpty || !owner.isEmpty
-            if waiting && !anyReady && ContinuousClock.now - readySince > options.unreachableAfter {
-                dispatcher.fail(.noRunnerReachable(runners.map(\.address.endpoint)))
-            } else if anyReady {
-                dispatcher.fail(nil)
-            }
-            if !results.isEmpty || duplicates > 0 || ContinuousClock.now - lastPublish > .milliseconds(200) {
-                dispatcher.deliver(results, statuses: statuses(), duplicates: duplicates)
-                results = []
-                duplicates = 0
-                lastPublish = ContinuousClock.now
-            }
+            dispatcher.publish(results, statuses: state.statuses, failure: state.failure)
+            results = []
         }
     }
 
-    func statuses() -> [RunnerStatus] {
-        runners.map { r in
-            RunnerStatus(address: r.address, reachable: r.ready, runnerName: r.name, simulatorVersion: r.version,
-                         slots: r.everReady ? r.slots : nil, busySlots: r.busy, queueDepth: r.queued, roundTrip: r.rtt,
-                         inFlight: r.inFlight.count, completed: r.completed)
-        }
-    }
-
-    func heartbeat(_ now: ContinuousClock.Instant) {
-        for (i, r) in runners.enumerated() {
-            if !r.ready && now - r.lastHello > options.pingInterval {
-                if send(r, .hello(Hello(coordinator: options.coordinatorName))) { r.lastHello = now }
-            }
-            if now - r.lastPing >= options.pingInterval {
-                let nonce = UInt64(bitPattern: Int64(now.nanosecondsSinceStart))
-                if send(r, .ping(nonce: nonce)) { r.lastPing = now }
-            }
-            if r.ready && now - r.lastHeard > options.pingInterval * options.lostAfterIntervals {
-                markLost(i, reason: "silent for \(options.lostAfterIntervals) ping intervals")
-            }
-        }
-    }
-
-    func markLost(_ i: Int, reason: String) {
-        let r = runners[i]
-        r.ready = false
-        r.lost = true
-        dispatcher.logger.warning("runner \(r.name ?? r.address.endpoint) lost (\(reason)); re-dispatching \(r.inFlight.count) requests")
-        var again: [Dispatcher.Pending] = []
-        for (id, var p) in r.inFlight.sorted(by: { $0.key < $1.key }) {
-            owner[id] = nil
-            p.attempts += 1
-            if p.attempts >= options.maxAttempts {
-                done.insert(id)
-                dispatcher.deliver([MeasureResult(requestID: id, status: .internalError,
-                                                  error: "request \(id) was in flight on \(p.attempts) runners that were lost; not retried")],
-                                   statuses: statuses(), duplicates: 0)
-            } else {
-                again.append(p)
+    /// Sends what the state asked for. After one request could not go to a runner the rest for
+    /// it are not tried either; all go back to the queue's front in their order.
+    func perform(_ actions: inout [DispatchAction], _ results: inout [MeasureResult]) {
+        var blocked = Set<Int>()
+        var unsent: [(Int, Message)] = []
+        for action in actions {
+            switch action {
+            case .deliver(let r): results.append(r)
+            case .send(let i, let message):
+                if case .measureRequest = message, blocked.contains(i) {
+                    unsent.append((i, message))
+                    continue
+                }
+                let sent = (try? sockets[i].send(Codec.encode(message), dontWait: true)) ?? false
+                if !sent {
+                    if case .measureRequest = message { blocked.insert(i); unsent.append((i, message)) } else {
+                        state.sendFailed(runner: i, message, now: .now)
+                    }
+                }
             }
         }
-        r.inFlight = [:]
-        queue.pushFront(again)
+        actions.removeAll(keepingCapacity: true)
+        for (i, message) in unsent.reversed() { state.sendFailed(runner: i, message, now: .now) }
     }
-
-    func receive(_ i: Int, _ frames: [[UInt8]], _ results: inout [MeasureResult], _ duplicates: inout Int) {
-        let r = runners[i]
-        r.lastHeard = ContinuousClock.now
-        guard frames.count == 1, let message = try? Codec.decode(frames[0]) else {
-            dispatcher.logger.warning("runner \(r.address.endpoint) sent an unreadable message")
-            return
-        }
-        if r.lost && !r.ready {
-            if case .welcome = message {} else {
-                _ = send(r, .hello(Hello(coordinator: options.coordinatorName)))  // greet a returning runner
-                r.lastHello = ContinuousClock.now
-            }
-        }
-        switch message {
-        case .welcome(let w):
-            if r.lost { dispatcher.logger.info("runner \(w.runner) at \(r.address.endpoint) is back") }
-            r.ready = true
-            r.everReady = true
-            r.lost = false
-            r.draining = false
-            r.name = w.runner
-            r.version = w.simulatorVersion
-            r.slots = max(1, w.slots)
-        case .pong(let p):
-            let sent = Int64(bitPattern: p.nonce)
-            r.rtt = .nanoseconds(ContinuousClock.now.nanosecondsSinceStart - sent)
-            r.busy = p.busySlots
-            r.queued = p.queueDepth
-        case .measureResult(var result):
-            if r.inFlight.removeValue(forKey: result.requestID) != nil, owner[result.requestID] == i { owner[result.requestID] = nil }
-            guard !done.contains(result.requestID) else { duplicates += 1; return }
-            if let other = owner[result.requestID], other != i {
-                runners[other].inFlight[result.requestID] = nil  // a re-dispatched copy is no longer needed
-                owner[result.requestID] = nil
-            }
-            done.insert(result.requestID)
-            r.completed += 1
-            if result.runner.isEmpty { result.runner = r.name ?? r.address.endpoint }
-            results.append(result)
-        case .error(let e):
-            if e.code == .shuttingDown {
-                r.draining = true
-            }
-            if e.requestID != 0, let p = r.inFlight.removeValue(forKey: e.requestID) {
-                owner[e.requestID] = nil
-                queue.pushFront([p])  // refused, not measured: try elsewhere
-            } else {
-                dispatcher.logger.warning("runner \(r.address.endpoint) answered with an error: \(e)")
-            }
-        case .hello, .measureRequest, .ping:
-            dispatcher.logger.warning("runner \(r.address.endpoint) sent a message only coordinators send")
-        }
-    }
-
-    func dispatch() {
-        guard !queue.isEmpty else { return }
-        // Least loaded first, relative to slots.
-        let order = runners.indices.filter { runners[$0].ready && !runners[$0].draining }
-            .sorted { Double(runners[$0].inFlight.count) / Double(runners[$0].slots) < Double(runners[$1].inFlight.count) / Double(runners[$1].slots) }
-        for i in order { dispatchTo(i) }
-    }
-
-    func dispatchTo(_ i: Int) {
-        let r = runners[i]
-        guard r.ready && !r.draining else { return }
-        while r.inFlight.count < r.slots + options.prefetch, let p = queue.popFirst() {
-            if done.contains(p.request.requestID) { continue }  // a re-queued copy already answered
-            guard send(r, .measureRequest(p.request)) else {
-                queue.pushFront([p])
-                return
-            }
-            r.inFlight[p.request.requestID] = p
-            owner[p.request.requestID] = i
-        }
-    }
-}
-
-/// FIFO of waiting requests with cheap push-to-front (for re-dispatch) and O(1) pops.
-struct PendingQueue {
-    private var front: [Dispatcher.Pending] = []   // a stack: its last element comes out first
-    private var items: [Dispatcher.Pending] = []
-    private var head = 0
-
-    var isEmpty: Bool { front.isEmpty && head == items.count }
-
-    mutating func append(contentsOf ps: [Dispatcher.Pending]) { items.append(contentsOf: ps) }
-
-    mutating func pushFront(_ ps: [Dispatcher.Pending]) { front.append(contentsOf: ps.reversed()) }
-
-    mutating func popFirst() -> Dispatcher.Pending? {
-        if let p = front.popLast() { return p }
-        guard head < items.count else { return nil }
-        let p = items[head]
-        head += 1
-        if head >= 4096 && head * 2 >= items.count {
-            items.removeFirst(head)
-            head = 0
-        }
-        return p
-    }
-}
-
-extension ContinuousClock.Instant {
-    /// Nanoseconds since an arbitrary fixed origin, for ping nonces.
-    var nanosecondsSinceStart: Int64 {
-        let d = self - Loop.origin
-        return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
-    }
-}
-
-extension Loop {
-    static let origin = ContinuousClock.now
 }

@@ -1,13 +1,16 @@
 import Foundation
+import Runner
 import Wire
 
 /// An embedded farm for one machine: runner processes started on loopback by the coordinator
-/// itself (so `vtafarm tune` needs no cluster.yaml), stopped with it.
+/// itself (so `vtafarm tune` needs no cluster.yaml), stopped with it. `@unchecked Sendable`: the
+/// process lists are filled in `init` and changed only by `stop()`, which the owner calls once.
 public final class LocalFarm: @unchecked Sendable {
     public struct StartError: Error, CustomStringConvertible { public let description: String }
 
     public private(set) var addresses: [RunnerAddress] = []
     private var processes: [Process] = []
+    private var exits: [ExitWatch] = []
 
     /// Starts `runners` processes of `executable runner` on 127.0.0.1, each on a free port.
     public init(executable: String, runners: Int, slots: Int, backend: String = "vta-sim",
@@ -20,11 +23,13 @@ public final class LocalFarm: @unchecked Sendable {
                            "--exit-with-parent", "\(getpid())"] + extraArguments
             let out = Pipe()
             p.standardOutput = out
+            let exit = ExitWatch(p)
             do { try p.run() } catch {
                 stop()
                 throw StartError(description: "cannot start \(executable): \(error.localizedDescription)")
             }
             processes.append(p)
+            exits.append(exit)
             guard let endpoint = Self.readEndpoint(out.fileHandleForReading, timeout: startTimeout) else {
                 stop()
                 throw StartError(description: "runner local-\(i) did not report its endpoint within \(Int(startTimeout)) s")
@@ -34,6 +39,11 @@ public final class LocalFarm: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    /// This process's own executable (`tune`, `bench` and the local farm start runners from it).
+    public static var currentExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
 
     static func readEndpoint(_ handle: FileHandle, timeout: Double) -> String? {
         let box = LineBox()
@@ -52,8 +62,6 @@ public final class LocalFarm: @unchecked Sendable {
         return String(line.dropFirst("listening ".count))
     }
 
-    public var processIdentifiers: [Int32] { processes.map(\.processIdentifier) }
-
     /// Sends a signal to one runner (tests kill runners on purpose).
     public func signal(_ index: Int, _ sig: Int32) { kill(processes[index].processIdentifier, sig) }
 
@@ -61,22 +69,23 @@ public final class LocalFarm: @unchecked Sendable {
     /// is still running (or was killed by a signal: then -signal).
     public func waitForExit(_ index: Int, timeout: Double) -> Int32? {
         let p = processes[index]
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        if p.isRunning { return nil }
+        guard exits[index].wait(until: .now + .seconds(timeout)) else { return nil }
+        p.waitUntilExit()
         return p.terminationReason == .exit ? p.terminationStatus : -p.terminationStatus
     }
 
     /// SIGTERM to every runner still running, then waits for them (SIGKILL after 10 s).
     public func stop() {
         for p in processes where p.isRunning { p.terminate() }
-        let deadline = Date().addingTimeInterval(10)
-        for p in processes {
-            while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-            if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        for (p, exit) in zip(processes, exits) {
+            if !exit.wait(until: deadline) { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
         }
         processes = []
+        exits = []
     }
 }
 
+/// Written by the reader before `done.signal()`, read only after a successful `done.wait`.
 private final class LineBox: @unchecked Sendable { var line: String? }

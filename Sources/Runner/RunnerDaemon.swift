@@ -1,4 +1,3 @@
-import CZmq
 import Foundation
 import Logging
 import VTA
@@ -31,6 +30,10 @@ public struct RunnerOptions: Sendable {
 /// across coordinators, runs them on `slots` worker threads and sends the results back. Every
 /// frame it cannot understand is answered with an Error; nothing a peer sends stops it. `stop()`
 /// (SIGTERM) makes it refuse new work, finish what is running or queued, and return from `run()`.
+///
+/// `@unchecked Sendable`: `stopRequested` is guarded by `stopping`; `boundEndpoint` is written
+/// once by `run()` before it serves; the sockets live inside `run()` on its thread (workers
+/// reach the results PULL through PUSH sockets of their own).
 public final class RunnerDaemon: @unchecked Sendable {
     public let options: RunnerOptions
     let backends: [String: MeasurementBackend]
@@ -71,8 +74,8 @@ public final class RunnerDaemon: @unchecked Sendable {
         try router.setHighWaterMarks(send: 100_000, receive: 100_000)
         var zap: ZAPHandler? = nil
         if let secret = options.curveSecretKey {
-            zap = try ZAPHandler(context: context, allowed: options.allowedClientKeys, logger: logger)
-            try router.set(ZMQ_ZAP_DOMAIN, string: "vtafarm")
+            zap = try ZAPHandler(context: context, allowed: options.allowedClientKeys)
+            try router.setZAPDomain("vtafarm")
             try router.makeCurveServer(secretKey: secret)
         }
         try router.bind(options.bind)
@@ -80,13 +83,16 @@ public final class RunnerDaemon: @unchecked Sendable {
         onListening?(router.lastEndpoint)
         let results = try ZMQSocket(context, .pull)
         try results.bind(resultsEndpoint)
-        let workers = (0..<options.slots).map { i in
-            let t = Thread { [self] in workerLoop(i) }
+        let workers = DispatchGroup()
+        for i in 0..<options.slots {
+            workers.enter()
+            let t = Thread { [self] in
+                workerLoop(i)
+                workers.leave()
+            }
             t.name = "runner-worker-\(i)"
             t.start()
-            return t
         }
-        _ = workers
         logger.info("runner \(options.name) serving on \(boundEndpoint ?? options.bind) with \(options.slots) slots, backends \(backends.keys.sorted().joined(separator: ", ")), default \(options.defaultBackend)")
 
         var lastSeen: [[UInt8]: ContinuousClock.Instant] = [:]
@@ -108,7 +114,9 @@ public final class RunnerDaemon: @unchecked Sendable {
                     handle(frames, router: router, draining: draining, lastSeen: &lastSeen)
                 }
             }
-            if ready.contains(2) { zap?.serve() }
+            if ready.contains(2) {
+                zap?.serve { mechanism, key in logger.warning("refused a \(mechanism) client with key \(key)") }
+            }
             let now = ContinuousClock.now
             if now - lastSweep > .seconds(1) {
                 lastSweep = now
@@ -132,7 +140,7 @@ public final class RunnerDaemon: @unchecked Sendable {
             }
         }
         queue.shutdown()
-        for w in workers { while !w.isFinished { Thread.sleep(forTimeInterval: 0.001) } }
+        workers.wait()
         results.close()
         router.close()
         zap?.socket.close()
@@ -207,7 +215,7 @@ struct Job {
 }
 
 /// Requests waiting to run, one FIFO per coordinator, served round-robin so that one busy
-/// coordinator cannot starve another.
+/// coordinator cannot starve another. `@unchecked Sendable`: every field is guarded by `condition`.
 final class FairQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var queues: [[UInt8]: [Job]] = [:]

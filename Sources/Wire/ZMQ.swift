@@ -10,6 +10,7 @@ public struct ZMQError: Error, CustomStringConvertible {
 }
 
 /// A ZeroMQ context. Close every socket before the context goes away (sockets use linger 0).
+/// `Sendable` truly: libzmq contexts are thread-safe.
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
 
@@ -18,25 +19,11 @@ public final class ZMQContext: @unchecked Sendable {
     }
 
     deinit { zmq_ctx_term(handle) }
-
-    /// A CURVE key pair in Z85 text (40 characters each).
-    public static func curveKeyPair() throws -> (publicKey: String, secretKey: String) {
-        var pub = [CChar](repeating: 0, count: 41), sec = [CChar](repeating: 0, count: 41)
-        guard zmq_curve_keypair(&pub, &sec) == 0 else { throw ZMQError.last("zmq_curve_keypair (is libzmq built with CURVE?)") }
-        return (String(cString: pub), String(cString: sec))
-    }
-
-    /// The Z85 public key belonging to a Z85 secret key.
-    public static func curvePublicKey(secret: String) throws -> String {
-        var pub = [CChar](repeating: 0, count: 41)
-        guard secret.utf8.count == 40, zmq_curve_public(&pub, secret) == 0 else {
-            throw ZMQError(errno: EINVAL, operation: "curve secret key must be 40 characters of Z85")
-        }
-        return String(cString: pub)
-    }
 }
 
 /// One ZeroMQ socket. Not thread-safe: each socket belongs to one thread, as libzmq requires.
+/// `@unchecked Sendable` only so a socket can be created on one thread and handed to the thread
+/// that then owns it (or be used under a lock, which is the full barrier libzmq asks for).
 public final class ZMQSocket: @unchecked Sendable {
     public enum Kind {
         case router, dealer, push, pull, rep
@@ -109,7 +96,11 @@ public final class ZMQSocket: @unchecked Sendable {
         try set(ZMQ_RECONNECT_IVL, ms)
         try set(ZMQ_RECONNECT_IVL_MAX, maxMs)
     }
-    public func setIdentity(_ id: String) throws { try set(ZMQ_ROUTING_ID, string: id) }
+    /// Messages are queued only for completed connections (a DEALER never queues work for a
+    /// peer that is not there yet).
+    public func setImmediate(_ on: Bool) throws { try set(ZMQ_IMMEDIATE, on ? 1 : 0) }
+    /// The ZAP domain: with it set, libzmq asks the socket's context's ZAP handler about each peer.
+    public func setZAPDomain(_ domain: String) throws { try set(ZMQ_ZAP_DOMAIN, string: domain) }
 
     /// Makes this socket a CURVE server with the given Z85 secret key.
     public func makeCurveServer(secretKey: String) throws {

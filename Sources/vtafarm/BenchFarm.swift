@@ -29,10 +29,6 @@ struct BenchFarm: ParsableCommand {
         if runners.contains(where: { $0 < 1 || $0 > 64 }) { throw ValidationError("--runners values must be between 1 and 64") }
     }
 
-    static var executable: String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    }
-
     func run() throws {
         #if DEBUG
         print("note: this is a debug build; measure with `swift build -c release`")
@@ -42,7 +38,7 @@ struct BenchFarm: ParsableCommand {
         print(pad("runners", 8) + pad("measurements", 14, right: true) + pad("seconds", 10, right: true)
               + pad("per second", 12, right: true) + pad("ideal", 10, right: true) + pad("ratio", 8, right: true))
         for n in runners {
-            let farm = try LocalFarm(executable: Self.executable, runners: n, slots: 1, backend: "delay:\(delayMs)")
+            let farm = try LocalFarm(executable: LocalFarm.currentExecutable, runners: n, slots: 1, backend: "delay:\(delayMs)")
             defer { farm.stop() }
             let (count, seconds) = try drive(farm, requests: n * perRunner, template: request, prefetch: 2)
             let rate = Double(count) / seconds, ideal = Double(n) * 1000 / delayMs
@@ -50,7 +46,7 @@ struct BenchFarm: ParsableCommand {
                   + pad(String(format: "%.1f", rate), 12, right: true) + pad(String(format: "%.1f", ideal), 10, right: true)
                   + pad(String(format: "%.1f%%", 100 * rate / ideal), 8, right: true))
         }
-        let farm = try LocalFarm(executable: Self.executable, runners: 1, slots: overheadSlots, backend: "delay:0")
+        let farm = try LocalFarm(executable: LocalFarm.currentExecutable, runners: 1, slots: overheadSlots, backend: "delay:0")
         defer { farm.stop() }
         let (count, seconds) = try drive(farm, requests: overheadRequests, template: request, prefetch: 256)
         print(String(format: "overhead: %d measurements through one coordinator and one runner (%d slots, 0 ms backend) in %.2f s = %.0f per second",

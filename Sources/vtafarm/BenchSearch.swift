@@ -36,7 +36,7 @@ struct BenchSearch: ParsableCommand {
     func run() throws {
         let m = try ModelLoader.load(model)
         let spec = try hardware.spec()
-        let farm = try LocalFarm(executable: BenchFarm.executable, runners: runners, slots: 1)
+        let farm = try LocalFarm(executable: LocalFarm.currentExecutable, runners: runners, slots: 1)
         defer { farm.stop() }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-bench-search-\(getpid())").path
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -156,7 +156,7 @@ struct KeysGenerate: ParsableCommand {
 
     func run() throws {
         let pair: (publicKey: String, secretKey: String)
-        do { pair = try ZMQContext.curveKeyPair() } catch { throw UserError("\(error)") }
+        do { pair = try CurveKeys.generate() } catch { throw UserError("\(error)") }
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: out, withIntermediateDirectories: true) } catch { throw UserError("\(out): \(error.localizedDescription)") }
         for (suffix, key) in [("public", pair.publicKey), ("secret", pair.secretKey)] {

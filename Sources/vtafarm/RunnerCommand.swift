@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Runner
+import Wire
 
 struct RunnerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,10 +12,7 @@ struct RunnerCommand: ParsableCommand {
         A runner binds a ZeroMQ ROUTER socket and serves any number of coordinators, fairly \
         (round-robin across coordinators). Protocol: Protos/vtafarm.proto (one frame per message, \
         DEALER to ROUTER). Backends:
-          vta-sim        the built-in cycle-level VTA simulator (default)
-          command:PATH   runs PATH per request: request JSON on stdin, result JSON on stdout, killed \
-        at the timeout (README: "Command backend")
-          delay:MS       a synthetic backend that takes MS milliseconds, for benchmarking the farm
+        \(BackendKind.helpLines)
         The first line on stdout is "listening ENDPOINT" (useful with --bind tcp://127.0.0.1:*).
         SIGTERM or SIGINT: refuse new work, finish running and queued work, exit 0.
         """
@@ -23,7 +21,7 @@ struct RunnerCommand: ParsableCommand {
     @Option(help: "ZeroMQ endpoint to bind.") var bind = "tcp://*:7600"
     @Option(help: "Measurements run at once (worker threads). Default: the number of cores.")
     var slots = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: ArgumentHelp("Default backend: vta-sim, command:PATH or delay:MS.", valueName: "backend"))
+    @Option(help: ArgumentHelp("Default backend: \(BackendKind.choices).", valueName: "backend"))
     var backend = "vta-sim"
     @Option(help: "Runner name reported to coordinators. Default: the host name.") var name = ProcessInfo.processInfo.hostName
     @Option(help: "Default per-request timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
@@ -66,6 +64,8 @@ struct RunnerCommand: ParsableCommand {
             }
             if let dir = allowClients { options.allowedClientKeys = try CurveKeys.allowedClients(in: dir) }
         } catch let e as BackendError {
+            throw UserError(e.description)
+        } catch let e as CurveKeyError {
             throw UserError(e.description)
         }
         let daemon = RunnerDaemon(options: options, backends: backends, logger: logger)

@@ -198,7 +198,7 @@ struct Tune: ParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let farm: LocalFarm
         do {
-            farm = try LocalFarm(executable: BenchFarm.executable, runners: runners, slots: slots ?? max(1, cores / runners),
+            farm = try LocalFarm(executable: LocalFarm.currentExecutable, runners: runners, slots: slots ?? max(1, cores / runners),
                                  backend: runnerBackend)
         } catch { throw UserError("cannot start the local farm: \(error)") }
         defer { farm.stop() }

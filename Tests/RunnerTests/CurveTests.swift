@@ -17,8 +17,8 @@ import FarmTestSupport
         let clients = dir + "/clients"
         try FileManager.default.createDirectory(atPath: clients, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let runner = try ZMQContext.curveKeyPair(), allowed = try ZMQContext.curveKeyPair(), stranger = try ZMQContext.curveKeyPair()
-        #expect(try ZMQContext.curvePublicKey(secret: runner.secretKey) == runner.publicKey)
+        let runner = try CurveKeys.generate(), allowed = try CurveKeys.generate(), stranger = try CurveKeys.generate()
+        #expect(try CurveKeys.publicKey(secret: runner.secretKey) == runner.publicKey)
         let secretFile = writeKey(dir, "runner.secret", runner.secretKey)
         _ = writeKey(clients, "allowed.public", allowed.publicKey)
         let farm = try LocalFarm(executable: vtafarmBinary, runners: 1, slots: 1, backend: "delay:1",

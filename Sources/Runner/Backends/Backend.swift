@@ -2,7 +2,7 @@ import Wire
 
 /// The one interface every measurement backend implements (the runner's counterpart of Kernel
 /// Tuner's backends/backend.py): take a request, return its result, and return by the deadline.
-/// A new backend is one new file beside this one.
+/// A new backend is one new file beside this one and one row in `BackendKind.all`.
 public protocol MeasurementBackend: Sendable {
     /// The name a request selects it by ("vta-sim", "command", "delay").
     var name: String { get }
@@ -11,22 +11,8 @@ public protocol MeasurementBackend: Sendable {
     func measure(_ request: MeasureRequest, deadline: ContinuousClock.Instant) -> MeasureResult
 }
 
-/// Parses a `--backend` value: `vta-sim`, `command:PATH` or `delay:MS`.
-public func makeBackend(_ spec: String) throws -> MeasurementBackend {
-    if spec == "vta-sim" { return VTASimBackend() }
-    if spec.hasPrefix("command:") {
-        let path = String(spec.dropFirst("command:".count))
-        guard !path.isEmpty else { throw BackendError("command: needs a program path, e.g. command:/opt/tsim/run") }
-        return CommandBackend(path: path)
-    }
-    if spec.hasPrefix("delay:") {
-        guard let ms = Double(spec.dropFirst("delay:".count)), ms >= 0, ms <= 3_600_000 else {
-            throw BackendError("delay: needs milliseconds between 0 and 3600000, e.g. delay:20")
-        }
-        return DelayBackend(milliseconds: ms)
-    }
-    throw BackendError("unknown backend '\(spec)': use vta-sim, command:PATH or delay:MS")
-}
+/// Parses a `--backend` value (`BackendKind.choices` lists them).
+public func makeBackend(_ spec: String) throws -> MeasurementBackend { try BackendKind.make(spec) }
 
 public struct BackendError: Error, CustomStringConvertible {
     public let description: String

@@ -67,6 +67,7 @@ public struct CommandBackend: MeasurementBackend {
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stderr
+        let exit = ExitWatch(process)
         do { try process.run() } catch {
             return result(.runtimeError, error: "cannot start \(path): \(error.localizedDescription)")
         }
@@ -80,17 +81,10 @@ public struct CommandBackend: MeasurementBackend {
             try? stdin.fileHandleForWriting.write(contentsOf: json + Data("\n".utf8))
         }
         try? stdin.fileHandleForWriting.close()
-        var timedOut = false
-        while process.isRunning {
-            if ContinuousClock.now >= deadline {
-                timedOut = true
-                process.terminate()
-                let grace = ContinuousClock.now + .seconds(1)
-                while process.isRunning && ContinuousClock.now < grace { Thread.sleep(forTimeInterval: 0.005) }
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.002)
+        let timedOut = !exit.wait(until: deadline)
+        if timedOut {
+            process.terminate()
+            if !exit.wait(until: .now + .seconds(1)) { kill(process.processIdentifier, SIGKILL) }
         }
         process.waitUntilExit()
         readers.wait()
@@ -108,6 +102,7 @@ public struct CommandBackend: MeasurementBackend {
     }
 }
 
+/// One reader thread writes `data`, and the measuring thread reads it only after `readers.wait()`.
 final class DataBox: @unchecked Sendable {
     var data = Data()
 }
