@@ -25,8 +25,8 @@ public enum Compiler {
         switch TilePlan.make(workload, schedule, spec) {
         case .failure(let reason): return .failure(reason)
         case .success(let plan):
-            guard (-32768...32767).contains(shift) else {
-                return .failure(InvalidReason(.fieldOverflow, "shift \(shift) does not fit the 16-bit ALU immediate"))
+            guard ISALayout.immRange.contains(shift) else {
+                return .failure(InvalidReason(.fieldOverflow, "shift \(shift) does not fit the \(ISALayout.immWidth)-bit ALU immediate"))
             }
             var emitter = Emitter(plan: plan, spec: spec, shift: shift)
             emitter.emit()
