@@ -128,7 +128,9 @@ struct Sim: ParsableCommand {
 
     func runWorkload(_ text: String, _ spec: HardwareSpec) throws {
         let w: Workload
-        do { w = try Workload(parsing: text) } catch let e as WorkloadError { throw UserError(e.message) }
+        do { w = try Workload(parsing: text) } catch let e as WorkloadError {
+            throw UserError("\(InvalidReason.Code.badWorkload.rawValue): \(e.message)")
+        }
         if let problem = w.packingProblem(spec) { throw UserError("\(w): \(problem)") }
         let space = ScheduleSpace(workload: w, spec: spec)
         let s: Schedule

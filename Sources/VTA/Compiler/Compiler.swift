@@ -22,6 +22,7 @@ public enum Compiler {
     /// Compiles, or says why VTA cannot run this configuration. Never traps on any knob values.
     public static func compile(_ workload: Workload, _ schedule: Schedule, _ spec: HardwareSpec,
                                shift: Int = 8) -> Result<Program, InvalidReason> {
+        do { try workload.validate() } catch { return .failure(InvalidReason(.badWorkload, "\(error)")) }
         switch TilePlan.make(workload, schedule, spec) {
         case .failure(let reason): return .failure(reason)
         case .success(let plan):
