@@ -176,7 +176,7 @@ public struct Flow: Sendable, Equatable {
                     stage.tuner = t
                 case "fpga":
                     guard let f = value.string, FPGA.named(f) != nil else {
-                        throw fail(value, "\(name): unknown FPGA '\(value.string ?? "?")' (\(FPGA.presets.map(\.name).joined(separator: ", ")))")
+                        throw fail(value, "\(name): unknown FPGA '\(value.string ?? "?")' (\(FPGA.boards.map(\.name).joined(separator: ", ")))")
                     }
                     stage.fpga = f
                 case "space":

@@ -149,7 +149,7 @@ public final class FlowRunner {
             settings.stage = name
             if stage.kind == .search {
                 settings.tuner = .arco
-                let board = stage.fpga.flatMap(FPGA.named) ?? defaultFPGA ?? FPGA.named("pynq-z1")!
+                let board = stage.fpga.flatMap(FPGA.named) ?? defaultFPGA ?? FPGA.defaultBoard
                 do {
                     settings.hardwareSpace = try HardwareSpace(base: state.hardware, fpga: board, workloads: base.model.layers.map(\.workload),
                                                                overrides: stage.space)

@@ -50,7 +50,7 @@ public struct HardwareSpace: Sendable {
             Knob(name: "LOG_INP_BUFF_SIZE", choices: Array((base.logInpBuffSize - 2)...(base.logInpBuffSize + 2))),
             Knob(name: "LOG_WGT_BUFF_SIZE", choices: Array((base.logWgtBuffSize - 2)...(base.logWgtBuffSize + 2))),
             Knob(name: "LOG_ACC_BUFF_SIZE", choices: Array((base.logAccBuffSize - 2)...(base.logAccBuffSize + 2))),
-            Knob(name: "AXI_WIDTH", choices: fpga?.name == "pynq-z1" ? [64] : [64, 128]),
+            Knob(name: "AXI_WIDTH", choices: fpga?.axiWidths ?? [64, 128]),
         ]
     }
 

@@ -13,7 +13,7 @@ struct HardwareOptions: ParsableArguments {
         valueName: "KEY=VALUE,..."))
     var assignments: [String] = []
 
-    @Option(help: ArgumentHelp("Check the configuration against an FPGA's DSP and block-RAM budget: \(FPGA.presets.map { "\($0.name) (\($0.part))" }.joined(separator: ", ")).",
+    @Option(help: ArgumentHelp("Check the configuration against an FPGA's DSP and block-RAM budget: \(FPGA.boards.map { "\($0.name) (\($0.part))" }.joined(separator: ", ")).",
                                valueName: "board"))
     var fpga: String?
 
@@ -31,7 +31,7 @@ struct HardwareOptions: ParsableArguments {
     func part() throws -> FPGA? {
         guard let fpga else { return nil }
         guard let part = FPGA.named(fpga) else {
-            throw UserError("unknown FPGA '\(fpga)': use one of \(FPGA.presets.map(\.name).joined(separator: ", "))")
+            throw UserError("unknown FPGA '\(fpga)': use one of \(FPGA.boards.map(\.name).joined(separator: ", "))")
         }
         return part
     }

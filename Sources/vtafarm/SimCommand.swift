@@ -81,7 +81,9 @@ struct Sim: ParsableCommand {
         if best && model == nil { throw ValidationError("--best goes with --model") }
         if (input == nil) != (weight == nil) { throw ValidationError("--input and --weight go together") }
         if output != nil && input == nil { throw ValidationError("--output needs --input and --weight") }
-        if !(-32768...32767).contains(shift) { throw ValidationError("--shift \(shift) does not fit the 16-bit ALU immediate") }
+        if !ISALayout.immRange.contains(shift) {
+            throw ValidationError("--shift \(shift) does not fit the \(ISALayout.immWidth)-bit ALU immediate")
+        }
     }
 
     var timing: TimingParameters { legacyGemm ? .legacyGemm : .tsim }
@@ -126,7 +128,9 @@ struct Sim: ParsableCommand {
 
     func runWorkload(_ text: String, _ spec: HardwareSpec) throws {
         let w: Workload
-        do { w = try Workload(parsing: text) } catch let e as WorkloadError { throw UserError(e.message) }
+        do { w = try Workload(parsing: text) } catch let e as WorkloadError {
+            throw UserError("\(InvalidReason.Code.badWorkload.rawValue): \(e.message)")
+        }
         if let problem = w.packingProblem(spec) { throw UserError("\(w): \(problem)") }
         let space = ScheduleSpace(workload: w, spec: spec)
         let s: Schedule

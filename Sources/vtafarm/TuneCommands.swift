@@ -61,7 +61,7 @@ struct TuneOptions: ParsableArguments {
         s.timeoutMs = timeoutMs
         s.backend = backend
         if searchesHardware {
-            let fpga = try hardware.part() ?? FPGA.named("pynq-z1")!
+            let fpga = try hardware.part() ?? FPGA.defaultBoard
             do {
                 s.hardwareSpace = try HardwareSpace(base: spec.config, fpga: fpga, workloads: model.layers.map(\.workload),
                                                     overrides: try hwSpace.map(Self.loadSpace) ?? [:])

@@ -80,4 +80,15 @@ import Testing
         bad.layers[1].name = "a"
         #expect(throws: WorkloadError.self) { try bad.model() }
     }
+
+    /// Each field is within its range, but the MAC count (2^80) overflows Int64: an error, not a trap.
+    @Test func sizesOverflowingIntAreABadWorkload() {
+        let huge = Workload.conv2d(n: 1, h: 1 << 20, w: 1 << 20, ci: 1 << 20, co: 1 << 20, k: 1)
+        #expect(throws: WorkloadError.self) { try huge.validate() }
+        #expect(throws: WorkloadError.self) { try Workload(parsing: "\(huge)") }
+        guard case .failure(let reason) = Compiler.compile(huge, Schedule(), HardwareSpec(.stock)) else {
+            Issue.record("compiled a 2^80-MAC workload"); return
+        }
+        #expect(reason.code == .badWorkload)
+    }
 }

@@ -22,11 +22,12 @@ public enum Compiler {
     /// Compiles, or says why VTA cannot run this configuration. Never traps on any knob values.
     public static func compile(_ workload: Workload, _ schedule: Schedule, _ spec: HardwareSpec,
                                shift: Int = 8) -> Result<Program, InvalidReason> {
+        do { try workload.validate() } catch { return .failure(InvalidReason(.badWorkload, "\(error)")) }
         switch TilePlan.make(workload, schedule, spec) {
         case .failure(let reason): return .failure(reason)
         case .success(let plan):
-            guard (-32768...32767).contains(shift) else {
-                return .failure(InvalidReason(.fieldOverflow, "shift \(shift) does not fit the 16-bit ALU immediate"))
+            guard ISALayout.immRange.contains(shift) else {
+                return .failure(InvalidReason(.fieldOverflow, "shift \(shift) does not fit the \(ISALayout.immWidth)-bit ALU immediate"))
             }
             var emitter = Emitter(plan: plan, spec: spec, shift: shift)
             emitter.emit()

@@ -2,6 +2,8 @@
 /// enforces (VTA.md); the search counts them, and the histogram of reasons is a first-class result.
 public struct InvalidReason: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable, CaseIterable, Codable {
+        // the workload itself (Workload.validate), e.g. sizes whose products overflow
+        case badWorkload = "bad_workload"
         // hardware
         case blockTooSmall = "block_too_small"
         case elementTooLarge = "element_too_large"

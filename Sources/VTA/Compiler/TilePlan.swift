@@ -62,8 +62,9 @@ public struct TilePlan: Hashable, Sendable {
         if (gemmKernel + rowsKernel) * threads > spec.uopDepth {
             return .failure(InvalidReason(.uopBufferOverflow, "uop kernels of \(gemmKernel + rowsKernel) uops\(vt) exceed the \(spec.uopDepth)-uop buffer"))
         }
-        if w.pad > (1 << ISALayout.memPadWidth) - 1 {
-            return .failure(InvalidReason(.padTooLarge, "padding \(w.pad) exceeds the 4-bit pad fields (max 15)"))
+        if w.pad > ISALayout.maxPad {
+            let limit = "\(ISALayout.memPadWidth)-bit pad fields (max \(ISALayout.maxPad))"
+            return .failure(InvalidReason(.padTooLarge, "padding \(w.pad) exceeds the \(limit)"))
         }
         if tileInH <= w.pad || tileInW <= w.pad {
             // The first tile's window would hold no real input row or column: a LOAD with
@@ -128,16 +129,16 @@ public struct TilePlan: Hashable, Sendable {
     /// Fields the emitted instructions would overflow (loop counts, factors, DMA sizes).
     func fieldOverflow(_ spec: HardwareSpec) -> InvalidReason? {
         let isa = spec.isa
-        let iterMax = (1 << isa.loopIterWidth) - 1
+        let iterMax = isa.maxLoopIter, sizeMax = ISALayout.maxSize
         let s = schedule, w = workload
         let checks: [(String, Int, Int)] = [
             ("iter_out", isDense ? s.tileCI : s.tileCO, iterMax),
             ("iter_in", isDense ? 1 : s.tileH, iterMax),
-            ("x_stride", w.width, (1 << ISALayout.memSizeWidth) - 1),
-            ("x_stride (weights)", cib * w.kernelH * w.kernelW, (1 << ISALayout.memSizeWidth) - 1),
-            ("x_stride (output)", ow, (1 << ISALayout.memSizeWidth) - 1),
-            ("x_size (weights)", s.tileCI * w.kernelH * w.kernelW, (1 << ISALayout.memSizeWidth) - 1),
-            ("src_factor_in", isDense ? 0 : w.stride * tileInW, (1 << spec.logInpDepth) - 1),
+            ("x_stride", w.width, sizeMax),
+            ("x_stride (weights)", cib * w.kernelH * w.kernelW, sizeMax),
+            ("x_stride (output)", ow, sizeMax),
+            ("x_size (weights)", s.tileCI * w.kernelH * w.kernelW, sizeMax),
+            ("src_factor_in", isDense ? 0 : w.stride * tileInW, Int(isa.field(isa.gemm, "src_factor_in").maxValue)),
         ]
         for (name, value, limit) in checks where value > limit {
             return InvalidReason(.fieldOverflow, "\(name)=\(value) does not fit its field (max \(limit))")

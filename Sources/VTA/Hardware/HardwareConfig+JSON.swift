@@ -40,9 +40,10 @@ extension HardwareConfig {
                 throw HardwareConfigError(key: key, message: "expected an integer, got \(other)")
             }
         }
-        if let board = Self.boardDefaults(target) {
-            if dict["AXI_WIDTH"] == nil { axiWidth = board.axi }
-            if dict["CLOCK_MHZ"] == nil { clockMHz = board.mhz }
+        // Board defaults for the memory system (VTA.md), from the board's row in `FPGA.boards`.
+        if let board = FPGA.named(target) {
+            if dict["AXI_WIDTH"] == nil { axiWidth = board.defaultAXIWidth }
+            if dict["CLOCK_MHZ"] == nil { clockMHz = board.clockMHz }
         }
     }
 

@@ -73,16 +73,6 @@ extension HardwareConfig {
         ["TARGET", "HW_VER", "LOG_BLOCK"] + integerKeys.map(\.name) + ["CLOCK_MHZ"]
     }
 
-    /// Board defaults for the memory system (VTA.md): applied when a vta_config.json names its
-    /// TARGET and does not set the keys itself.
-    static func boardDefaults(_ target: String) -> (axi: Int, mhz: Double)? {
-        switch target.lowercased() {
-        case "pynq", "pynq-z1", "de10nano", "de10-nano": return (64, 100)
-        case "ultra96", "zcu104": return (128, 333)
-        default: return nil
-        }
-    }
-
     /// Sets one key from its textual value, as read from `--hw-set KEY=VALUE`.
     public mutating func set(_ key: String, to text: String) throws {
         let name = key.trimmingCharacters(in: .whitespaces).uppercased()

@@ -8,27 +8,47 @@
 ///   built from 36 Kb blocks in the cheapest aspect ratio (512x72, 1Kx36, 2Kx18, 4Kx9, 8Kx4,
 ///   16Kx2, 32Kx1): blocks = ceil(width / w) x ceil(depth / d). UltraRAM (288 Kb, 4Kx72) counts as
 ///   eight 36 Kb blocks of capacity.
+///
+/// Each board is one row of ``boards``: its resource budget, the AXI widths its PS-PL ports offer
+/// and the clock and TARGET of its vta_config.json. The CLI, the hardware search and a
+/// vta_config.json's board defaults all read that row, so a new board is one new row.
 public struct FPGA: Hashable, Sendable {
     public let name: String
+    /// Other names the board goes by (e.g. TVM's `pynq`).
+    public let aliases: [String]
     public let part: String
     public let dsp: Int
     public let bram36: Int
     public let uram: Int
+    /// AXI data widths the PS-PL ports offer: 64 on Zynq-7000, 64 or 128 on Zynq UltraScale+.
+    public let axiWidths: [Int]
+    public let clockMHz: Double
+    /// The TARGET its vta_config.json names.
+    public let target: String
+
+    /// The widest AXI port: what a vta_config.json naming this board's TARGET gets by default.
+    public var defaultAXIWidth: Int { axiWidths.max()! }
 
     /// Block RAM capacity in 36 Kb blocks, UltraRAM included.
     public var memoryBlocks: Int { bram36 + 8 * uram }
 
-    public static let presets: [FPGA] = [
-        FPGA(name: "pynq-z1", part: "xc7z020", dsp: 220, bram36: 140, uram: 0),
-        FPGA(name: "ultra96", part: "zu3eg", dsp: 360, bram36: 216, uram: 0),
-        FPGA(name: "zcu104", part: "zu7ev", dsp: 1728, bram36: 312, uram: 96),
+    public static let boards: [FPGA] = [
+        FPGA(name: "pynq-z1", aliases: ["pynq"], part: "xc7z020", dsp: 220, bram36: 140, uram: 0,
+             axiWidths: [64], clockMHz: 100, target: "pynq"),
+        FPGA(name: "ultra96", aliases: [], part: "zu3eg", dsp: 360, bram36: 216, uram: 0,
+             axiWidths: [64, 128], clockMHz: 333, target: "ultra96"),
+        FPGA(name: "zcu104", aliases: [], part: "zu7ev", dsp: 1728, bram36: 312, uram: 96,
+             axiWidths: [64, 128], clockMHz: 333, target: "zcu104"),
     ]
 
-    /// A preset by board or part name (pynq-z1, pynq, xc7z020, ultra96, zu3eg, zcu104, zu7ev).
+    /// The board a command targets when none is named.
+    public static var defaultBoard: FPGA { boards[0] }
+
+    /// A board by name, alias, part or vta_config TARGET (pynq-z1, pynq, xc7z020, ultra96, zu3eg, zcu104,
+    /// zu7ev).
     public static func named(_ name: String) -> FPGA? {
         let n = name.lowercased()
-        if n == "pynq" { return presets[0] }
-        return presets.first { $0.name == n || $0.part == n }
+        return boards.first { $0.name == n || $0.aliases.contains(n) || $0.part == n || $0.target == n }
     }
 
     /// Why the configuration does not fit this part, or nil.

@@ -19,6 +19,15 @@ public struct ISALayout: Hashable, Sendable {
     public static let memDramWidth = 32
     public static let memSizeWidth = 16
     public static let memPadWidth = 4
+    /// The ALU immediate is a signed field (a SHR by a negative amount shifts left).
+    public static let immWidth = 16
+
+    /// The ranges these widths allow, so the compiler, the CLI and the encoder read one table.
+    public static let immRange = -(1 << (immWidth - 1))...((1 << (immWidth - 1)) - 1)
+    public static let maxPad = (1 << memPadWidth) - 1
+    public static let maxSize = (1 << memSizeWidth) - 1
+    /// The largest iter_out/iter_in at this layout.
+    public var maxLoopIter: Int { (1 << loopIterWidth) - 1 }
 
     public let memory: [Field]
     public let gemm: [Field]
@@ -67,7 +76,7 @@ public struct ISALayout: Hashable, Sendable {
                                ("wgt_factor_out", logWgtDepth), ("wgt_factor_in", logWgtDepth)], "GEMM", words: 2)
         alu = pack(lowWord + [("dst_factor_out", logAccDepth), ("dst_factor_in", logAccDepth),
                               ("src_factor_out", logAccDepth), ("src_factor_in", logAccDepth),
-                              ("alu_opcode", 3), ("use_imm", 1), ("imm", 16)], "ALU", words: 2)
+                              ("alu_opcode", 3), ("use_imm", 1), ("imm", Self.immWidth)], "ALU", words: 2)
         uop = pack([("dst_idx", logAccDepth), ("src_idx", max(logAccDepth, logInpDepth)), ("wgt_idx", logWgtDepth)],
                    "uop", words: 1)
         // A uop is 32 bits wide in VTA's uop buffer; `pack` allowed 64, so check 32 here.

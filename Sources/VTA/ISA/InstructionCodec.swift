@@ -109,8 +109,8 @@ extension HardwareSpec {
             try loop(f, a.reset, a.loop)
             try w.put(f[14], Int(a.op.rawValue))
             try w.put(f[15], a.useImm ? 1 : 0)
-            guard (-32768...32767).contains(a.imm) else {
-                throw ISAError(field: "imm", message: "\(a.imm) does not fit in a signed 16-bit immediate")
+            guard ISALayout.immRange.contains(a.imm) else {
+                throw ISAError(field: "imm", message: "\(a.imm) does not fit in a signed \(ISALayout.immWidth)-bit immediate")
             }
             w.put(f[16], raw: UInt64(UInt16(bitPattern: Int16(a.imm))))
         case .finish(let deps):

@@ -104,22 +104,13 @@ struct ProgramValidator {
 
     private func checkDMA(_ m: MemoryInsn, _ fail: (String, String) -> ProgramError) throws {
         guard m.xSize > 0 && m.ySize > 0 else { return }  // a no-op that only moves tokens
-        let depth = spec.depth(m.memoryType)
-        let sramElements = m.sramElements
-        if m.sramBase + sramElements > depth {
-            throw fail("sram_base", "\(m.sramBase) + \(sramElements) elements exceeds the \(m.memoryType.name) buffer depth \(depth)")
-        }
-        if m.ySize > 1 && m.xStride < m.xSize {
-            throw fail("x_stride", "\(m.xStride) is smaller than x_size \(m.xSize)")
-        }
         guard let r = region(m.memoryType) else {
-            throw fail("memory_type", "the program has no \(m.memoryType == .acc8 ? "acc" : m.memoryType.name) region for this transfer")
+            let name = m.memoryType == .acc8 ? "acc" : m.memoryType.name
+            throw fail("memory_type", "the program has no \(name) region for this transfer")
         }
-        let elemBytes = spec.elementBytes(m.memoryType)
-        let first = m.dramBase * elemBytes
-        let last = (m.dramBase + (m.ySize - 1) * m.xStride + m.xSize) * elemBytes
-        if first < r.base || last > r.base + r.bytes {
-            throw fail("dram_base", "\(m.dramBase): bytes \(first)..<\(last) fall outside the \(r.name.rawValue) region \(r.base)..<\(r.base + r.bytes)")
+        if let (field, message) = spec.dmaProblem(m, dram: r.base..<(r.base + r.bytes),
+                                                  dramName: "\(r.name.rawValue) region") {
+            throw fail(field, message)
         }
     }
 

@@ -30,21 +30,9 @@ public final class FunctionalMachine {
         }
     }
 
-    private func checkDMA(_ m: MemoryInsn, elemBytes: Int, sramElements: Int) -> String? {
-        let depth = spec.depth(m.memoryType)
-        if m.sramBase + sramElements > depth {
-            return "sram_base \(m.sramBase) + \(sramElements) elements exceeds the \(m.memoryType.name) buffer depth \(depth)"
-        }
-        if m.ySize > 0 && m.xSize > 0 {
-            if m.xStride < m.xSize && m.ySize > 1 {
-                return "x_stride \(m.xStride) is smaller than x_size \(m.xSize)"
-            }
-            let last = (m.dramBase + (m.ySize - 1) * m.xStride + m.xSize) * elemBytes
-            if last > dram.count {
-                return "dram_base \(m.dramBase): the transfer ends at byte \(last), beyond the \(dram.count)-byte DRAM image"
-            }
-        }
-        return nil
+    private func checkDMA(_ m: MemoryInsn) -> String? {
+        spec.dmaProblem(m, dram: 0..<dram.count, dramName: "\(dram.count)-byte DRAM image")
+            .map { "\($0.field) \($0.message)" }
     }
 
     private func load(_ m: MemoryInsn) -> String? {
@@ -53,7 +41,7 @@ public final class FunctionalMachine {
         let width = m.xPad0 + m.xSize + m.xPad1
         let height = m.yPad0 + m.ySize + m.yPad1
         if m.memoryType == .out { return "memory_type OUT cannot be loaded" }
-        if let problem = checkDMA(m, elemBytes: elemBytes, sramElements: width * height) { return problem }
+        if let problem = checkDMA(m) { return problem }
         for y in 0..<height {
             for x in 0..<width {
                 let sram = m.sramBase + y * width + x
@@ -96,7 +84,7 @@ public final class FunctionalMachine {
         if m.xSize == 0 || m.ySize == 0 { return nil }
         guard m.memoryType == .out else { return "STORE of memory_type \(m.memoryType.name): only OUT can be stored" }
         let elemBytes = spec.outElemBytes
-        if let problem = checkDMA(m, elemBytes: elemBytes, sramElements: m.xSize * m.ySize) { return problem }
+        if let problem = checkDMA(m) { return problem }
         let lanes = spec.batch * spec.blockOut
         for y in 0..<m.ySize {
             for x in 0..<m.xSize {

@@ -22,23 +22,3 @@ public struct Int8Tensor: Hashable, Sendable {
         return Int8Tensor(shape: shape, data: data)
     }
 }
-
-/// A small, fast, seedable generator (SplitMix64) so every random test and run repeats.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// Shapes of a workload's tensors as the user sees them.
-extension Workload {
-    public var inputShape: [Int] { kind == .dense ? [batch, inChannels] : [batch, inChannels, height, width] }
-    public var weightShape: [Int] { kind == .dense ? [outChannels, inChannels] : [outChannels, inChannels, kernelH, kernelW] }
-    public var outputShape: [Int] { kind == .dense ? [batch, outChannels] : [batch, outChannels, outHeight, outWidth] }
-}

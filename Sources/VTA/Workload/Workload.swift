@@ -37,9 +37,22 @@ public struct Workload: Hashable, Sendable, Codable, CustomStringConvertible {
     public var outWidth: Int { (width + 2 * pad - kernelW) / stride + 1 }
 
     /// Multiply-accumulates of the operator itself (padding excluded from nothing: a padded tap
-    /// multiplies a zero, as on VTA).
+    /// multiplies a zero, as on VTA). Traps on overflow: call it on a validated workload.
     public var macs: Int {
         batch * outChannels * outHeight * outWidth * inChannels * kernelH * kernelW
+    }
+
+    /// The product of `factors`, or nil if it overflows `Int`: every derived size of a workload
+    /// from elsewhere is computed this way first, since each field passing its own range check
+    /// still lets the products overflow (H=W=CI=CO=2^20 makes 2^80 MACs).
+    static func checkedProduct(_ factors: [Int]) -> Int? {
+        var product = 1
+        for f in factors {
+            let (p, overflow) = product.multipliedReportingOverflow(by: f)
+            if overflow { return nil }
+            product = p
+        }
+        return product
     }
 
     public var description: String {
@@ -54,6 +67,9 @@ public struct Workload: Hashable, Sendable, Codable, CustomStringConvertible {
 
     /// Checks that the numbers describe an operator at all (positive sizes, a kernel that fits
     /// the padded input). Hardware-dependent packing is checked by ``packingProblem(_:)``.
+    /// The largest MAC count and tensor size accepted: keeps every later product far from `Int` overflow.
+    public static let maxSize = 1 << 40
+
     public func validate() throws {
         func need(_ ok: Bool, _ field: String, _ why: String) throws {
             if !ok { throw WorkloadError(message: "\(field): \(why) in \(self)") }
@@ -65,7 +81,17 @@ public struct Workload: Hashable, Sendable, Codable, CustomStringConvertible {
         }
         try need(pad >= 0 && pad <= 1024, "P", "\(pad) must be between 0 and 1024")
         try need(height + 2 * pad >= kernelH && width + 2 * pad >= kernelW, "K", "the kernel is larger than the padded input")
-        try need(macs <= 1 << 40, "shape", "more than 2^40 multiply-accumulates")
+        let sizes: [(String, [Int])] = [
+            ("shape", [batch, outChannels, outHeight, outWidth, inChannels, kernelH, kernelW]),
+            ("input", [batch, inChannels, height, width]),
+            ("weights", [outChannels, inChannels, kernelH, kernelW]),
+            ("output", [batch, outChannels, outHeight, outWidth]),
+        ]
+        for (name, factors) in sizes {
+            let size = Self.checkedProduct(factors)
+            try need(size.map { $0 <= Self.maxSize } ?? false, name,
+                     name == "shape" ? "more than 2^40 multiply-accumulates" : "more than 2^40 elements")
+        }
     }
 
     /// Why the operator cannot be laid out in VTA's packed tensors for this hardware, or nil.
