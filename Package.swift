@@ -31,7 +31,8 @@ let package = Package(
         .target(name: "Search", dependencies: ["VTA", "CXGBoost"]),
         // The coordinator's side of the farm: cluster.yaml, the dispatcher, the embedded local farm.
         .target(name: "Coordinator", dependencies: [
-            "VTA", "Wire", "Search", "Runner", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+            "VTA", "Wire", "Search", "Runner", .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(
             name: "vtafarm",

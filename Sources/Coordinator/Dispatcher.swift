@@ -251,7 +251,8 @@ private final class Loop: @unchecked Sendable {
                 while n < 10_000, let frames = try? sockets[i].receive(dontWait: true) {
                     n += 1
                     guard frames.count == 1, let message = try? Codec.decode(frames[0]) else {
-                        dispatcher.logger.warning("runner \(state.runners[i].address.endpoint) sent an unreadable message")
+                        let endpoint = state.runners[i].address.endpoint
+                        dispatcher.logger.warning("runner \(endpoint) sent an unreadable message")
                         continue
                     }
                     state.received(message, from: i, now: .now, actions: &actions)

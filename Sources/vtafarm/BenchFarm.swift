@@ -38,7 +38,8 @@ struct BenchFarm: ParsableCommand {
         print(pad("runners", 8) + pad("measurements", 14, right: true) + pad("seconds", 10, right: true)
               + pad("per second", 12, right: true) + pad("ideal", 10, right: true) + pad("ratio", 8, right: true))
         for n in runners {
-            let farm = try LocalFarm(executable: LocalFarm.currentExecutable, runners: n, slots: 1, backend: "delay:\(delayMs)")
+            let farm = try LocalFarm(executable: LocalFarm.currentExecutable, runners: n, slots: 1,
+                                     backend: "delay:\(delayMs)")
             defer { farm.stop() }
             let (count, seconds) = try drive(farm, requests: n * perRunner, template: request, prefetch: 2)
             let rate = Double(count) / seconds, ideal = Double(n) * 1000 / delayMs
@@ -46,7 +47,8 @@ struct BenchFarm: ParsableCommand {
                   + pad(String(format: "%.1f", rate), 12, right: true) + pad(String(format: "%.1f", ideal), 10, right: true)
                   + pad(String(format: "%.1f%%", 100 * rate / ideal), 8, right: true))
         }
-        let farm = try LocalFarm(executable: LocalFarm.currentExecutable, runners: 1, slots: overheadSlots, backend: "delay:0")
+        let farm = try LocalFarm(executable: LocalFarm.currentExecutable, runners: 1, slots: overheadSlots,
+                                 backend: "delay:0")
         defer { farm.stop() }
         let (count, seconds) = try drive(farm, requests: overheadRequests, template: request, prefetch: 256)
         print(String(format: "overhead: %d measurements through one coordinator and one runner (%d slots, 0 ms backend) in %.2f s = %.0f per second",
