@@ -94,6 +94,16 @@ public struct ClusterConfig: Sendable {
             guard let s = node.string, !s.isEmpty, node.scalar != nil else { throw fail(node, field, "expected a non-empty string") }
             return s
         }
+        /// Host names and runner names reach a remote shell and ssh's command line in the launch scripts: only
+        /// letters, digits and `.-_:[]` (IPv6 in brackets), never a leading `-` that ssh would read as an option.
+        func word(_ node: Node?, _ field: String) throws -> String? {
+            guard let w = try string(node, field) else { return nil }
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]")
+            if w.hasPrefix("-") || w.count > 253 || !w.allSatisfy(allowed.contains) {
+                throw fail(node, field, "'\(w.prefix(80))' may hold only letters, digits and .-_:[] (no leading -)")
+            }
+            return w
+        }
         func backend(_ node: Node?, _ field: String) throws -> String? {
             guard let b = try string(node, field) else { return nil }
             if BackendKind.problem(with: b) != nil {
@@ -145,16 +155,22 @@ public struct ClusterConfig: Sendable {
         }
         guard let runnersNode = top["runners"] else { throw fail(root, "runners", "missing: list the runner boxes") }
         guard let list = runnersNode.sequence else { throw fail(runnersNode, "runners", "expected a list of {host, port, slots}") }
-        var seen = Set<String>()
+        var seen = Set<String>(), names = Set<String>()
         for (i, item) in list.enumerated() {
             let field = "runners[\(i)]"
             let m = try mapping(item, field, allowed: ["host", "port", "slots", "name", "backend"])
-            guard let host = try string(m["host"], "\(field).host") else { throw fail(item, "\(field).host", "missing") }
+            guard let host = try word(m["host"], "\(field).host") else { throw fail(item, "\(field).host", "missing") }
             let port = try int(m["port"], "\(field).port", 1...65535) ?? 7600
-            let runner = Runner(name: try string(m["name"], "\(field).name") ?? "\(host):\(port)", host: host, port: port,
+            let runner = Runner(name: try word(m["name"], "\(field).name") ?? "\(host):\(port)", host: host, port: port,
                                 slots: try int(m["slots"], "\(field).slots", 1...1024) ?? defaultSlots,
                                 backend: try backend(m["backend"], "\(field).backend") ?? config.defaultBackend)
-            guard seen.insert(runner.endpoint).inserted else { throw fail(item, field, "\(runner.endpoint) is listed twice") }
+            // The same box spelled twice (case, a trailing dot) is still the same box.
+            var canonicalHost = runner.host.lowercased()
+            if canonicalHost.hasSuffix(".") { canonicalHost.removeLast() }
+            guard seen.insert("\(canonicalHost):\(runner.port)").inserted else {
+                throw fail(item, field, "\(runner.endpoint) is listed twice")
+            }
+            guard names.insert(runner.name).inserted else { throw fail(item, field, "the name \(runner.name) is used twice") }
             config.runners.append(runner)
         }
         if config.runners.isEmpty { throw fail(runnersNode, "runners", "the list is empty") }

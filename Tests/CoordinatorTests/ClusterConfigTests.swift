@@ -26,6 +26,15 @@ import Wire
         ("defaults: {backend: vta-sim}\n", 1, "runners"),
         ("runners: []\n", 1, "runners"),
         ("runners:\n  - {host: a, colour: red}\n", 2, "runners[0].colour"),
+        ("runners:\n  - {host: a, name: \"x;touch PWNED;\"}\n", 2, "runners[0].name"),
+        ("runners:\n  - {host: \"-oProxyCommand=sh\"}\n", 2, "runners[0].host"),
+        ("runners:\n  - {host: \"a b\"}\n", 2, "runners[0].host"),
+        ("runners:\n  - {host: ~}\n", 2, "runners[0].host"),
+        ("runners:\n  - {host: \"a\\u0007\"}\n", 2, "runners[0].host"),
+        ("runners:\n  - {host: Box-A}\n  - {host: box-a.}\n", 3, "runners[1]"),
+        ("runners:\n  - {host: a, name: r}\n  - {host: b, name: r}\n", 3, "runners[1]"),
+        ("runners:\n  - {host: a, backend: \"delay:-5\"}\n", 2, "runners[0].backend"),
+        ("runners:\n  - {host: a, backend: \"delay:nan\"}\n", 2, "runners[0].backend"),
     ])
     func errorsNameLineAndField(yaml: String, line: Int, field: String) {
         do {
