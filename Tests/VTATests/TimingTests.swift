@@ -145,7 +145,7 @@ import Testing
             ("ALU imm 256", [Self.load(.uop, 256), Self.alu(256, imm: true), .finish([])], 408),
             ("ALU reg 256", [Self.load(.uop, 256), Self.alu(256, imm: false), .finish([])], 664),
             ("STORE 16", [Self.store(16, .pushPrev), .finish(.popNext)], 61),
-            ("STORE 1", [Self.store(1), .finish([])], 16),
+            ("STORE 1 (push); FINISH (pop)", [Self.store(1, .pushPrev), .finish(.popNext)], 16),
         ]
         for (name, program, measured) in table {
             let c = cycles(program)
