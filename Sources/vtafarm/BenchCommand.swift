@@ -119,6 +119,7 @@ struct BenchCalibration: ParsableCommand {
         }
         let microOutside = micro.filter { abs($0.simulated - $0.measured) > max(3, $0.measured * 3 / 100) }.count
         if microOutside > 0 { failed = true }
+        print("\(micro.count) measurements, \(micro.count - microOutside) within 3% or 3 cycles")
         print("{\"micro_outside_tolerance\":\(microOutside),\"summaries\":[\(summaries.joined(separator: ","))]}")
         if failed { throw ExitCode(1) }
     }
