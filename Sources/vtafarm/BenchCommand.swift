@@ -87,8 +87,10 @@ struct BenchCalibration: ParsableCommand {
     @Option(help: ArgumentHelp("Directory of micro-program directories (gated per program).", valueName: "dir"))
     var fixtures = "Tests/Fixtures/rtl"
 
-    @Option(help: ArgumentHelp("Directory of whole-layer program directories; '' for none.", valueName: "dir"))
-    var layers = "Tests/Fixtures/rtl-layers"
+    /// Defaults to rtl-layers beside --fixtures, so a run from elsewhere with --fixtures finds both sets.
+    @Option(help: ArgumentHelp("Directory of whole-layer program directories (default: rtl-layers beside --fixtures); "
+                               + "'' for none.", valueName: "dir"))
+    var layers: String?
 
     @Flag(help: "Also fail when the layer set's mean |error| > 1% or any program's > 3%.")
     var gateLayers = false
@@ -100,7 +102,9 @@ struct BenchCalibration: ParsableCommand {
 
     func run() throws {
         let micro = try measure(fixtures)
-        let layerRows = layers.isEmpty ? [] : try measure(layers)
+        let beside = URL(fileURLWithPath: fixtures).deletingLastPathComponent().appendingPathComponent("rtl-layers")
+        let layerDir = layers ?? beside.path
+        let layerRows = layerDir.isEmpty ? [] : try measure(layerDir)
         var summaries: [String] = []
         var failed = false
         for (set, rows) in [("micro", micro), ("layers", layerRows)] where !rows.isEmpty {
