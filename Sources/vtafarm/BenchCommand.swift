@@ -75,46 +75,87 @@ struct BenchCalibration: ParsableCommand {
         commandName: "calibration",
         abstract: "Compare simulated cycles with cycle counts measured elsewhere (the VTA RTL).",
         discussion: """
-        Runs every program directory under DIR whose program.json has measured_cycles (keyed by \
-        DRAM read latency), once per latency, and prints measured, simulated and the error. The \
-        default DIR holds VTA.md's RTL micro-programs, encoded by hand. Exits 1 when a program \
-        misses by more than 3% or 3 cycles, whichever is larger.
+        Runs every program directory under each DIR whose program.json has measured_cycles (keyed by \
+        DRAM read latency), once per latency, and prints measured, simulated and the error, then per \
+        set and latency the mean and max |error| and how many are within 1% and 3%. The last line is \
+        one JSON object with those summaries, for scripts. Exits 1 when a program of the micro table \
+        (--fixtures) misses by more than 3% or 3 cycles, whichever is larger; with --gate-layers also \
+        when a layer set's mean |error| exceeds 1% or any of its programs 3%.
         """
     )
 
-    @Option(help: ArgumentHelp("Directory of program directories.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Directory of micro-program directories (gated per program).", valueName: "dir"))
     var fixtures = "Tests/Fixtures/rtl"
 
+    /// Defaults to rtl-layers beside --fixtures, so a run from elsewhere with --fixtures finds both sets.
+    @Option(help: ArgumentHelp("Directory of whole-layer program directories (default: rtl-layers beside --fixtures); "
+                               + "'' for none.", valueName: "dir"))
+    var layers: String?
+
+    @Flag(help: "Also fail when the layer set's mean |error| > 1% or any program's > 3%.")
+    var gateLayers = false
+
+    /// One measured program at one latency.
+    struct Row { var latency: Int; var measured: Int; var simulated: Int
+        var errorPercent: Double { 100 * Double(simulated - measured) / Double(measured) }
+    }
+
     func run() throws {
+        let micro = try measure(fixtures)
+        let beside = URL(fileURLWithPath: fixtures).deletingLastPathComponent().appendingPathComponent("rtl-layers")
+        let layerDir = layers ?? beside.path
+        let layerRows = layerDir.isEmpty ? [] : try measure(layerDir)
+        var summaries: [String] = []
+        var failed = false
+        for (set, rows) in [("micro", micro), ("layers", layerRows)] where !rows.isEmpty {
+            for latency in Set(rows.map(\.latency)).sorted() {
+                let errors = rows.filter { $0.latency == latency }.map { abs($0.errorPercent) }
+                let mean = errors.reduce(0, +) / Double(errors.count), worst = errors.max()!
+                let within1 = errors.filter { $0 <= 1 }.count, within3 = errors.filter { $0 <= 3 }.count
+                let line = "L=%d: %d programs, mean |error| %.2f%%, max %.2f%%, %d within 1%%, %d within 3%%"
+                print("\(set) " + String(format: line, latency, errors.count, mean, worst, within1, within3))
+                let json = "\"latency\":%d,\"programs\":%d,\"mean_abs_pct\":%.4f,\"max_abs_pct\":%.4f,"
+                    + "\"within_1pct\":%d,\"within_3pct\":%d}"
+                summaries.append("{\"set\":\"\(set)\","
+                                 + String(format: json, latency, errors.count, mean, worst, within1, within3))
+                if set == "layers" && gateLayers && (mean > 1 || worst > 3) { failed = true }
+            }
+        }
+        let microOutside = micro.filter { abs($0.simulated - $0.measured) > max(3, $0.measured * 3 / 100) }.count
+        if microOutside > 0 { failed = true }
+        print("\(micro.count) measurements, \(micro.count - microOutside) within 3% or 3 cycles")
+        print("{\"micro_outside_tolerance\":\(microOutside),\"summaries\":[\(summaries.joined(separator: ","))]}")
+        if failed { throw ExitCode(1) }
+    }
+
+    /// Simulates every program under `dir` at each latency it was measured at, printing one line per run.
+    func measure(_ dir: String) throws -> [Row] {
         let fm = FileManager.default
-        guard let names = try? fm.contentsOfDirectory(atPath: fixtures) else {
-            throw UserError("\(fixtures): not a readable directory")
+        guard let names = try? fm.contentsOfDirectory(atPath: dir) else {
+            throw UserError("\(dir): not a readable directory")
         }
         print(pad("program", 22) + pad("latency", 8, right: true) + pad("measured", 10, right: true)
               + pad("simulated", 11, right: true) + pad("error", 8, right: true) + pad("error %", 9, right: true))
-        var rows = 0, outside = 0
+        var rows: [Row] = []
         for name in names.sorted() {
-            let dir = fixtures + "/" + name
-            guard fm.fileExists(atPath: dir + "/program.json") else { continue }
+            let path = dir + "/" + name
+            guard fm.fileExists(atPath: path + "/program.json") else { continue }
             let base: ProgramDirectory
-            do { base = try ProgramDirectory.load(dir) } catch let e as ProgramError { throw UserError(e.message) }
-            for (latency, measured) in (base.manifest.measuredCycles ?? [:]).sorted(by: { Int($0.key)! < Int($1.key)! }) {
+            do { base = try ProgramDirectory.load(path) } catch let e as ProgramError { throw UserError(e.message) }
+            let measuredCycles = (base.manifest.measuredCycles ?? [:]).sorted(by: { Int($0.key)! < Int($1.key)! })
+            for (latency, measured) in measuredCycles {
                 let loaded: ProgramDirectory
-                do { loaded = try ProgramDirectory.load(dir, overrides: ["DRAM_LATENCY=\(latency)"]) } catch let e as ProgramError {
-                    throw UserError(e.message)
-                }
-                let simulated = loaded.run().result.cycles
-                let error = simulated - measured
-                let ok = abs(error) <= max(3, measured * 3 / 100)
-                rows += 1
-                if !ok { outside += 1 }
+                do { loaded = try ProgramDirectory.load(path, overrides: ["DRAM_LATENCY=\(latency)"]) }
+                catch let e as ProgramError { throw UserError(e.message) }
+                let row = Row(latency: Int(latency)!, measured: measured, simulated: loaded.run().result.cycles)
+                rows.append(row)
                 print(pad(name, 22) + pad(latency, 8, right: true) + pad(formatCycles(measured), 10, right: true)
-                      + pad(formatCycles(simulated), 11, right: true) + pad(String(format: "%+d", error), 8, right: true)
-                      + pad(String(format: "%+.1f%%", 100 * Double(error) / Double(measured)), 9, right: true) + (ok ? "" : "  outside tolerance"))
+                      + pad(formatCycles(row.simulated), 11, right: true)
+                      + pad(String(format: "%+d", row.simulated - measured), 8, right: true)
+                      + pad(String(format: "%+.1f%%", row.errorPercent), 9, right: true))
             }
         }
-        print("\(rows) measurements, \(rows - outside) within 3% or 3 cycles")
-        if rows == 0 { throw UserError("\(fixtures): no program directory with measured_cycles") }
-        if outside > 0 { throw ExitCode(1) }
+        if rows.isEmpty { throw UserError("\(dir): no program directory with measured_cycles") }
+        return rows
     }
 }

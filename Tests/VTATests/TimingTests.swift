@@ -145,7 +145,7 @@ import Testing
             ("ALU imm 256", [Self.load(.uop, 256), Self.alu(256, imm: true), .finish([])], 408),
             ("ALU reg 256", [Self.load(.uop, 256), Self.alu(256, imm: false), .finish([])], 664),
             ("STORE 16", [Self.store(16, .pushPrev), .finish(.popNext)], 61),
-            ("STORE 1", [Self.store(1), .finish([])], 16),
+            ("STORE 1 (push); FINISH (pop)", [Self.store(1, .pushPrev), .finish(.popNext)], 16),
         ]
         for (name, program, measured) in table {
             let c = cycles(program)
@@ -163,6 +163,23 @@ import Testing
                 #expect(abs(c - m) <= max(3, m * 3 / 100), "\(name) at read latency \(latency): simulated \(c), RTL \(m)")
             }
         }
+    }
+}
+
+/// The RTL that measured Tests/Fixtures/rtl-layers was built with a 2048-uop buffer (LOG_UOP_BUFF_SIZE=13), a
+/// property of that build, not of stock VTA (8192): a program is valid only if its uops fit its own configuration.
+@Suite struct UopBufferTests {
+    @Test func uopsBeyondTheConfiguredBufferAreInvalid() {
+        let c2 = Workload.conv2d(h: 56, w: 56, ci: 64, co: 64, k: 3, s: 1, p: 1)
+        // A GEMM kernel of 4*9*56 = 2016 uops plus its row kernel: more than the RTL build's 2048, less than 8192.
+        let schedule = Schedule(tileH: 1, tileW: 56, tileCI: 4, tileCO: 1)
+        func code(_ hw: String) -> InvalidReason.Code? {
+            if case .failure(let r) = Compiler.compile(c2, schedule, hardware(hw)) { return r.code }
+            return nil
+        }
+        #expect(hardware("LOG_UOP_BUFF_SIZE=13").uopDepth == 2048)
+        #expect(code("LOG_UOP_BUFF_SIZE=15") == nil)
+        #expect(code("LOG_UOP_BUFF_SIZE=13") == .uopBufferOverflow)
     }
 }
 
