@@ -67,8 +67,8 @@ import Testing
 
     @Test func modelFile() throws {
         let file = ModelFile(name: "net", layers: [
-            .init(name: "a", op: "conv2d", N: 1, H: 8, W: 8, CI: 16, CO: 32, K: 3, KH: nil, KW: nil, S: 1, P: 1, count: 2),
-            .init(name: "b", op: "dense", N: nil, H: nil, W: nil, CI: 32, CO: 16, K: nil, KH: nil, KW: nil, S: nil, P: nil, count: nil),
+            .init(name: "a", op: "conv2d", n: 1, h: 8, w: 8, ci: 16, co: 32, k: 3, kh: nil, kw: nil, s: 1, p: 1, count: 2),
+            .init(name: "b", op: "dense", n: nil, h: nil, w: nil, ci: 32, co: 16, k: nil, kh: nil, kw: nil, s: nil, p: nil, count: nil),
         ])
         let m = try file.model()
         #expect(m.layers[0].workload == .conv2d(h: 8, w: 8, ci: 16, co: 32, k: 3, s: 1, p: 1) && m.layers[0].count == 2)

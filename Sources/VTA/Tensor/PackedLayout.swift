@@ -1,5 +1,5 @@
 /// Moves user tensors into and out of a program's DRAM image in VTA's packed layouts:
-/// input NCHW{BATCH}n{BLOCK_IN}c, weights (CO/BLOCK_OUT, CI/BLOCK_IN, KH, KW, BLOCK_OUT, BLOCK_IN),
+/// input NCHW{BATCH}n{BLOCK_IN}c, weights (outC/BLOCK_OUT, inC/BLOCK_IN, kernH, kernW, BLOCK_OUT, BLOCK_IN),
 /// output NCHW{BATCH}n{BLOCK_OUT}c. Dense is the 1x1 case.
 extension Program {
     /// A DRAM image holding the instructions, uops, input and weights; the output region zeroed.
@@ -22,26 +22,26 @@ extension Program {
             for b in 0..<4 { dram[uopRegion.base + 4 * k + b] = UInt8(truncatingIfNeeded: word >> (8 * UInt32(b))) }
         }
         let batch = spec.batch, bi = spec.blockIn, bo = spec.blockOut
-        let H = w.height, W = w.width, CI = w.inChannels, cib = CI / bi
+        let inH = w.height, inW = w.width, inC = w.inChannels, cib = inC / bi
         for n in 0..<w.batch {
-            for c in 0..<CI {
-                for y in 0..<H {
-                    for x in 0..<W {
-                        let elem = (((n / batch) * cib + c / bi) * H + y) * W + x
+            for c in 0..<inC {
+                for y in 0..<inH {
+                    for x in 0..<inW {
+                        let elem = (((n / batch) * cib + c / bi) * inH + y) * inW + x
                         let byte = inpRegion.base + elem * spec.inpElemBytes + (n % batch) * bi + c % bi
-                        dram[byte] = UInt8(bitPattern: input.data[((n * CI + c) * H + y) * W + x])
+                        dram[byte] = UInt8(bitPattern: input.data[((n * inC + c) * inH + y) * inW + x])
                     }
                 }
             }
         }
-        let KH = w.kernelH, KW = w.kernelW
+        let kernH = w.kernelH, kernW = w.kernelW
         for o in 0..<w.outChannels {
-            for c in 0..<CI {
-                for y in 0..<KH {
-                    for x in 0..<KW {
-                        let elem = (((o / bo) * cib + c / bi) * KH + y) * KW + x
+            for c in 0..<inC {
+                for y in 0..<kernH {
+                    for x in 0..<kernW {
+                        let elem = (((o / bo) * cib + c / bi) * kernH + y) * kernW + x
                         let byte = wgtRegion.base + elem * spec.wgtElemBytes + (o % bo) * bi + c % bi
-                        dram[byte] = UInt8(bitPattern: weight.data[((o * CI + c) * KH + y) * KW + x])
+                        dram[byte] = UInt8(bitPattern: weight.data[((o * inC + c) * kernH + y) * kernW + x])
                     }
                 }
             }
@@ -54,15 +54,15 @@ extension Program {
         let w = workload!
         let outRegion = region(.out)!
         let batch = spec.batch, bo = spec.blockOut
-        let OH = w.outHeight, OW = w.outWidth, CO = w.outChannels, cob = CO / bo
-        var out = [Int8](repeating: 0, count: w.batch * CO * OH * OW)
+        let outH = w.outHeight, outW = w.outWidth, outC = w.outChannels, cob = outC / bo
+        var out = [Int8](repeating: 0, count: w.batch * outC * outH * outW)
         for n in 0..<w.batch {
-            for c in 0..<CO {
-                for y in 0..<OH {
-                    for x in 0..<OW {
-                        let elem = (((n / batch) * cob + c / bo) * OH + y) * OW + x
+            for c in 0..<outC {
+                for y in 0..<outH {
+                    for x in 0..<outW {
+                        let elem = (((n / batch) * cob + c / bo) * outH + y) * outW + x
                         let byte = outRegion.base + elem * spec.outElemBytes + (n % batch) * bo + c % bo
-                        out[((n * CO + c) * OH + y) * OW + x] = Int8(bitPattern: dram[byte])
+                        out[((n * outC + c) * outH + y) * outW + x] = Int8(bitPattern: dram[byte])
                     }
                 }
             }

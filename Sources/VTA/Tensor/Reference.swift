@@ -6,7 +6,7 @@ public enum Reference {
     public static func run(_ w: Workload, input: Int8Tensor, weight: Int8Tensor, shift: Int = 8) -> Int8Tensor {
         let oh = w.outHeight, ow = w.outWidth
         var out = [Int8](repeating: 0, count: w.batch * w.outChannels * oh * ow)
-        let H = w.height, W = w.width, CI = w.inChannels, KH = w.kernelH, KW = w.kernelW
+        let inH = w.height, inW = w.width, inC = w.inChannels, kernH = w.kernelH, kernW = w.kernelW
         input.data.withUnsafeBufferPointer { inp in
             weight.data.withUnsafeBufferPointer { wgt in
                 for n in 0..<w.batch {
@@ -14,15 +14,15 @@ public enum Reference {
                         for y in 0..<oh {
                             for x in 0..<ow {
                                 var acc: Int32 = 0
-                                for ci in 0..<CI {
-                                    for ky in 0..<KH {
+                                for ci in 0..<inC {
+                                    for ky in 0..<kernH {
                                         let iy = y * w.stride + ky - w.pad
-                                        if iy < 0 || iy >= H { continue }
-                                        for kx in 0..<KW {
+                                        if iy < 0 || iy >= inH { continue }
+                                        for kx in 0..<kernW {
                                             let ix = x * w.stride + kx - w.pad
-                                            if ix < 0 || ix >= W { continue }
-                                            let a = Int32(inp[((n * CI + ci) * H + iy) * W + ix])
-                                            let b = Int32(wgt[((co * CI + ci) * KH + ky) * KW + kx])
+                                            if ix < 0 || ix >= inW { continue }
+                                            let a = Int32(inp[((n * inC + ci) * inH + iy) * inW + ix])
+                                            let b = Int32(wgt[((co * inC + ci) * kernH + ky) * kernW + kx])
                                             acc &+= a &* b
                                         }
                                     }

@@ -49,17 +49,22 @@ public struct ModelFile: Codable, Sendable {
     public struct Row: Codable, Sendable {
         public var name: String
         public var op: String
-        public var N: Int?
-        public var H: Int?
-        public var W: Int?
-        public var CI: Int
-        public var CO: Int
-        public var K: Int?
-        public var KH: Int?
-        public var KW: Int?
-        public var S: Int?
-        public var P: Int?
+        public var n: Int?
+        public var h: Int?
+        public var w: Int?
+        public var ci: Int
+        public var co: Int
+        public var k: Int?
+        public var kh: Int?
+        public var kw: Int?
+        public var s: Int?
+        public var p: Int?
         public var count: Int?
+        // The file's keys are the conv notation of VTA.md (N, H, W, CI, CO, K, KH, KW, S, P).
+        enum CodingKeys: String, CodingKey {
+            case name, op, count
+            case n = "N", h = "H", w = "W", ci = "CI", co = "CO", k = "K", kh = "KH", kw = "KW", s = "S", p = "P"
+        }
     }
     public var name: String
     public var layers: [Row]
@@ -70,16 +75,16 @@ public struct ModelFile: Codable, Sendable {
             let workload: Workload
             switch row.op.lowercased() {
             case "conv2d":
-                guard let h = row.H, let w = row.W else {
+                guard let h = row.h, let w = row.w else {
                     throw WorkloadError(message: "layer \(row.name): conv2d needs H and W")
                 }
-                guard let kh = row.KH ?? row.K, let kw = row.KW ?? row.K else {
+                guard let kh = row.kh ?? row.k, let kw = row.kw ?? row.k else {
                     throw WorkloadError(message: "layer \(row.name): conv2d needs K (or KH and KW)")
                 }
-                workload = Workload(kind: .conv2d, batch: row.N ?? 1, height: h, width: w, inChannels: row.CI,
-                                    outChannels: row.CO, kernelH: kh, kernelW: kw, stride: row.S ?? 1, pad: row.P ?? 0)
+                workload = Workload(kind: .conv2d, batch: row.n ?? 1, height: h, width: w, inChannels: row.ci,
+                                    outChannels: row.co, kernelH: kh, kernelW: kw, stride: row.s ?? 1, pad: row.p ?? 0)
             case "dense":
-                workload = .dense(n: row.N ?? 1, ci: row.CI, co: row.CO)
+                workload = .dense(n: row.n ?? 1, ci: row.ci, co: row.co)
             default:
                 throw WorkloadError(message: "layer \(row.name): op '\(row.op)' is not conv2d or dense")
             }
