@@ -73,4 +73,11 @@ import Testing
             if let s { #expect(ScheduleSpace.evaluate(layer.workload, s, spec).cycles != nil) }
         }
     }
+
+    /// Every tile 1 on a 1024^2 x 1024 layer is valid-shaped but needs ~10^10 instructions: refused by the
+    /// instruction cap before anything is reserved (it aborted on a 1 TB allocation).
+    @Test func enormousProgramIsRefusedUpFront() {
+        let huge = Workload.conv2d(h: 1024, w: 1024, ci: 1024, co: 1024, k: 1)
+        #expect(reason(huge, Schedule()) == .programTooLarge)
+    }
 }

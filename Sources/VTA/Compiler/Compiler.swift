@@ -19,6 +19,12 @@
 /// with w innermost (as the template's x_inn). dense: iter_out = tile_ci (the reduction),
 /// iter_in = 1, uops over (co, b). The epilogue and reset use a "rows" kernel over (b, w).
 public enum Compiler {
+    /// The most instructions one program may have (256 MiB encoded): the compiler reserves the whole
+    /// stream up front, so a valid-shaped but enormous schedule (every tile 1 on a 1024^2 x 1024
+    /// layer: 10^10 instructions) must be refused before, not die allocating. resnet18's largest
+    /// schedule needs under 10^6.
+    public static let maxInstructions = 1 << 24
+
     /// Compiles, or says why VTA cannot run this configuration. Never traps on any knob values.
     public static func compile(_ workload: Workload, _ schedule: Schedule, _ spec: HardwareSpec,
                                shift: Int = 8) -> Result<Program, InvalidReason> {
@@ -28,6 +34,11 @@ public enum Compiler {
         case .success(let plan):
             guard ISALayout.immRange.contains(shift) else {
                 return .failure(InvalidReason(.fieldOverflow, "shift \(shift) does not fit the \(ISALayout.immWidth)-bit ALU immediate"))
+            }
+            guard let count = plan.instructionCount, count <= maxInstructions else {
+                let n = plan.instructionCount.map { "\($0)" } ?? "more than 2^63"
+                return .failure(InvalidReason(.programTooLarge, "\(n) instructions exceed the compiler's limit of "
+                                              + "\(maxInstructions) (maxInstructions)"))
             }
             var emitter = Emitter(plan: plan, spec: spec, shift: shift)
             emitter.emit()
@@ -145,9 +156,8 @@ private struct Emitter {
     mutating func emit() {
         buildUops()
         // Regions need the instruction count, which is known only at the end; compute it first.
-        let groups = plan.bOuter * (plan.hOuter / s.hThreads) * (plan.coOuter / s.ocThreads) * plan.wOuter
-        let perThreadPerGroup = 1 + plan.ciOuter * (s.tileB * s.tileCI + 2) + 3 + s.tileCO * s.tileB
-        let count = 2 + groups * plan.threads * perThreadPerGroup
+        let groups = plan.groups
+        let count = plan.instructionCount!
         regions = Compiler.regions(w, spec, uops: uops.count, instructions: count)
         insns.reserveCapacity(count)
         let uopRegion = regions[1], inp = regions[2], wgt = regions[3], out = regions[4]

@@ -23,6 +23,8 @@ public struct InvalidReason: Error, Hashable, Sendable, CustomStringConvertible 
         case padTooLarge = "pad_too_large"
         case dmaNotExpressible = "dma_not_expressible"
         case fieldOverflow = "field_overflow"
+        // the compiler's own limits (Compiler.maxInstructions)
+        case programTooLarge = "program_too_large"
     }
 
     public let code: Code
