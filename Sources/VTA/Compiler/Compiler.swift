@@ -33,7 +33,8 @@ public enum Compiler {
         case .failure(let reason): return .failure(reason)
         case .success(let plan):
             guard ISALayout.immRange.contains(shift) else {
-                return .failure(InvalidReason(.fieldOverflow, "shift \(shift) does not fit the \(ISALayout.immWidth)-bit ALU immediate"))
+                let field = "the \(ISALayout.immWidth)-bit ALU immediate"
+                return .failure(InvalidReason(.fieldOverflow, "shift \(shift) does not fit \(field)"))
             }
             guard let count = plan.instructionCount, count <= maxInstructions else {
                 let n = plan.instructionCount.map { "\($0)" } ?? "more than 2^63"
