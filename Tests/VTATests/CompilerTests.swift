@@ -80,4 +80,15 @@ import Testing
         let huge = Workload.conv2d(h: 1024, w: 1024, ci: 1024, co: 1024, k: 1)
         #expect(reason(huge, Schedule()) == .programTooLarge)
     }
+
+    /// A valid program of ~15M instructions takes seconds to compile: a 50 ms deadline stops it promptly.
+    @Test func compilingStopsAtTheDeadline() {
+        let big = Workload.conv2d(h: 256, w: 256, ci: 128, co: 128, k: 1)
+        let started = ContinuousClock.now
+        let result = Compiler.compile(big, Schedule(), spec, deadline: started + .milliseconds(50))
+        let elapsed = ContinuousClock.now - started
+        guard case .failure(let reason) = result else { Issue.record("compiled past the deadline"); return }
+        #expect(reason.code == .deadlineExceeded)
+        #expect(elapsed < .seconds(2), "took \(elapsed)")
+    }
 }

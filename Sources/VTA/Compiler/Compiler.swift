@@ -26,8 +26,11 @@ public enum Compiler {
     public static let maxInstructions = 1 << 24
 
     /// Compiles, or says why VTA cannot run this configuration. Never traps on any knob values.
+    /// Past `deadline` it stops and fails with `deadline_exceeded`, so a runner's timeout covers
+    /// compiling (up to `maxInstructions` take seconds), not only simulating.
     public static func compile(_ workload: Workload, _ schedule: Schedule, _ spec: HardwareSpec,
-                               shift: Int = 8) -> Result<Program, InvalidReason> {
+                               shift: Int = 8, deadline: ContinuousClock.Instant? = nil)
+        -> Result<Program, InvalidReason> {
         do { try workload.validate() } catch { return .failure(InvalidReason(.badWorkload, "\(error)")) }
         switch TilePlan.make(workload, schedule, spec) {
         case .failure(let reason): return .failure(reason)
@@ -41,8 +44,11 @@ public enum Compiler {
                 return .failure(InvalidReason(.programTooLarge, "\(n) instructions exceed the compiler's limit of "
                                               + "\(maxInstructions) (maxInstructions)"))
             }
-            var emitter = Emitter(plan: plan, spec: spec, shift: shift)
+            var emitter = Emitter(plan: plan, spec: spec, shift: shift, deadline: deadline)
             emitter.emit()
+            if emitter.stopped {
+                return .failure(InvalidReason(.deadlineExceeded, "compiling \(count) instructions passed the deadline"))
+            }
             let program = Program(spec: spec, instructions: emitter.insns, uops: emitter.uops,
                                   regions: emitter.regions, workload: workload, schedule: schedule)
             // Belt and braces: every instruction and uop must encode. The plan's checks should
@@ -86,8 +92,12 @@ private struct Emitter {
     var gemmKernelAt: [Int] = []
     var rowsKernelAt: [Int] = []
 
-    init(plan: TilePlan, spec: HardwareSpec, shift: Int) {
-        self.plan = plan; self.spec = spec; self.shift = shift
+    let deadline: ContinuousClock.Instant?
+    /// Set when `deadline` passed: the stream is then incomplete.
+    var stopped = false
+
+    init(plan: TilePlan, spec: HardwareSpec, shift: Int, deadline: ContinuousClock.Instant?) {
+        self.plan = plan; self.spec = spec; self.shift = shift; self.deadline = deadline
     }
 
     var s: Schedule { plan.schedule }
@@ -176,6 +186,7 @@ private struct Emitter {
             for hg in 0..<(plan.hOuter / s.hThreads) {
                 for cg in 0..<(plan.coOuter / s.ocThreads) {
                     for wo in 0..<plan.wOuter {
+                        if let deadline, ContinuousClock.now >= deadline { stopped = true; return }
                         // thread t = vh * ocThreads + vc
                         func h0(_ t: Int) -> Int { hg * s.hThreads + t / s.ocThreads }
                         func co0(_ t: Int) -> Int { cg * s.ocThreads + t % s.ocThreads }

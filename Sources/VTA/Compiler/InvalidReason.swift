@@ -25,6 +25,8 @@ public struct InvalidReason: Error, Hashable, Sendable, CustomStringConvertible 
         case fieldOverflow = "field_overflow"
         // the compiler's own limits (Compiler.maxInstructions)
         case programTooLarge = "program_too_large"
+        /// Not a property of the configuration: compiling stopped at the caller's deadline.
+        case deadlineExceeded = "deadline_exceeded"
     }
 
     public let code: Code
