@@ -73,4 +73,22 @@ import Testing
             if let s { #expect(ScheduleSpace.evaluate(layer.workload, s, spec).cycles != nil) }
         }
     }
+
+    /// Every tile 1 on a 1024^2 x 1024 layer is valid-shaped but needs ~10^10 instructions: refused by the
+    /// instruction cap before anything is reserved (it aborted on a 1 TB allocation).
+    @Test func enormousProgramIsRefusedUpFront() {
+        let huge = Workload.conv2d(h: 1024, w: 1024, ci: 1024, co: 1024, k: 1)
+        #expect(reason(huge, Schedule()) == .programTooLarge)
+    }
+
+    /// A valid program of ~15M instructions takes seconds to compile: a 50 ms deadline stops it promptly.
+    @Test func compilingStopsAtTheDeadline() {
+        let big = Workload.conv2d(h: 256, w: 256, ci: 128, co: 128, k: 1)
+        let started = ContinuousClock.now
+        let result = Compiler.compile(big, Schedule(), spec, deadline: started + .milliseconds(50))
+        let elapsed = ContinuousClock.now - started
+        guard case .failure(let reason) = result else { Issue.record("compiled past the deadline"); return }
+        #expect(reason.code == .deadlineExceeded)
+        #expect(elapsed < .seconds(2), "took \(elapsed)")
+    }
 }

@@ -129,6 +129,41 @@ import Testing
         #expect(try loadError(editRegion("out") { $0["name"] = "psum" }).contains("'psum'"))
     }
 
+    /// A manifest's `file` entries may not read outside the program directory.
+    @Test func filesStayInsideTheDirectory() throws {
+        func wgtFile(_ file: @escaping (String) throws -> String) -> (String) throws -> Void {
+            { dir in
+                let name = try file(dir)
+                try editManifest(dir) { m in
+                    var regions = m["regions"] as! [[String: Any]]
+                    let i = regions.firstIndex { $0["name"] as? String == "wgt" }!
+                    regions[i]["file"] = name
+                    m["regions"] = regions
+                }
+            }
+        }
+        let up = try loadError(wgtFile { dir in "../\(URL(fileURLWithPath: dir).lastPathComponent)/wgt.bin" })
+        #expect(up.contains("'..'"), "\(up)")
+        let absolute = try loadError(wgtFile { dir in dir + "/wgt.bin" })
+        #expect(absolute.contains("absolute"), "\(absolute)")
+        let outside = temporaryDirectory("outside")
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        let linked = try loadError(wgtFile { dir in
+            try FileManager.default.copyItem(atPath: dir + "/wgt.bin", toPath: outside + "/wgt.bin")
+            try FileManager.default.createSymbolicLink(atPath: dir + "/link.bin",
+                                                       withDestinationPath: outside + "/wgt.bin")
+            return "link.bin"
+        })
+        #expect(linked.contains("outside the program directory"), "\(linked)")
+        // A symlink that stays inside is fine.
+        let inside = try loadError(wgtFile { dir in
+            try FileManager.default.createSymbolicLink(atPath: dir + "/same.bin", withDestinationPath: "wgt.bin")
+            return "same.bin"
+        })
+        #expect(inside == "(loaded without error)", "\(inside)")
+    }
+
     @Test func overflowingFields() throws {
         // An opcode of 7, a memory type of 6, and a uop_end beyond the 8192-uop buffer.
         let op = try loadError { dir in try rewrite(dir, "insn.bin") { $0[16 * 2] = ($0[16 * 2] & 0xF8) | 7 } }

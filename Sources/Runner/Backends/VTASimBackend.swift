@@ -21,7 +21,9 @@ public struct VTASimBackend: MeasurementBackend {
             return MeasureResult(requestID: request.requestID, status: .invalid, invalidReason: "bad_workload", error: "\(error)")
         }
         let spec = HardwareSpec(request.hardware)
-        switch Compiler.compile(request.workload, request.schedule, spec, shift: request.shift) {
+        switch Compiler.compile(request.workload, request.schedule, spec, shift: request.shift, deadline: deadline) {
+        case .failure(let reason) where reason.code == .deadlineExceeded:
+            result = MeasureResult(requestID: request.requestID, status: .timeout, error: reason.message)
         case .failure(let reason):
             result = MeasureResult(requestID: request.requestID, status: .invalid, invalidReason: reason.code.rawValue, error: reason.message)
         case .success(let program):

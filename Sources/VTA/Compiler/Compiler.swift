@@ -19,18 +19,36 @@
 /// with w innermost (as the template's x_inn). dense: iter_out = tile_ci (the reduction),
 /// iter_in = 1, uops over (co, b). The epilogue and reset use a "rows" kernel over (b, w).
 public enum Compiler {
+    /// The most instructions one program may have (256 MiB encoded): the compiler reserves the whole
+    /// stream up front, so a valid-shaped but enormous schedule (every tile 1 on a 1024^2 x 1024
+    /// layer: 10^10 instructions) must be refused before, not die allocating. resnet18's largest
+    /// schedule needs under 10^6.
+    public static let maxInstructions = 1 << 24
+
     /// Compiles, or says why VTA cannot run this configuration. Never traps on any knob values.
+    /// Past `deadline` it stops and fails with `deadline_exceeded`, so a runner's timeout covers
+    /// compiling (up to `maxInstructions` take seconds), not only simulating.
     public static func compile(_ workload: Workload, _ schedule: Schedule, _ spec: HardwareSpec,
-                               shift: Int = 8) -> Result<Program, InvalidReason> {
+                               shift: Int = 8, deadline: ContinuousClock.Instant? = nil)
+        -> Result<Program, InvalidReason> {
         do { try workload.validate() } catch { return .failure(InvalidReason(.badWorkload, "\(error)")) }
         switch TilePlan.make(workload, schedule, spec) {
         case .failure(let reason): return .failure(reason)
         case .success(let plan):
             guard ISALayout.immRange.contains(shift) else {
-                return .failure(InvalidReason(.fieldOverflow, "shift \(shift) does not fit the \(ISALayout.immWidth)-bit ALU immediate"))
+                let field = "the \(ISALayout.immWidth)-bit ALU immediate"
+                return .failure(InvalidReason(.fieldOverflow, "shift \(shift) does not fit \(field)"))
             }
-            var emitter = Emitter(plan: plan, spec: spec, shift: shift)
+            guard let count = plan.instructionCount, count <= maxInstructions else {
+                let n = plan.instructionCount.map { "\($0)" } ?? "more than 2^63"
+                return .failure(InvalidReason(.programTooLarge, "\(n) instructions exceed the compiler's limit of "
+                                              + "\(maxInstructions) (maxInstructions)"))
+            }
+            var emitter = Emitter(plan: plan, spec: spec, shift: shift, deadline: deadline)
             emitter.emit()
+            if emitter.stopped {
+                return .failure(InvalidReason(.deadlineExceeded, "compiling \(count) instructions passed the deadline"))
+            }
             let program = Program(spec: spec, instructions: emitter.insns, uops: emitter.uops,
                                   regions: emitter.regions, workload: workload, schedule: schedule)
             // Belt and braces: every instruction and uop must encode. The plan's checks should
@@ -74,8 +92,12 @@ private struct Emitter {
     var gemmKernelAt: [Int] = []
     var rowsKernelAt: [Int] = []
 
-    init(plan: TilePlan, spec: HardwareSpec, shift: Int) {
-        self.plan = plan; self.spec = spec; self.shift = shift
+    let deadline: ContinuousClock.Instant?
+    /// Set when `deadline` passed: the stream is then incomplete.
+    var stopped = false
+
+    init(plan: TilePlan, spec: HardwareSpec, shift: Int, deadline: ContinuousClock.Instant?) {
+        self.plan = plan; self.spec = spec; self.shift = shift; self.deadline = deadline
     }
 
     var s: Schedule { plan.schedule }
@@ -145,9 +167,8 @@ private struct Emitter {
     mutating func emit() {
         buildUops()
         // Regions need the instruction count, which is known only at the end; compute it first.
-        let groups = plan.bOuter * (plan.hOuter / s.hThreads) * (plan.coOuter / s.ocThreads) * plan.wOuter
-        let perThreadPerGroup = 1 + plan.ciOuter * (s.tileB * s.tileCI + 2) + 3 + s.tileCO * s.tileB
-        let count = 2 + groups * plan.threads * perThreadPerGroup
+        let groups = plan.groups
+        let count = plan.instructionCount!
         regions = Compiler.regions(w, spec, uops: uops.count, instructions: count)
         insns.reserveCapacity(count)
         let uopRegion = regions[1], inp = regions[2], wgt = regions[3], out = regions[4]
@@ -165,6 +186,7 @@ private struct Emitter {
             for hg in 0..<(plan.hOuter / s.hThreads) {
                 for cg in 0..<(plan.coOuter / s.ocThreads) {
                     for wo in 0..<plan.wOuter {
+                        if let deadline, ContinuousClock.now >= deadline { stopped = true; return }
                         // thread t = vh * ocThreads + vc
                         func h0(_ t: Int) -> Int { hg * s.hThreads + t / s.ocThreads }
                         func co0(_ t: Int) -> Int { cg * s.ocThreads + t % s.ocThreads }

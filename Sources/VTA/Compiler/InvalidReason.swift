@@ -23,6 +23,10 @@ public struct InvalidReason: Error, Hashable, Sendable, CustomStringConvertible 
         case padTooLarge = "pad_too_large"
         case dmaNotExpressible = "dma_not_expressible"
         case fieldOverflow = "field_overflow"
+        // the compiler's own limits (Compiler.maxInstructions)
+        case programTooLarge = "program_too_large"
+        /// Not a property of the configuration: compiling stopped at the caller's deadline.
+        case deadlineExceeded = "deadline_exceeded"
     }
 
     public let code: Code

@@ -127,6 +127,24 @@ public struct TilePlan: Hashable, Sendable {
     }
 
     /// Fields the emitted instructions would overflow (loop counts, factors, DMA sizes).
+    /// Tile groups the emitter walks: (b, h per thread, co per thread, w) outer tiles.
+    var groups: Int { bOuter * (hOuter / schedule.hThreads) * (coOuter / schedule.ocThreads) * wOuter }
+
+    /// Instructions the emitter will produce, or nil if the count overflows `Int`: two for the
+    /// uop load and FINISH, and per thread and group a reset, per CI tile its loads and GEMM, the
+    /// epilogue and the stores.
+    var instructionCount: Int? {
+        let s = schedule
+        let (loads, o1) = s.tileB.multipliedReportingOverflow(by: s.tileCI)
+        let (perCI, o2) = ciOuter.multipliedReportingOverflow(by: loads &+ 2)
+        let (stores, o3) = s.tileCO.multipliedReportingOverflow(by: s.tileB)
+        guard !o1 && !o2 && !o3, let body = Workload.checkedProduct([groups, threads, 1 + perCI + 3 + stores]) else {
+            return nil
+        }
+        let (count, o4) = body.addingReportingOverflow(2)
+        return o4 ? nil : count
+    }
+
     func fieldOverflow(_ spec: HardwareSpec) -> InvalidReason? {
         let isa = spec.isa
         let iterMax = isa.maxLoopIter, sizeMax = ISALayout.maxSize

@@ -110,7 +110,8 @@ extension HardwareSpec {
             try w.put(f[14], Int(a.op.rawValue))
             try w.put(f[15], a.useImm ? 1 : 0)
             guard ISALayout.immRange.contains(a.imm) else {
-                throw ISAError(field: "imm", message: "\(a.imm) does not fit in a signed \(ISALayout.immWidth)-bit immediate")
+                let field = "a signed \(ISALayout.immWidth)-bit immediate"
+                throw ISAError(field: "imm", message: "\(a.imm) does not fit in \(field)")
             }
             w.put(f[16], raw: UInt64(UInt16(bitPattern: Int16(a.imm))))
         case .finish(let deps):

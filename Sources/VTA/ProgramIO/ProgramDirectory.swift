@@ -63,6 +63,24 @@ public struct ProgramDirectory: Sendable {
 
     /// Reads and validates a program directory. Hardware keys in `overrides` (memory-system keys
     /// only: AXI_WIDTH, MAX_BURST, CLOCK_MHZ, DRAM_LATENCY) replace the manifest's.
+    /// Why a region's `file` entry would read something outside the program directory, or nil. A
+    /// program directory comes from elsewhere, so its manifest must not make vtafarm read (and
+    /// report the size of) `/etc/...` or `../../secret`: absolute paths, `..` components and
+    /// symlinks resolving outside the directory are refused.
+    static func escapes(_ file: String, from directory: URL) -> String? {
+        if file.isEmpty { return "is empty" }
+        if file.hasPrefix("/") { return "is an absolute path; files must lie inside the program directory" }
+        if file.split(separator: "/").contains("..") {
+            return "has a '..' component; files must lie inside the program directory"
+        }
+        let root = directory.resolvingSymlinksInPath().standardizedFileURL.path
+        let target = directory.appendingPathComponent(file).resolvingSymlinksInPath().standardizedFileURL.path
+        if !target.hasPrefix(root.hasSuffix("/") ? root : root + "/") {
+            return "resolves to \(target), outside the program directory"
+        }
+        return nil
+    }
+
     public static func load(_ directory: String, overrides: [String] = []) throws -> ProgramDirectory {
         let url = URL(fileURLWithPath: directory)
         let manifestPath = url.appendingPathComponent("program.json").path
@@ -124,7 +142,12 @@ public struct ProgramDirectory: Sendable {
                 throw ProgramError("\(manifestPath): regions '\(r.name)' and '\(other.name.rawValue)' overlap")
             }
             regions.append(region)
-            if let file = r.file { files.append((region, file)) }
+            if let file = r.file {
+                if let problem = Self.escapes(file, from: url) {
+                    throw ProgramError("\(manifestPath): region '\(r.name)': file '\(file)' \(problem)")
+                }
+                files.append((region, file))
+            }
         }
         guard let insnRegion = regions.first(where: { $0.name == .insn }), files.contains(where: { $0.0.name == .insn }) else {
             throw ProgramError("\(manifestPath): no 'insn' region with a file")
