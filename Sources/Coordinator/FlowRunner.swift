@@ -21,8 +21,6 @@ public final class FlowRunner {
         public var stages: [StageReport]
         public var hardware: HardwareConfig
         public var latency: Int?
-        /// The summary of the last search or tune stage that ran.
-        public var lastSummary: TuneSummary?
         /// Every verify stage passed (true when there was none).
         public var verified: Bool
     }
@@ -69,7 +67,6 @@ public final class FlowRunner {
         var latency: Int?
         var gain: Double?
         var reports: [StageReport] = []
-        var lastSummary: TuneSummary?
         var verified = true
     }
 
@@ -77,7 +74,7 @@ public final class FlowRunner {
         var state = State(hardware: base.hardware, latency: latency(on: base.hardware))
         try run(flow.stages, prefix: "", &state)
         return Outcome(stages: state.reports, hardware: state.hardware, latency: state.latency,
-                       lastSummary: state.lastSummary, verified: state.verified)
+                       verified: state.verified)
     }
 
     func values(_ state: State) -> [Flow.Predicate.Variable: Double] {
@@ -163,7 +160,6 @@ public final class FlowRunner {
             let job = TuningJob(settings: settings, dispatcher: dispatcher, records: records, filteredRecords: filteredRecords, progress: progress)
             let summary = try job.run()
             report.summary = summary
-            state.lastSummary = summary
             let before = state.latency
             if stage.kind == .search { state.hardware = summary.hardware }
             state.latency = latency(on: state.hardware)

@@ -1,5 +1,30 @@
 import Foundation
 import VTA
+import Wire
+
+/// How a measurement ended, as written in the records file (the strings are the file format).
+/// The runner's statuses plus FILTERED: rejected by the coordinator's validity filter, so it is
+/// in the `.filtered` file and took no runner time.
+public enum RecordStatus: String, Codable, Sendable, Equatable, CaseIterable {
+    case ok = "OK", invalid = "INVALID", runtimeError = "RUNTIME_ERROR", timeout = "TIMEOUT"
+    case wrongAnswer = "WRONG_ANSWER", unsupported = "UNSUPPORTED", internalError = "INTERNAL"
+    case filtered = "FILTERED"
+
+    public init(_ status: MeasureStatus) {
+        switch status {
+        case .ok: self = .ok
+        case .invalid: self = .invalid
+        case .runtimeError: self = .runtimeError
+        case .timeout: self = .timeout
+        case .wrongAnswer: self = .wrongAnswer
+        case .unsupported: self = .unsupported
+        case .internalError: self = .internalError
+        }
+    }
+
+    /// A failure of the run itself (not a configuration VTA rejects, not one we filtered).
+    public var isFailure: Bool { self != .ok && self != .invalid && self != .filtered }
+}
 
 /// One finished measurement, one JSON line in the records file.
 public struct Record: Codable, Sendable, Equatable {
@@ -12,9 +37,7 @@ public struct Record: Codable, Sendable, Equatable {
     public var workload: String
     public var hardware: [String: JSONScalar]
     public var schedule: String
-    /// OK, INVALID, RUNTIME_ERROR, TIMEOUT, WRONG_ANSWER, UNSUPPORTED, INTERNAL, or FILTERED
-    /// (rejected by the coordinator's validity filter: in the `.filtered` file, no runner time).
-    public var status: String
+    public var status: RecordStatus
     public var cycles: Int?
     public var reason: String?
     public var error: String?
@@ -34,7 +57,8 @@ public struct Record: Codable, Sendable, Equatable {
     }
 
     public init(model: String, task: String, count: Int, workload: Workload, hardware: HardwareConfig, schedule: Schedule,
-                status: String, cycles: Int? = nil, reason: String? = nil, error: String? = nil, runner: String? = nil,
+                status: RecordStatus, cycles: Int? = nil, reason: String? = nil, error: String? = nil,
+                runner: String? = nil,
                 sent: Double, finished: Double, wallSeconds: Double? = nil) {
         self.model = model; self.task = task; self.count = count; self.workload = workload.description
         self.hardware = hardware.values; self.schedule = schedule.description; self.status = status; self.cycles = cycles
@@ -164,7 +188,8 @@ public final class RecordStore {
         for r in records(onHardware: key) {
             var entry = out[r.task] ?? (0, nil)
             entry.measured += 1
-            if r.status == "OK", let c = r.cycles, entry.best == nil || c < entry.best!.cycles, let s = try? Schedule(parsing: r.schedule) {
+            if r.status == .ok, let c = r.cycles, entry.best == nil || c < entry.best!.cycles,
+               let s = try? Schedule(parsing: r.schedule) {
                 entry.best = (s, c)
             }
             out[r.task] = entry

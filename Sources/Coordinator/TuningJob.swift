@@ -113,7 +113,7 @@ public final class TuningJob {
     public func run() throws -> TuneSummary {
         for (r, _) in records.replayOrder() {  // what earlier runs learned about validity
             guard let c = r.hardwareConfig, let w = try? Workload(parsing: r.workload), let s = try? Schedule(parsing: r.schedule) else { continue }
-            validity.add(Features.candidate(c, w, s), invalid: r.status == MeasureStatus.invalid.rawValue)
+            validity.add(Features.candidate(c, w, s), invalid: r.status == .invalid)
         }
         try? validity.fit()
         if let space = settings.hardwareSpace, settings.tuner == .arco { return try coOptimize(space) }
@@ -135,7 +135,7 @@ public final class TuningJob {
             var replay: [(index: Int, cycles: Int?)] = []
             for r in recordedHere where r.task == task(layer) {
                 guard let s = try? Schedule(parsing: r.schedule), let i = space.index(of: s) else { continue }
-                replay.append((i, r.status == "OK" ? r.cycles : nil))
+                replay.append((i, r.status == .ok ? r.cycles : nil))
                 if r.stage == settings.stage { outcome.measured += 1 }
                 note(&outcome, schedule: s, status: r.status, cycles: r.cycles)
             }
@@ -166,7 +166,7 @@ public final class TuningJob {
                 if batch.isEmpty { continue }
                 let results = try measure(batch) { c, r, cycles in
                     outcome.measured += 1
-                    note(&outcome, schedule: c.schedule, status: r.status.rawValue, cycles: cycles)
+                    note(&outcome, schedule: c.schedule, status: RecordStatus(r.status), cycles: cycles)
                     if r.status == .invalid { outcome.invalidDispatched += 1 }
                 }
                 let t1 = ContinuousClock.now
@@ -196,7 +196,7 @@ public final class TuningJob {
         var replay: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)] = []
         for (r, _) in records.replayOrder() {
             guard let l = layerIndex[r.task], let c = r.hardwareConfig, let s = try? Schedule(parsing: r.schedule) else { continue }
-            replay.append((c, l, s, r.status == "OK" ? r.cycles : nil))
+            replay.append((c, l, s, r.status == .ok ? r.cycles : nil))
         }
         let resumed = records.records.filter { $0.stage == settings.stage && layerIndex[$0.task] != nil }.count
         measuredTotal = resumed
@@ -241,7 +241,7 @@ public final class TuningJob {
         var schedule: Schedule
     }
 
-    func record(_ c: Candidate, status: String) -> Record {
+    func record(_ c: Candidate, status: RecordStatus) -> Record {
         let layer = settings.model.layers[c.layer]
         let now = Date().timeIntervalSince1970
         var r = Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
@@ -258,7 +258,7 @@ public final class TuningJob {
             let layer = settings.model.layers[c.layer]
             if records.contains(key: Record.key(task: task(layer), hardwareKey: c.hardware.canonicalKey, schedule: c.schedule.description)) { continue }
             if case .failure(let reason) = TilePlan.make(layer.workload, c.schedule, HardwareSpec(c.hardware)) {
-                var f = record(c, status: "FILTERED")
+                var f = record(c, status: .filtered)
                 f.reason = reason.code.rawValue
                 try filteredRecords.append(f)
                 filtered.append(c)
@@ -268,7 +268,7 @@ public final class TuningJob {
             if validity.isTrained,
                let p = try? validity.probabilityInvalid([Features.candidate(c.hardware, layer.workload, c.schedule)]).first,
                p > validity.threshold {
-                var f = record(c, status: "FILTERED")
+                var f = record(c, status: .filtered)
                 f.reason = "predicted_invalid"
                 try filteredRecords.append(f)
                 filtered.append(c)
@@ -297,7 +297,7 @@ public final class TuningJob {
             guard let i = position[r.requestID], results[i] == nil else { continue }
             let c = batch[i].0
             let cycles = r.status == .ok ? Int(r.cycles) : nil
-            var rec = record(c, status: r.status.rawValue)
+            var rec = record(c, status: RecordStatus(r.status))
             rec.cycles = cycles
             rec.reason = r.invalidReason.isEmpty ? nil : r.invalidReason
             rec.error = r.error.isEmpty ? nil : r.error
@@ -320,9 +320,9 @@ public final class TuningJob {
         return ordered
     }
 
-    func note(_ outcome: inout LayerOutcome, schedule: Schedule, status: String, cycles: Int?) {
-        if status != "OK" && status != MeasureStatus.invalid.rawValue { outcome.failed += 1 }
-        guard status == "OK", let c = cycles else { return }
+    func note(_ outcome: inout LayerOutcome, schedule: Schedule, status: RecordStatus, cycles: Int?) {
+        if status.isFailure { outcome.failed += 1 }
+        guard status == .ok, let c = cycles else { return }
         if outcome.best == nil || c < outcome.best!.cycles { outcome.best = (schedule, c) }
         bestSoFar[outcome.layer.name] = c * outcome.layer.count
     }

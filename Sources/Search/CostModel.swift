@@ -20,7 +20,6 @@ public final class CostModel {
         self.seed = seed
     }
 
-    public var observations: Int { rows.count }
     public var isTrained: Bool { !trees.isEmpty }
 
     public func add(_ features: [Float], cycles: Int?) {

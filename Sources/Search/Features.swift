@@ -4,11 +4,6 @@ import VTA
 /// Feature vectors for the cost model: what a schedule does to one layer on one VTA, as log2
 /// values (the trees split on ratios, and log2 keeps powers-of-two knobs evenly spaced).
 public enum Features {
-    public static let scheduleNames = [
-        "tile_b", "tile_h", "tile_w", "tile_ci", "tile_co", "h_nthread", "oc_nthread",
-        "inp_tile", "wgt_tile", "acc_tile", "gemm_kernel", "tiles", "chunks", "threads",
-    ]
-
     /// Features of a schedule of workload `w` on `spec` (also defined for invalid schedules).
     public static func schedule(_ s: Schedule, _ w: Workload, _ spec: HardwareSpec) -> [Float] {
         func lg(_ x: Int) -> Float { Float(log2(Double(max(1, x)))) }

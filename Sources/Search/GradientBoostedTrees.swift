@@ -24,7 +24,6 @@ public final class GradientBoostedTrees {
 
     private var booster: BoosterHandle?
     public let parameters: Parameters
-    public private(set) var featureCount = 0
 
     public init(_ parameters: Parameters = Parameters()) { self.parameters = parameters }
 
@@ -44,7 +43,6 @@ public final class GradientBoostedTrees {
     public func fit(_ features: [[Float]], _ labels: [Float]) throws {
         precondition(features.count == labels.count && !features.isEmpty)
         if let booster { XGBoosterFree(booster); self.booster = nil }
-        featureCount = features[0].count
         let train = try Self.matrix(features)
         defer { XGDMatrixFree(train) }
         try XGBoostError.check(XGDMatrixSetFloatInfo(train, "label", labels, bst_ulong(labels.count)), "set labels")

@@ -62,7 +62,7 @@ struct BenchSearch: ParsableCommand {
                 dispatcher.close()
                 var perLayer: [String: [Int?]] = [:]
                 for r in store.records(onHardware: summary.hardware.canonicalKey) {
-                    perLayer[r.task, default: []].append(r.status == "OK" ? r.cycles : nil)
+                    perLayer[r.task, default: []].append(r.status == .ok ? r.cycles : nil)
                 }
                 let dispatched = store.records.count
                 runs[tuner, default: []].append(Run(modelCycles: summary.modelCycles, perLayer: perLayer,

@@ -243,7 +243,7 @@ struct RecordsBest: ParsableCommand {
         var layersOfModel: [String: (workload: String, count: Int)] = [:]
         for r in store.records { layersOfModel[r.task] = (r.workload, r.count) }
         var byHardware: [String: [String: Record]] = [:]
-        for (r, hw) in zip(store.records, store.hardwareKeys) where r.status == "OK" && r.cycles != nil {
+        for (r, hw) in zip(store.records, store.hardwareKeys) where r.status == .ok && r.cycles != nil {
             if let old = byHardware[hw]?[r.task], old.cycles! <= r.cycles! { continue }
             byHardware[hw, default: [:]][r.task] = r
         }

@@ -39,8 +39,8 @@ import Search
         _ = try job.run()
         let statuses = records.records.map(\.status)
         #expect(statuses.count == 60)
-        let early = statuses.prefix(20).filter { $0 == "INVALID" }.count
-        let late = statuses.suffix(20).filter { $0 == "INVALID" }.count
+        let early = statuses.prefix(20).filter { $0 == .invalid }.count
+        let late = statuses.suffix(20).filter { $0 == .invalid }.count
         #expect(early >= 5, "the board rejected \(early) of the first 20")
         #expect(late < early, "invalid dispatches: first 20 \(early), last 20 \(late)")
         #expect(job.predictedInvalid > 0)
