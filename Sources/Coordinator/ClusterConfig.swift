@@ -69,7 +69,9 @@ public struct ClusterConfig: Sendable {
         } catch {
             throw LoadError(path: path, line: nil, field: "", message: "not valid YAML: \(error)")
         }
-        guard let top = root.mapping else { throw fail(root, "", "expected a mapping with runners:, defaults:, ssh:, curve:") }
+        guard let top = root.mapping else {
+            throw fail(root, "", "expected a mapping with runners:, defaults:, ssh:, curve:")
+        }
         for (key, _) in top {
             guard let k = key.string, ["runners", "defaults", "ssh", "curve"].contains(k) else {
                 throw fail(key, key.string ?? "?", "unknown field (known: runners, defaults, ssh, curve)")
@@ -78,20 +80,25 @@ public struct ClusterConfig: Sendable {
         func mapping(_ node: Node, _ field: String, allowed: [String]) throws -> Node.Mapping {
             guard let m = node.mapping else { throw fail(node, field, "expected a mapping") }
             for (key, _) in m where !allowed.contains(key.string ?? "") {
-                throw fail(key, "\(field).\(key.string ?? "?")", "unknown field (known: \(allowed.joined(separator: ", ")))")
+                throw fail(
+                    key, "\(field).\(key.string ?? "?")", "unknown field (known: \(allowed.joined(separator: ", ")))")
             }
             return m
         }
         func int(_ node: Node?, _ field: String, _ range: ClosedRange<Int>) throws -> Int? {
             guard let node else { return nil }
             guard let v = node.int, range.contains(v) else {
-                throw fail(node, field, "'\(node.string ?? "?")' is not an integer in \(range.lowerBound)...\(range.upperBound)")
+                throw fail(
+                    node, field,
+                    "'\(node.string ?? "?")' is not an integer in \(range.lowerBound)...\(range.upperBound)")
             }
             return v
         }
         func string(_ node: Node?, _ field: String) throws -> String? {
             guard let node else { return nil }
-            guard let s = node.string, !s.isEmpty, node.scalar != nil else { throw fail(node, field, "expected a non-empty string") }
+            guard let s = node.string, !s.isEmpty, node.scalar != nil else {
+                throw fail(node, field, "expected a non-empty string")
+            }
             return s
         }
         /// Host names and runner names reach a remote shell and ssh's command line in the launch scripts: only
@@ -117,7 +124,8 @@ public struct ClusterConfig: Sendable {
         if let d = top["defaults"] {
             let m = try mapping(d, "defaults", allowed: ["backend", "timeout_ms", "slots"])
             config.defaultBackend = try backend(m["backend"], "defaults.backend") ?? config.defaultBackend
-            config.defaultTimeoutMs = try int(m["timeout_ms"], "defaults.timeout_ms", 1...86_400_000) ?? config.defaultTimeoutMs
+            config.defaultTimeoutMs =
+                try int(m["timeout_ms"], "defaults.timeout_ms", 1...86_400_000) ?? config.defaultTimeoutMs
             defaultSlots = try int(m["slots"], "defaults.slots", 1...1024) ?? defaultSlots
         }
         if let s = top["ssh"] {
@@ -133,44 +141,58 @@ public struct ClusterConfig: Sendable {
             guard let text = try? String(contentsOfFile: full, encoding: .utf8) else {
                 throw fail(node, field, "cannot read key file \(full)")
             }
-            guard let key = text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) })
-                    .first(where: { !$0.isEmpty && !$0.hasPrefix("#") }), key.utf8.count == 40 else {
+            guard
+                let key = text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) })
+                    .first(where: { !$0.isEmpty && !$0.hasPrefix("#") }), key.utf8.count == 40
+            else {
                 throw fail(node, field, "\(full) holds no 40-character Z85 key")
             }
             return (full, key)
         }
         if let c = top["curve"] {
-            let m = try mapping(c, "curve", allowed: ["runner_public_key", "runner_secret_key", "coordinator_public_key",
-                                                       "coordinator_secret_key", "allow_clients"])
+            let m = try mapping(
+                c, "curve",
+                allowed: [
+                    "runner_public_key", "runner_secret_key", "coordinator_public_key",
+                    "coordinator_secret_key", "allow_clients",
+                ])
             guard let rp = try keyFile(m["runner_public_key"], "curve.runner_public_key"),
-                  let cp = try keyFile(m["coordinator_public_key"], "curve.coordinator_public_key"),
-                  let cs = try keyFile(m["coordinator_secret_key"], "curve.coordinator_secret_key") else {
+                let cp = try keyFile(m["coordinator_public_key"], "curve.coordinator_public_key"),
+                let cs = try keyFile(m["coordinator_secret_key"], "curve.coordinator_secret_key")
+            else {
                 throw fail(c, "curve", "needs runner_public_key, coordinator_public_key and coordinator_secret_key")
             }
             // The runner's secret key file lives on the runner boxes; it is not read here.
             let rs = try string(m["runner_secret_key"], "curve.runner_secret_key")
             let allow = try string(m["allow_clients"], "curve.allow_clients")
-            config.curve = Curve(runnerPublicKey: rp.key, runnerSecretKeyFile: rs, coordinatorPublicKey: cp.key,
-                                 coordinatorSecretKey: cs.key, allowClientsDirectory: allow)
+            config.curve = Curve(
+                runnerPublicKey: rp.key, runnerSecretKeyFile: rs, coordinatorPublicKey: cp.key,
+                coordinatorSecretKey: cs.key, allowClientsDirectory: allow)
         }
         guard let runnersNode = top["runners"] else { throw fail(root, "runners", "missing: list the runner boxes") }
-        guard let list = runnersNode.sequence else { throw fail(runnersNode, "runners", "expected a list of {host, port, slots}") }
-        var seen = Set<String>(), names = Set<String>()
+        guard let list = runnersNode.sequence else {
+            throw fail(runnersNode, "runners", "expected a list of {host, port, slots}")
+        }
+        var seen = Set<String>()
+        var names = Set<String>()
         for (i, item) in list.enumerated() {
             let field = "runners[\(i)]"
             let m = try mapping(item, field, allowed: ["host", "port", "slots", "name", "backend"])
             guard let host = try word(m["host"], "\(field).host") else { throw fail(item, "\(field).host", "missing") }
             let port = try int(m["port"], "\(field).port", 1...65535) ?? 7600
-            let runner = Runner(name: try word(m["name"], "\(field).name") ?? "\(host):\(port)", host: host, port: port,
-                                slots: try int(m["slots"], "\(field).slots", 1...1024) ?? defaultSlots,
-                                backend: try backend(m["backend"], "\(field).backend") ?? config.defaultBackend)
+            let runner = Runner(
+                name: try word(m["name"], "\(field).name") ?? "\(host):\(port)", host: host, port: port,
+                slots: try int(m["slots"], "\(field).slots", 1...1024) ?? defaultSlots,
+                backend: try backend(m["backend"], "\(field).backend") ?? config.defaultBackend)
             // The same box spelled twice (case, a trailing dot) is still the same box.
             var canonicalHost = runner.host.lowercased()
             if canonicalHost.hasSuffix(".") { canonicalHost.removeLast() }
             guard seen.insert("\(canonicalHost):\(runner.port)").inserted else {
                 throw fail(item, field, "\(runner.endpoint) is listed twice")
             }
-            guard names.insert(runner.name).inserted else { throw fail(item, field, "the name \(runner.name) is used twice") }
+            guard names.insert(runner.name).inserted else {
+                throw fail(item, field, "the name \(runner.name) is used twice")
+            }
             config.runners.append(runner)
         }
         if config.runners.isEmpty { throw fail(runnersNode, "runners", "the list is empty") }

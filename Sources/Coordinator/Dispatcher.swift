@@ -10,7 +10,9 @@ public struct RunnerAddress: Sendable, Hashable {
     /// With CURVE: the runner's Z85 public key.
     public var curveServerKey: String?
     public init(name: String, endpoint: String, curveServerKey: String? = nil) {
-        self.name = name; self.endpoint = endpoint; self.curveServerKey = curveServerKey
+        self.name = name
+        self.endpoint = endpoint
+        self.curveServerKey = curveServerKey
     }
 }
 
@@ -38,7 +40,8 @@ public enum DispatcherError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .noRunnerReachable(let endpoints):
-            return "no runner is reachable (tried \(endpoints.joined(separator: ", "))): are the runners started, and the addresses and CURVE keys right?"
+            return
+                "no runner is reachable (tried \(endpoints.joined(separator: ", "))): are the runners started, and the addresses and CURVE keys right?"
         case .closed: return "the dispatcher is closed"
         }
     }
@@ -81,8 +84,10 @@ public final class Dispatcher: @unchecked Sendable {
     private let wake: ZMQSocket
     private var lastRequestID: UInt64 = 0
 
-    public init(runners: [RunnerAddress], options: DispatcherOptions = DispatcherOptions(),
-                logger: Logger = Logger(label: "vtafarm.dispatcher")) throws {
+    public init(
+        runners: [RunnerAddress], options: DispatcherOptions = DispatcherOptions(),
+        logger: Logger = Logger(label: "vtafarm.dispatcher")
+    ) throws {
         guard !runners.isEmpty else { throw DispatcherError.noRunnerReachable([]) }
         self.addresses = runners
         self.options = options
@@ -152,7 +157,8 @@ public final class Dispatcher: @unchecked Sendable {
     }
 
     public var runnerStatuses: [RunnerStatus] {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return statuses
     }
 
@@ -176,7 +182,8 @@ public final class Dispatcher: @unchecked Sendable {
     // MARK: called by the loop thread
 
     fileprivate func take() -> (requests: [MeasureRequest], closing: Bool) {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         let s = submitted
         submitted = []
         return (s, closing)
@@ -207,7 +214,7 @@ private final class Loop: @unchecked Sendable {
         var sockets: [ZMQSocket] = []
         for address in runners {
             let socket = try ZMQSocket(context, .dealer)
-            try socket.setImmediate(true)        // never queue requests for a runner not connected
+            try socket.setImmediate(true)  // never queue requests for a runner not connected
             try socket.setReconnectInterval(ms: 100, maxMs: 1000)
             try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
             if let serverKey = address.curveServerKey {
@@ -279,7 +286,10 @@ private final class Loop: @unchecked Sendable {
                 }
                 let sent = (try? sockets[i].send(Codec.encode(message), dontWait: true)) ?? false
                 if !sent {
-                    if case .measureRequest = message { blocked.insert(i); unsent.append((i, message)) } else {
+                    if case .measureRequest = message {
+                        blocked.insert(i)
+                        unsent.append((i, message))
+                    } else {
                         state.sendFailed(runner: i, message, now: .now)
                     }
                 }

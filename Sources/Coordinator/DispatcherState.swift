@@ -66,8 +66,10 @@ public struct DispatcherState {
     /// Set while work waits and no runner has been ready for `unreachableAfter`.
     public private(set) var failure: DispatcherError?
 
-    public init(runners: [RunnerAddress], options: DispatcherOptions, now: Instant,
-                logger: Logger = Logger(label: "vtafarm.dispatcher")) {
+    public init(
+        runners: [RunnerAddress], options: DispatcherOptions, now: Instant,
+        logger: Logger = Logger(label: "vtafarm.dispatcher")
+    ) {
         self.options = options
         self.logger = logger
         origin = now
@@ -140,7 +142,8 @@ public struct DispatcherState {
     public mutating func received(_ message: Message, from i: Int, now: Instant, actions: inout [DispatchAction]) {
         runners[i].lastHeard = now
         if runners[i].lost && !runners[i].ready {
-            if case .welcome = message {} else {
+            if case .welcome = message {
+            } else {
                 // Greet a returning runner.
                 actions.append(.send(runner: i, .hello(Hello(coordinator: options.coordinatorName))))
                 runners[i].nextHello = now + options.pingInterval
@@ -189,9 +192,10 @@ public struct DispatcherState {
 
     public var statuses: [RunnerStatus] {
         runners.map { r in
-            RunnerStatus(address: r.address, reachable: r.ready, runnerName: r.name, simulatorVersion: r.version,
-                         slots: r.everReady ? r.slots : nil, busySlots: r.busy, queueDepth: r.queued,
-                         roundTrip: r.rtt, inFlight: r.inFlight, completed: r.completed)
+            RunnerStatus(
+                address: r.address, reachable: r.ready, runnerName: r.name, simulatorVersion: r.version,
+                slots: r.everReady ? r.slots : nil, busySlots: r.busy, queueDepth: r.queued,
+                roundTrip: r.rtt, inFlight: r.inFlight, completed: r.completed)
         }
     }
 

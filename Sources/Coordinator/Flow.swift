@@ -48,19 +48,28 @@ public struct Flow: Sendable, Equatable {
 
         public static func == (a: Stage, b: Stage) -> Bool {
             a.kind == b.kind && a.budget == b.budget && a.tuner == b.tuner && a.fpga == b.fpga && a.space == b.space
-                && a.planSize == b.planSize && a.seed == b.seed && a.when == b.when && a.repeats == b.repeats && a.until == b.until
-                && a.branches.map(\.name) == b.branches.map(\.name) && a.branches.map(\.stages) == b.branches.map(\.stages)
+                && a.planSize == b.planSize && a.seed == b.seed && a.when == b.when && a.repeats == b.repeats
+                && a.until == b.until
+                && a.branches.map(\.name) == b.branches.map(\.name)
+                && a.branches.map(\.stages) == b.branches.map(\.stages)
         }
     }
 
     public struct Predicate: Sendable, Equatable, CustomStringConvertible {
         public enum Variable: String, Sendable, CaseIterable { case latency, gain, measured }
-        public enum Comparison: String, Sendable, CaseIterable { case lessOrEqual = "<=", greaterOrEqual = ">=", less = "<", greater = ">" }
+        public enum Comparison: String, Sendable, CaseIterable {
+            case lessOrEqual = "<="
+            case greaterOrEqual = ">="
+            case less = "<"
+            case greater = ">"
+        }
         public var variable: Variable
         public var comparison: Comparison
         public var value: Double
 
-        public var description: String { "\(variable.rawValue) \(comparison.rawValue) \(value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value))" }
+        public var description: String {
+            "\(variable.rawValue) \(comparison.rawValue) \(value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value))"
+        }
 
         /// `VARIABLE OP NUMBER`, NUMBER optionally with a `%` (gain) or `_`/`,` separators.
         public init?(parsing text: String) {
@@ -72,7 +81,9 @@ public struct Flow: Sendable, Equatable {
             if number.hasSuffix("%") { number.removeLast() }
             number.removeAll { $0 == "_" || $0 == "," }
             guard let x = Double(number), x.isFinite else { return nil }
-            variable = v; comparison = c; value = x
+            variable = v
+            comparison = c
+            value = x
         }
 
         /// Whether it holds; a variable with no value yet (no latency) makes it false.
@@ -115,20 +126,30 @@ public struct Flow: Sendable, Equatable {
             LoadError(path: path, line: node?.mark.map { $0.line }, message: message)
         }
         let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch { throw LoadError(path: path, line: nil, message: "not valid YAML: \(error)") }
+        do { root = try Yams.compose(yaml: text) } catch {
+            throw LoadError(path: path, line: nil, message: "not valid YAML: \(error)")
+        }
         guard let root, let mapping = root.mapping else { throw fail(root, "expected a mapping with a `stages:` list") }
-        for (k, _) in mapping where k.string != "stages" { throw fail(k, "unknown key \(k.string ?? "?") (expected stages)") }
+        for (k, _) in mapping where k.string != "stages" {
+            throw fail(k, "unknown key \(k.string ?? "?") (expected stages)")
+        }
         guard let list = mapping["stages"] else { throw fail(root, "`stages:` must be a non-empty list") }
         func stageList(_ list: Node, _ what: String) throws -> [Stage] {
-            guard let items = list.sequence, !items.isEmpty else { throw fail(list, "\(what) must be a non-empty list") }
+            guard let items = list.sequence, !items.isEmpty else {
+                throw fail(list, "\(what) must be a non-empty list")
+            }
             return try items.map(stage)
         }
         func stage(_ item: Node) throws -> Stage {
             guard let m = item.mapping, m.count == 1, let (kindNode, body) = m.first, let name = kindNode.string else {
-                throw fail(item, "each stage is one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")) with its settings")
+                throw fail(
+                    item,
+                    "each stage is one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")) with its settings")
             }
             guard let kind = Kind(rawValue: name) else {
-                throw fail(kindNode, "unknown stage \(name) (stages: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw fail(
+                    kindNode, "unknown stage \(name) (stages: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
             }
             var stage = Stage(kind: kind, line: kindNode.mark?.line)
             if kind == .fork {
@@ -136,31 +157,44 @@ public struct Flow: Sendable, Equatable {
                     throw fail(body, "fork: expected two or more named branches (NAME: list of stages)")
                 }
                 for (branchName, stages) in branches {
-                    guard let n = branchName.string, !n.isEmpty, !n.contains("/") else { throw fail(branchName, "fork: a branch needs a name without /") }
+                    guard let n = branchName.string, !n.isEmpty, !n.contains("/") else {
+                        throw fail(branchName, "fork: a branch needs a name without /")
+                    }
                     stage.branches.append((n, try stageList(stages, "fork: branch \(n)")))
                 }
                 return stage
             }
             let settings: Node.Mapping
-            if let b = body.mapping { settings = b } else if body.null != nil { settings = Node.Mapping([]) } else {
+            if let b = body.mapping {
+                settings = b
+            } else if body.null != nil {
+                settings = Node.Mapping([])
+            } else {
                 throw fail(body, "\(name): expected settings (key: value lines) or {}")
             }
             func int(_ node: Node, _ key: String, _ range: ClosedRange<Int>) throws -> Int {
                 guard let v = node.int, range.contains(v) else {
-                    throw fail(node, "\(name): \(key) must be an integer from \(range.lowerBound) to \(range.upperBound), not '\(node.string ?? "?")'")
+                    throw fail(
+                        node,
+                        "\(name): \(key) must be an integer from \(range.lowerBound) to \(range.upperBound), not '\(node.string ?? "?")'"
+                    )
                 }
                 return v
             }
             func predicate(_ node: Node, _ key: String) throws -> Predicate {
                 guard let s = node.string, let p = Predicate(parsing: s) else {
-                    throw fail(node, "\(name): \(key): expected `VARIABLE OP NUMBER` (variables: \(Predicate.Variable.allCases.map(\.rawValue).joined(separator: ", ")); OP: <, <=, >, >=), not '\(node.string ?? "?")'")
+                    throw fail(
+                        node,
+                        "\(name): \(key): expected `VARIABLE OP NUMBER` (variables: \(Predicate.Variable.allCases.map(\.rawValue).joined(separator: ", ")); OP: <, <=, >, >=), not '\(node.string ?? "?")'"
+                    )
                 }
                 return p
             }
             for (keyNode, value) in settings {
                 let key = keyNode.string ?? "?"
                 guard keys[kind]!.contains(key) else {
-                    throw fail(keyNode, "\(name): unknown setting \(key) (\(keys[kind]!.sorted().joined(separator: ", ")))")
+                    throw fail(
+                        keyNode, "\(name): unknown setting \(key) (\(keys[kind]!.sorted().joined(separator: ", ")))")
                 }
                 switch key {
                 case "budget": stage.budget = try int(value, key, 1...10_000_000)
@@ -171,12 +205,18 @@ public struct Flow: Sendable, Equatable {
                 case "until": stage.until = try predicate(value, key)
                 case "tuner":
                     guard let t = value.string.flatMap(TunerKind.init(rawValue:)) else {
-                        throw fail(value, "\(name): tuner '\(value.string ?? "?")' is not one of \(TunerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                        throw fail(
+                            value,
+                            "\(name): tuner '\(value.string ?? "?")' is not one of \(TunerKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                        )
                     }
                     stage.tuner = t
                 case "fpga":
                     guard let f = value.string, FPGA.named(f) != nil else {
-                        throw fail(value, "\(name): unknown FPGA '\(value.string ?? "?")' (\(FPGA.boards.map(\.name).joined(separator: ", ")))")
+                        throw fail(
+                            value,
+                            "\(name): unknown FPGA '\(value.string ?? "?")' (\(FPGA.boards.map(\.name).joined(separator: ", ")))"
+                        )
                     }
                     stage.fpga = f
                 case "space":
@@ -186,8 +226,12 @@ public struct Flow: Sendable, Equatable {
                 default: break
                 }
             }
-            if kind != .verify && stage.budget == 0 { throw fail(kindNode, "\(name): needs a budget (measurements for this stage)") }
-            if stage.until != nil && stage.repeats == 1 { throw fail(kindNode, "\(name): `until` needs `repeat` (how many runs at most)") }
+            if kind != .verify && stage.budget == 0 {
+                throw fail(kindNode, "\(name): needs a budget (measurements for this stage)")
+            }
+            if stage.until != nil && stage.repeats == 1 {
+                throw fail(kindNode, "\(name): `until` needs `repeat` (how many runs at most)")
+            }
             return stage
         }
         let stages = try stageList(list, "`stages:`")
@@ -210,7 +254,9 @@ public enum HardwareSpaceFile {
             throw Flow.LoadError(path: path, line: nil, message: "cannot read the file")
         }
         let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch { throw Flow.LoadError(path: path, line: nil, message: "not valid YAML: \(error)") }
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw Flow.LoadError(path: path, line: nil, message: "not valid YAML: \(error)")
+        }
         guard let node else { throw Flow.LoadError(path: path, line: nil, message: "expected KNOB: value lines") }
         return try overrides(node, path: path)
     }
@@ -223,13 +269,18 @@ public enum HardwareSpaceFile {
         for (key, value) in mapping {
             let name = key.string ?? "?"
             let line = key.mark?.line
-            if let v = value.int { out[name] = [v]; continue }
+            if let v = value.int {
+                out[name] = [v]
+                continue
+            }
             guard let list = value.sequence, !list.isEmpty else {
-                throw Flow.LoadError(path: path, line: line, message: "\(name): expected an integer or a list of integers")
+                throw Flow.LoadError(
+                    path: path, line: line, message: "\(name): expected an integer or a list of integers")
             }
             out[name] = try list.map { item in
                 guard let v = item.int else {
-                    throw Flow.LoadError(path: path, line: line, message: "\(name): '\(item.string ?? "?")' is not an integer")
+                    throw Flow.LoadError(
+                        path: path, line: line, message: "\(name): '\(item.string ?? "?")' is not an integer")
                 }
                 return v
             }

@@ -40,8 +40,10 @@ public final class FlowRunner {
 
     /// `base` holds the model, the starting hardware, the seed, backend and timeout; stages
     /// set the rest. `defaultFPGA` is the board of search stages that name none.
-    public init(flow: Flow, base: TuneSettings, defaultFPGA: FPGA?, dispatcher: Dispatcher, records: RecordStore,
-                filteredRecords: RecordStore, progress: @escaping (TuneProgress) -> Void, log: @escaping (String) -> Void) {
+    public init(
+        flow: Flow, base: TuneSettings, defaultFPGA: FPGA?, dispatcher: Dispatcher, records: RecordStore,
+        filteredRecords: RecordStore, progress: @escaping (TuneProgress) -> Void, log: @escaping (String) -> Void
+    ) {
         self.flow = flow
         self.base = base
         self.defaultFPGA = defaultFPGA
@@ -73,8 +75,9 @@ public final class FlowRunner {
     public func run() throws -> Outcome {
         var state = State(hardware: base.hardware, latency: latency(on: base.hardware))
         try run(flow.stages, prefix: "", &state)
-        return Outcome(stages: state.reports, hardware: state.hardware, latency: state.latency,
-                       verified: state.verified)
+        return Outcome(
+            stages: state.reports, hardware: state.hardware, latency: state.latency,
+            verified: state.verified)
     }
 
     func values(_ state: State) -> [Flow.Predicate.Variable: Double] {
@@ -130,12 +133,16 @@ public final class FlowRunner {
             state.gain = state.latency.map { now in before.map { 100 * Double($0 - now) / Double($0) } ?? 100 }
             report.latency = state.latency
             report.gain = state.gain
-            log("stage \(name): branch \(best.name) carries on (\(outcomes.map { "\($0.name) \($0.state.latency.map(formatCycles) ?? "incomplete")" }.joined(separator: ", ")) cycles); hardware \(state.hardware.shortName)")
+            log(
+                "stage \(name): branch \(best.name) carries on (\(outcomes.map { "\($0.name) \($0.state.latency.map(formatCycles) ?? "incomplete")" }.joined(separator: ", ")) cycles); hardware \(state.hardware.shortName)"
+            )
         case .verify:
             report.verification = try verify(on: state.hardware, seed: stage.seed ?? 1)
             let failed = report.verification.filter { !($0.outcome?.passed ?? false) }
             if !failed.isEmpty { state.verified = false }
-            log("stage \(name): \(report.verification.count - failed.count) of \(report.verification.count) layers' best schedules match the reference on \(state.hardware.shortName)")
+            log(
+                "stage \(name): \(report.verification.count - failed.count) of \(report.verification.count) layers' best schedules match the reference on \(state.hardware.shortName)"
+            )
             for f in failed { log("  \(f.layer): \(f.outcome?.description ?? "no valid measurement to verify")") }
         case .search, .tune:
             var settings = base
@@ -148,8 +155,9 @@ public final class FlowRunner {
                 settings.tuner = .arco
                 let board = stage.fpga.flatMap(FPGA.named) ?? defaultFPGA ?? FPGA.defaultBoard
                 do {
-                    settings.hardwareSpace = try HardwareSpace(base: state.hardware, fpga: board, workloads: base.model.layers.map(\.workload),
-                                                               overrides: stage.space)
+                    settings.hardwareSpace = try HardwareSpace(
+                        base: state.hardware, fpga: board, workloads: base.model.layers.map(\.workload),
+                        overrides: stage.space)
                 } catch let e as HardwareSpace.SpaceError {
                     throw FlowError(description: "stage \(name) (line \(stage.line ?? 0)): \(e.description)")
                 }
@@ -157,7 +165,9 @@ public final class FlowRunner {
                 settings.tuner = stage.tuner
                 settings.hardwareSpace = nil
             }
-            let job = TuningJob(settings: settings, dispatcher: dispatcher, records: records, filteredRecords: filteredRecords, progress: progress)
+            let job = TuningJob(
+                settings: settings, dispatcher: dispatcher, records: records, filteredRecords: filteredRecords,
+                progress: progress)
             let summary = try job.run()
             report.summary = summary
             let before = state.latency
@@ -167,7 +177,9 @@ public final class FlowRunner {
             report.latency = state.latency
             report.gain = state.gain
             let what = stage.kind == .search ? "arco within \(board(settings))" : stage.tuner.rawValue
-            log("stage \(name) (\(what)): \(summary.measured) measured, \(summary.filtered) filtered; hardware \(state.hardware.shortName); model latency \(state.latency.map(formatCycles) ?? "incomplete")\(state.gain.map { String(format: ", gain %.2f%%", $0) } ?? "")")
+            log(
+                "stage \(name) (\(what)): \(summary.measured) measured, \(summary.filtered) filtered; hardware \(state.hardware.shortName); model latency \(state.latency.map(formatCycles) ?? "incomplete")\(state.gain.map { String(format: ", gain %.2f%%", $0) } ?? "")"
+            )
         }
         state.reports.append(report)
     }
@@ -182,7 +194,9 @@ public final class FlowRunner {
 
     /// Each layer's best recorded schedule on `hardware`, checked on the functional model
     /// against the reference convolution (seeded random tensors). nil: nothing to verify.
-    func verify(on hardware: HardwareConfig, seed: UInt64) throws -> [(layer: String, outcome: FunctionalCheck.Outcome?)] {
+    func verify(
+        on hardware: HardwareConfig, seed: UInt64
+    ) throws -> [(layer: String, outcome: FunctionalCheck.Outcome?)] {
         let spec = HardwareSpec(hardware)
         return try records.layerOutcomes(base.model, on: hardware).map { o in
             guard let best = o.best else { return (o.layer.name, nil) }

@@ -13,14 +13,19 @@ public final class LocalFarm: @unchecked Sendable {
     private var exits: [ExitWatch] = []
 
     /// Starts `runners` processes of `executable runner` on 127.0.0.1, each on a free port.
-    public init(executable: String, runners: Int, slots: Int, backend: String = "vta-sim",
-                extraArguments: [String] = [], startTimeout: Double = 20) throws {
+    public init(
+        executable: String, runners: Int, slots: Int, backend: String = "vta-sim",
+        extraArguments: [String] = [], startTimeout: Double = 20
+    ) throws {
         for i in 0..<runners {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: executable)
-            p.arguments = ["runner", "--bind", "tcp://127.0.0.1:*", "--slots", "\(slots)", "--backend", backend,
-                           "--name", "local-\(i)", "--log-level", "warning",
-                           "--exit-with-parent", "\(getpid())"] + extraArguments
+            p.arguments =
+                [
+                    "runner", "--bind", "tcp://127.0.0.1:*", "--slots", "\(slots)", "--backend", backend,
+                    "--name", "local-\(i)", "--log-level", "warning",
+                    "--exit-with-parent", "\(getpid())",
+                ] + extraArguments
             let out = Pipe()
             p.standardOutput = out
             let exit = ExitWatch(p)
@@ -32,7 +37,8 @@ public final class LocalFarm: @unchecked Sendable {
             exits.append(exit)
             guard let endpoint = Self.readEndpoint(out.fileHandleForReading, timeout: startTimeout) else {
                 stop()
-                throw StartError(description: "runner local-\(i) did not report its endpoint within \(Int(startTimeout)) s")
+                throw StartError(
+                    description: "runner local-\(i) did not report its endpoint within \(Int(startTimeout)) s")
             }
             addresses.append(RunnerAddress(name: "local-\(i)", endpoint: endpoint))
         }
@@ -58,7 +64,9 @@ public final class LocalFarm: @unchecked Sendable {
             box.line = String(decoding: line, as: UTF8.self)
             done.signal()
         }
-        guard done.wait(timeout: .now() + timeout) == .success, let line = box.line, line.hasPrefix("listening ") else { return nil }
+        guard done.wait(timeout: .now() + timeout) == .success, let line = box.line, line.hasPrefix("listening ") else {
+            return nil
+        }
         return String(line.dropFirst("listening ".count))
     }
 

@@ -6,8 +6,13 @@ import Wire
 /// The runner's statuses plus FILTERED: rejected by the coordinator's validity filter, so it is
 /// in the `.filtered` file and took no runner time.
 public enum RecordStatus: String, Codable, Sendable, Equatable, CaseIterable {
-    case ok = "OK", invalid = "INVALID", runtimeError = "RUNTIME_ERROR", timeout = "TIMEOUT"
-    case wrongAnswer = "WRONG_ANSWER", unsupported = "UNSUPPORTED", internalError = "INTERNAL"
+    case ok = "OK"
+    case invalid = "INVALID"
+    case runtimeError = "RUNTIME_ERROR"
+    case timeout = "TIMEOUT"
+    case wrongAnswer = "WRONG_ANSWER"
+    case unsupported = "UNSUPPORTED"
+    case internalError = "INTERNAL"
     case filtered = "FILTERED"
 
     public init(_ status: MeasureStatus) {
@@ -56,13 +61,25 @@ public struct Record: Codable, Sendable, Equatable {
         case stage
     }
 
-    public init(model: String, task: String, count: Int, workload: Workload, hardware: HardwareConfig, schedule: Schedule,
-                status: RecordStatus, cycles: Int? = nil, reason: String? = nil, error: String? = nil,
-                runner: String? = nil,
-                sent: Double, finished: Double, wallSeconds: Double? = nil) {
-        self.model = model; self.task = task; self.count = count; self.workload = workload.description
-        self.hardware = hardware.values; self.schedule = schedule.description; self.status = status; self.cycles = cycles
-        self.reason = reason; self.error = error; self.runner = runner; self.sent = sent; self.finished = finished
+    public init(
+        model: String, task: String, count: Int, workload: Workload, hardware: HardwareConfig, schedule: Schedule,
+        status: RecordStatus, cycles: Int? = nil, reason: String? = nil, error: String? = nil,
+        runner: String? = nil,
+        sent: Double, finished: Double, wallSeconds: Double? = nil
+    ) {
+        self.model = model
+        self.task = task
+        self.count = count
+        self.workload = workload.description
+        self.hardware = hardware.values
+        self.schedule = schedule.description
+        self.status = status
+        self.cycles = cycles
+        self.reason = reason
+        self.error = error
+        self.runner = runner
+        self.sent = sent
+        self.finished = finished
         self.wallSeconds = wallSeconds
     }
 
@@ -70,11 +87,14 @@ public struct Record: Codable, Sendable, Equatable {
     public var key: String { Self.key(task: task, hardwareKey: hardwareKey, schedule: schedule) }
 
     /// The key of a measurement not recorded yet, without building (and re-parsing) a record.
-    public static func key(task: String, hardwareKey: String, schedule: String) -> String { "\(task)|\(hardwareKey)|\(schedule)" }
+    public static func key(task: String, hardwareKey: String, schedule: String) -> String {
+        "\(task)|\(hardwareKey)|\(schedule)"
+    }
 
     /// The hardware's canonical key (JSON may spell 100.0 as 100; this does not care).
     public var hardwareKey: String {
-        hardwareConfig?.canonicalKey ?? hardware.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        hardwareConfig?.canonicalKey
+            ?? hardware.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
     }
 
     public var hardwareConfig: HardwareConfig? { try? HardwareConfig(values: hardware) }
@@ -110,7 +130,10 @@ public final class RecordStore {
                 throw OpenError(description: "\(path): cannot read")
             }
             if !data.isEmpty && !resume {
-                throw OpenError(description: "\(path) already holds records: pass --resume to continue that run, or choose another --records file")
+                throw OpenError(
+                    description:
+                        "\(path) already holds records: pass --resume to continue that run, or choose another --records file"
+                )
             }
             let decoder = JSONDecoder()
             var offset = 0
@@ -134,7 +157,9 @@ public final class RecordStore {
             }
         }
         fd = open(path, O_WRONLY | O_CREAT, 0o644)
-        guard fd >= 0 else { throw OpenError(description: "\(path): cannot open for writing: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw OpenError(description: "\(path): cannot open for writing: \(String(cString: strerror(errno)))")
+        }
         // Cut a torn tail so the next record starts on its own line.
         if exists { _ = ftruncate(fd, off_t(keepBytes)) }
         _ = lseek(fd, 0, SEEK_END)
@@ -156,7 +181,9 @@ public final class RecordStore {
         guard written == line.count else {
             throw OpenError(description: "\(path): write failed: \(String(cString: strerror(errno)))")
         }
-        guard fsync(fd) == 0 else { throw OpenError(description: "\(path): fsync failed: \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else {
+            throw OpenError(description: "\(path): fsync failed: \(String(cString: strerror(errno)))")
+        }
         remember(record)
     }
 
@@ -183,13 +210,16 @@ public final class RecordStore {
 
     /// Per task on one hardware configuration: how many records it has, and the fastest valid
     /// measurement (the first, on a tie).
-    public func bestPerTask(onHardware key: String) -> [String: (measured: Int, best: (schedule: Schedule, cycles: Int)?)] {
+    public func bestPerTask(
+        onHardware key: String
+    ) -> [String: (measured: Int, best: (schedule: Schedule, cycles: Int)?)] {
         var out: [String: (measured: Int, best: (schedule: Schedule, cycles: Int)?)] = [:]
         for r in records(onHardware: key) {
             var entry = out[r.task] ?? (0, nil)
             entry.measured += 1
             if r.status == .ok, let c = r.cycles, entry.best == nil || c < entry.best!.cycles,
-               let s = try? Schedule(parsing: r.schedule) {
+                let s = try? Schedule(parsing: r.schedule)
+            {
                 entry.best = (s, c)
             }
             out[r.task] = entry

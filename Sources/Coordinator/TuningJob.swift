@@ -46,10 +46,16 @@ public struct LayerOutcome: Sendable {
     public var invalidDispatched: Int
     public var failed: Int
 
-    public init(layer: Model.Layer, best: (schedule: Schedule, cycles: Int)?, measured: Int, filtered: Int = 0,
-                invalidDispatched: Int = 0, failed: Int = 0) {
-        self.layer = layer; self.best = best; self.measured = measured; self.filtered = filtered
-        self.invalidDispatched = invalidDispatched; self.failed = failed
+    public init(
+        layer: Model.Layer, best: (schedule: Schedule, cycles: Int)?, measured: Int, filtered: Int = 0,
+        invalidDispatched: Int = 0, failed: Int = 0
+    ) {
+        self.layer = layer
+        self.best = best
+        self.measured = measured
+        self.filtered = filtered
+        self.invalidDispatched = invalidDispatched
+        self.failed = failed
     }
 }
 
@@ -101,8 +107,10 @@ public final class TuningJob {
     /// Candidates the learned classifier filtered.
     public private(set) var predictedInvalid = 0
 
-    public init(settings: TuneSettings, dispatcher: Dispatcher, records: RecordStore, filteredRecords: RecordStore,
-                progress: @escaping (TuneProgress) -> Void) {
+    public init(
+        settings: TuneSettings, dispatcher: Dispatcher, records: RecordStore, filteredRecords: RecordStore,
+        progress: @escaping (TuneProgress) -> Void
+    ) {
         self.settings = settings
         self.dispatcher = dispatcher
         self.records = records
@@ -112,7 +120,9 @@ public final class TuningJob {
 
     public func run() throws -> TuneSummary {
         for (r, _) in records.replayOrder() {  // what earlier runs learned about validity
-            guard let c = r.hardwareConfig, let w = try? Workload(parsing: r.workload), let s = try? Schedule(parsing: r.schedule) else { continue }
+            guard let c = r.hardwareConfig, let w = try? Workload(parsing: r.workload),
+                let s = try? Schedule(parsing: r.schedule)
+            else { continue }
             validity.add(Features.candidate(c, w, s), invalid: r.status == .invalid)
         }
         try? validity.fit()
@@ -120,7 +130,9 @@ public final class TuningJob {
         started = ContinuousClock.now
         let spec = HardwareSpec(settings.hardware)
         var outcomes: [LayerOutcome] = []
-        var coordinatorSeconds = 0.0, proposals = 0, resumed = 0
+        var coordinatorSeconds = 0.0
+        var proposals = 0
+        var resumed = 0
         let layers = settings.model.layers
         var remaining = settings.budget
         let hwKey = settings.hardware.canonicalKey
@@ -130,7 +142,8 @@ public final class TuningJob {
             let share = remaining / (layers.count - k)
             let space = ScheduleSpace(workload: layer.workload, spec: spec)
             let tuner = settings.tuner.make(TuningContext(space: space, spec: spec, seed: settings.seed &+ UInt64(k)))
-            var outcome = LayerOutcome(layer: layer, best: nil, measured: 0, filtered: 0, invalidDispatched: 0, failed: 0)
+            var outcome = LayerOutcome(
+                layer: layer, best: nil, measured: 0, filtered: 0, invalidDispatched: 0, failed: 0)
             // Replay what an earlier run recorded for this layer on this hardware.
             var replay: [(index: Int, cycles: Int?)] = []
             for r in recordedHere where r.task == task(layer) {
@@ -155,9 +168,13 @@ public final class TuningJob {
                 while batch.count < want && rounds < 50 {
                     rounds += 1
                     let plan = tuner.propose(want - batch.count)
-                    if plan.isEmpty { exhausted = true; break }
+                    if plan.isEmpty {
+                        exhausted = true
+                        break
+                    }
                     proposals += plan.count
-                    let (requests, filtered) = try prepare(plan.map { Candidate(layer: k, hardware: settings.hardware, schedule: space.schedule(at: $0)) })
+                    let (requests, filtered) = try prepare(
+                        plan.map { Candidate(layer: k, hardware: settings.hardware, schedule: space.schedule(at: $0)) })
                     batch += requests
                     outcome.filtered += filtered.count
                     if !filtered.isEmpty { tuner.observe(filtered.map { (space.index(of: $0.schedule)!, nil) }) }
@@ -176,8 +193,9 @@ public final class TuningJob {
             remaining -= outcome.measured
             outcomes.append(outcome)
         }
-        var summary = TuneSummary(hardware: settings.hardware, layers: outcomes, seconds: (ContinuousClock.now - started).inSeconds,
-                                  secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
+        var summary = TuneSummary(
+            hardware: settings.hardware, layers: outcomes, seconds: (ContinuousClock.now - started).inSeconds,
+            secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
         summary.predictedInvalid = predictedInvalid
         return summary
     }
@@ -195,24 +213,35 @@ public final class TuningJob {
         let layerIndex = Dictionary(uniqueKeysWithValues: layers.enumerated().map { (task($0.element), $0.offset) })
         var replay: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)] = []
         for (r, _) in records.replayOrder() {
-            guard let l = layerIndex[r.task], let c = r.hardwareConfig, let s = try? Schedule(parsing: r.schedule) else { continue }
+            guard let l = layerIndex[r.task], let c = r.hardwareConfig, let s = try? Schedule(parsing: r.schedule)
+            else { continue }
             replay.append((c, l, s, r.status == .ok ? r.cycles : nil))
         }
         let resumed = records.records.filter { $0.stage == settings.stage && layerIndex[$0.task] != nil }.count
         measuredTotal = resumed
         if !replay.isEmpty { co.observe(replay) }
-        var coordinatorSeconds = 0.0, proposals = 0, invalidDispatched = 0, filtered = 0
+        var coordinatorSeconds = 0.0
+        var proposals = 0
+        var invalidDispatched = 0
+        var filtered = 0
         var stalls = 0
         while measuredTotal < settings.budget && stalls < 20 {
             let t0 = ContinuousClock.now
             let plan = co.propose(min(settings.planSize, settings.budget - measuredTotal))
             proposals += plan.count
-            if plan.isEmpty { stalls += 1; continue }
-            let (batch, rejected) = try prepare(plan.map { Candidate(layer: $0.layer, hardware: $0.hardware, schedule: $0.schedule) })
+            if plan.isEmpty {
+                stalls += 1
+                continue
+            }
+            let (batch, rejected) = try prepare(
+                plan.map { Candidate(layer: $0.layer, hardware: $0.hardware, schedule: $0.schedule) })
             filtered += rejected.count
             if !rejected.isEmpty { co.observe(rejected.map { ($0.hardware, $0.layer, $0.schedule, nil) }) }
             coordinatorSeconds += (ContinuousClock.now - t0).inSeconds
-            if batch.isEmpty { stalls += 1; continue }
+            if batch.isEmpty {
+                stalls += 1
+                continue
+            }
             stalls = 0
             let results = try measure(batch) { c, r, _ in
                 if r.status == .invalid { invalidDispatched += 1 }
@@ -225,9 +254,13 @@ public final class TuningJob {
         // Report the best fully measured configuration, layer by layer.
         let best = co.measuredModels.first?.hardware ?? settings.hardware
         var outcomes = records.layerOutcomes(settings.model, on: best)
-        if let i = outcomes.indices.first { outcomes[i].filtered = filtered; outcomes[i].invalidDispatched = invalidDispatched }
-        var summary = TuneSummary(hardware: best, layers: outcomes, seconds: (ContinuousClock.now - started).inSeconds,
-                                  secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
+        if let i = outcomes.indices.first {
+            outcomes[i].filtered = filtered
+            outcomes[i].invalidDispatched = invalidDispatched
+        }
+        var summary = TuneSummary(
+            hardware: best, layers: outcomes, seconds: (ContinuousClock.now - started).inSeconds,
+            secondsPerProposal: proposals > 0 ? coordinatorSeconds / Double(proposals) : 0, resumed: resumed)
         summary.hardwareExplored = Set(records.hardwareKeys).count
         summary.totalMeasured = measuredTotal
         summary.predictedInvalid = predictedInvalid
@@ -244,8 +277,9 @@ public final class TuningJob {
     func record(_ c: Candidate, status: RecordStatus) -> Record {
         let layer = settings.model.layers[c.layer]
         let now = Date().timeIntervalSince1970
-        var r = Record(model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
-                       hardware: c.hardware, schedule: c.schedule, status: status, sent: now, finished: now)
+        var r = Record(
+            model: settings.model.name, task: task(layer), count: layer.count, workload: layer.workload,
+            hardware: c.hardware, schedule: c.schedule, status: status, sent: now, finished: now)
         r.stage = settings.stage
         return r
     }
@@ -253,10 +287,16 @@ public final class TuningJob {
     /// Skips what is recorded already (never measure twice), records apart what the static VTA
     /// rules reject (returned as `filtered`), and makes requests of the rest.
     func prepare(_ candidates: [Candidate]) throws -> (requests: [(Candidate, MeasureRequest)], filtered: [Candidate]) {
-        var requests: [(Candidate, MeasureRequest)] = [], filtered: [Candidate] = []
+        var requests: [(Candidate, MeasureRequest)] = []
+        var filtered: [Candidate] = []
         for c in candidates {
             let layer = settings.model.layers[c.layer]
-            if records.contains(key: Record.key(task: task(layer), hardwareKey: c.hardware.canonicalKey, schedule: c.schedule.description)) { continue }
+            if records.contains(
+                key: Record.key(
+                    task: task(layer), hardwareKey: c.hardware.canonicalKey, schedule: c.schedule.description))
+            {
+                continue
+            }
             if case .failure(let reason) = TilePlan.make(layer.workload, c.schedule, HardwareSpec(c.hardware)) {
                 var f = record(c, status: .filtered)
                 f.reason = reason.code.rawValue
@@ -266,8 +306,10 @@ public final class TuningJob {
                 continue
             }
             if validity.isTrained,
-               let p = try? validity.probabilityInvalid([Features.candidate(c.hardware, layer.workload, c.schedule)]).first,
-               p > validity.threshold {
+                let p = try? validity.probabilityInvalid([Features.candidate(c.hardware, layer.workload, c.schedule)])
+                    .first,
+                p > validity.threshold
+            {
                 var f = record(c, status: .filtered)
                 f.reason = "predicted_invalid"
                 try filteredRecords.append(f)
@@ -276,8 +318,14 @@ public final class TuningJob {
                 predictedInvalid += 1
                 continue
             }
-            requests.append((c, MeasureRequest(requestID: dispatcher.newRequestID(), task: task(layer), workload: layer.workload, hardware: c.hardware,
-                                               schedule: c.schedule, backend: settings.backend, timeoutMs: settings.timeoutMs)))
+            requests.append(
+                (
+                    c,
+                    MeasureRequest(
+                        requestID: dispatcher.newRequestID(), task: task(layer), workload: layer.workload,
+                        hardware: c.hardware,
+                        schedule: c.schedule, backend: settings.backend, timeoutMs: settings.timeoutMs)
+                ))
         }
         return (requests, filtered)
     }
@@ -285,7 +333,9 @@ public final class TuningJob {
     /// Dispatches a batch; records (fsync'd) and reports each result as it arrives, before
     /// `each` sees it. Returns (candidate, cycles or nil) in batch order, whatever order the
     /// runners answered in, so that what the tuners learn, and so every seeded run, repeats.
-    func measure(_ batch: [(Candidate, MeasureRequest)], each: (Candidate, MeasureResult, Int?) -> Void) throws -> [(Candidate, Int?)] {
+    func measure(
+        _ batch: [(Candidate, MeasureRequest)], each: (Candidate, MeasureResult, Int?) -> Void
+    ) throws -> [(Candidate, Int?)] {
         let sent = Date().timeIntervalSince1970
         let position = Dictionary(uniqueKeysWithValues: batch.enumerated().map { ($0.element.1.requestID, $0.offset) })
         dispatcher.submit(batch.map(\.1))
@@ -293,7 +343,10 @@ public final class TuningJob {
         var rejected = [Bool](repeating: false, count: batch.count)  // the runner answered INVALID
         var received = 0
         while received < batch.count {
-            guard let r = try dispatcher.next(timeout: .seconds(1)) else { report(settings.model.layers[batch[0].0.layer]); continue }
+            guard let r = try dispatcher.next(timeout: .seconds(1)) else {
+                report(settings.model.layers[batch[0].0.layer])
+                continue
+            }
             guard let i = position[r.requestID], results[i] == nil else { continue }
             let c = batch[i].0
             let cycles = r.status == .ok ? Int(r.cycles) : nil
@@ -314,7 +367,9 @@ public final class TuningJob {
         }
         let ordered = results.map { $0! }
         for (i, (c, _)) in ordered.enumerated() {
-            validity.add(Features.candidate(c.hardware, settings.model.layers[c.layer].workload, c.schedule), invalid: rejected[i])
+            validity.add(
+                Features.candidate(c.hardware, settings.model.layers[c.layer].workload, c.schedule),
+                invalid: rejected[i])
         }
         try? validity.fit()
         return ordered
@@ -330,10 +385,12 @@ public final class TuningJob {
     func report(_ layer: Model.Layer) {
         let statuses = dispatcher.runnerStatuses
         let elapsed = max(1e-9, (ContinuousClock.now - started).inSeconds)
-        progress(TuneProgress(layer: layer.name, measured: measuredTotal, budget: settings.budget, filtered: filteredTotal,
-                              bestSoFar: bestSoFar.isEmpty ? nil : bestSoFar.values.reduce(0, +),
-                              perSecond: Double(measuredTotal) / elapsed, runnersUp: statuses.filter(\.reachable).count,
-                              runnersTotal: statuses.count))
+        progress(
+            TuneProgress(
+                layer: layer.name, measured: measuredTotal, budget: settings.budget, filtered: filteredTotal,
+                bestSoFar: bestSoFar.isEmpty ? nil : bestSoFar.values.reduce(0, +),
+                perSecond: Double(measuredTotal) / elapsed, runnersUp: statuses.filter(\.reachable).count,
+                runnersTotal: statuses.count))
     }
 
 }

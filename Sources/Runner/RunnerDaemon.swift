@@ -48,7 +48,9 @@ public final class RunnerDaemon: @unchecked Sendable {
 
     public static let simulatorVersion = "vtafarm-vta-sim 1 (tsim timing, RTL-calibrated)"
 
-    public init(options: RunnerOptions, backends: [MeasurementBackend], logger: Logger = Logger(label: "vtafarm.runner")) {
+    public init(
+        options: RunnerOptions, backends: [MeasurementBackend], logger: Logger = Logger(label: "vtafarm.runner")
+    ) {
         self.options = options
         var map: [String: MeasurementBackend] = [:]
         for b in backends { map[b.name] = b }
@@ -58,11 +60,14 @@ public final class RunnerDaemon: @unchecked Sendable {
 
     /// Asks the daemon to drain and exit; safe from any thread or a signal handler's queue.
     public func stop() {
-        stopping.lock(); stopRequested = true; stopping.unlock()
+        stopping.lock()
+        stopRequested = true
+        stopping.unlock()
     }
 
     var isStopping: Bool {
-        stopping.lock(); defer { stopping.unlock() }
+        stopping.lock()
+        defer { stopping.unlock() }
         return stopRequested
     }
 
@@ -93,7 +98,9 @@ public final class RunnerDaemon: @unchecked Sendable {
             t.name = "runner-worker-\(i)"
             t.start()
         }
-        logger.info("runner \(options.name) serving on \(boundEndpoint ?? options.bind) with \(options.slots) slots, backends \(backends.keys.sorted().joined(separator: ", ")), default \(options.defaultBackend)")
+        logger.info(
+            "runner \(options.name) serving on \(boundEndpoint ?? options.bind) with \(options.slots) slots, backends \(backends.keys.sorted().joined(separator: ", ")), default \(options.defaultBackend)"
+        )
 
         var lastSeen: [[UInt8]: ContinuousClock.Instant] = [:]
         var lastSweep = ContinuousClock.now
@@ -126,7 +133,11 @@ public final class RunnerDaemon: @unchecked Sendable {
                 }
                 for (client, seen) in lastSeen where now - seen > .seconds(options.clientSilenceSeconds) {
                     let dropped = queue.drop(client: client)
-                    if dropped > 0 { logger.info("dropped \(dropped) queued requests of a coordinator silent for \(Int(options.clientSilenceSeconds)) s") }
+                    if dropped > 0 {
+                        logger.info(
+                            "dropped \(dropped) queued requests of a coordinator silent for \(Int(options.clientSilenceSeconds)) s"
+                        )
+                    }
                     lastSeen[client] = nil
                 }
             }
@@ -147,16 +158,25 @@ public final class RunnerDaemon: @unchecked Sendable {
         logger.info("runner \(options.name) stopped")
     }
 
-    private func handle(_ frames: [[UInt8]], router: ZMQSocket, draining: Bool, lastSeen: inout [[UInt8]: ContinuousClock.Instant]) {
+    private func handle(
+        _ frames: [[UInt8]], router: ZMQSocket, draining: Bool, lastSeen: inout [[UInt8]: ContinuousClock.Instant]
+    ) {
         guard let identity = frames.first else { return }
         func reply(_ message: Message) { _ = try? router.send([identity, Codec.encode(message)], dontWait: true) }
         guard frames.count == 2 else {
-            reply(.error(WireError(code: .malformed, message: "expected exactly one frame per message, got \(frames.count - 1)")))
+            reply(
+                .error(
+                    WireError(
+                        code: .malformed, message: "expected exactly one frame per message, got \(frames.count - 1)")))
             return
         }
         let payload = frames[1]
         guard payload.count <= options.maxFrameBytes else {
-            reply(.error(WireError(code: .tooLarge, message: "frame of \(payload.count) bytes exceeds the limit of \(options.maxFrameBytes)")))
+            reply(
+                .error(
+                    WireError(
+                        code: .tooLarge,
+                        message: "frame of \(payload.count) bytes exceeds the limit of \(options.maxFrameBytes)")))
             return
         }
         let message: Message
@@ -169,13 +189,20 @@ public final class RunnerDaemon: @unchecked Sendable {
         switch message {
         case .hello(let h):
             logger.info("hello from \(h.coordinator)")
-            reply(.welcome(Welcome(runner: options.name, slots: options.slots, backends: backends.keys.sorted(),
-                                   simulatorVersion: Self.simulatorVersion)))
+            reply(
+                .welcome(
+                    Welcome(
+                        runner: options.name, slots: options.slots, backends: backends.keys.sorted(),
+                        simulatorVersion: Self.simulatorVersion)))
         case .ping(let nonce):
             reply(.pong(Pong(nonce: nonce, slots: options.slots, busySlots: queue.busy, queueDepth: queue.depth)))
         case .measureRequest(let request):
             if draining {
-                reply(.error(WireError(code: .shuttingDown, message: "runner \(options.name) is shutting down", requestID: request.requestID)))
+                reply(
+                    .error(
+                        WireError(
+                            code: .shuttingDown, message: "runner \(options.name) is shutting down",
+                            requestID: request.requestID)))
                 return
             }
             queue.push(Job(client: identity, request: request, received: .now), client: identity)
@@ -198,8 +225,11 @@ public final class RunnerDaemon: @unchecked Sendable {
                 let timeout = request.timeoutMs == 0 ? options.defaultTimeoutMs : request.timeoutMs
                 result = backend.measure(request, deadline: job.received + .milliseconds(Int64(timeout)))
             } else {
-                result = MeasureResult(requestID: request.requestID, status: .unsupported,
-                                       error: "runner \(options.name) has no backend '\(backendName)' (it has \(backends.keys.sorted().joined(separator: ", ")))")
+                result = MeasureResult(
+                    requestID: request.requestID, status: .unsupported,
+                    error:
+                        "runner \(options.name) has no backend '\(backendName)' (it has \(backends.keys.sorted().joined(separator: ", ")))"
+                )
             }
             result.runner = options.name
             _ = try? push.send([job.client, Codec.encode(.measureResult(result))])
@@ -258,23 +288,41 @@ final class FairQueue: @unchecked Sendable {
     }
 
     func finished() {
-        condition.lock(); running -= 1; condition.unlock()
+        condition.lock()
+        running -= 1
+        condition.unlock()
     }
 
     /// Drops a coordinator's queued jobs; returns how many.
     func drop(client: [UInt8]) -> Int {
-        condition.lock(); defer { condition.unlock() }
+        condition.lock()
+        defer { condition.unlock() }
         guard let q = queues[client] else { return 0 }
         queues[client] = nil
         order.removeAll { $0 == client }
         return q.count
     }
 
-    var busy: Int { condition.lock(); defer { condition.unlock() }; return running }
-    var depth: Int { condition.lock(); defer { condition.unlock() }; return queues.values.reduce(0) { $0 + $1.count } }
-    var idle: Bool { condition.lock(); defer { condition.unlock() }; return running == 0 && queues.isEmpty }
+    var busy: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return running
+    }
+    var depth: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queues.values.reduce(0) { $0 + $1.count }
+    }
+    var idle: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return running == 0 && queues.isEmpty
+    }
 
     func shutdown() {
-        condition.lock(); closed = true; condition.broadcast(); condition.unlock()
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
     }
 }

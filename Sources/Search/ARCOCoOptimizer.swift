@@ -34,8 +34,8 @@ public final class ARCOCoOptimizer {
     let model: CostModel
     let agent: PolicyAgent
     let critic: MLP
-    var tuners: [String: ARCOTuner] = [:]              // "hwkey|layer"
-    var measured: [String: [Int: Int]] = [:]           // hwkey -> layer -> best cycles
+    var tuners: [String: ARCOTuner] = [:]  // "hwkey|layer"
+    var measured: [String: [Int: Int]] = [:]  // hwkey -> layer -> best cycles
     var configs: [String: HardwareConfig] = [:]
     var buildable: [String: Bool] = [:]
 
@@ -66,8 +66,10 @@ public final class ARCOCoOptimizer {
         let k = "\(key(c))|\(layer)"
         if let t = tuners[k] { return t }
         let spec = HardwareSpec(c)
-        let t = ARCOTuner(TuningContext(space: ScheduleSpace(workload: layers[layer].workload, spec: spec), spec: spec,
-                                        seed: seed &+ UInt64(tuners.count) &* 7919))
+        let t = ARCOTuner(
+            TuningContext(
+                space: ScheduleSpace(workload: layers[layer].workload, spec: spec), spec: spec,
+                seed: seed &+ UInt64(tuners.count) &* 7919))
         tuners[k] = t
         return t
     }
@@ -99,12 +101,18 @@ public final class ARCOCoOptimizer {
             if let c = randomBuildable(), keys.insert(key(c)).inserted { pool.append(c) }
         }
         func norm(_ c: HardwareConfig) -> [Float] {
-            zip(space.positions(c)!, space.knobs).map { $0.1.choices.count > 1 ? Float($0.0) / Float($0.1.choices.count - 1) : 0 }
+            zip(space.positions(c)!, space.knobs).map {
+                $0.1.choices.count > 1 ? Float($0.0) / Float($0.1.choices.count - 1) : 0
+            }
         }
         let xs = pool.map(norm)
         var nearest = xs.map { x in taken.map { ValidityDrivenInit.distance(x, norm($0)) }.min() ?? .infinity }
         var out: [HardwareConfig] = []
-        while out.count < count, let k = nearest.indices.filter({ nearest[$0] > 0 }).max(by: { nearest[$0] < nearest[$1] || (nearest[$0] == nearest[$1] && $0 > $1) }) {
+        while out.count < count,
+            let k = nearest.indices.filter({ nearest[$0] > 0 }).max(by: {
+                nearest[$0] < nearest[$1] || (nearest[$0] == nearest[$1] && $0 > $1)
+            })
+        {
             out.append(pool[k])
             for j in pool.indices { nearest[j] = min(nearest[j], ValidityDrivenInit.distance(xs[j], xs[k])) }
         }
@@ -140,7 +148,9 @@ public final class ARCOCoOptimizer {
                 let t = tuner(round[k].hardware, round[k].layer)
                 let picks = t.propose(min(round[k].left, count - out.count))
                 round[k].left = picks.isEmpty ? 0 : round[k].left - picks.count
-                out += picks.map { Proposal(hardware: round[k].hardware, layer: round[k].layer, schedule: t.space.schedule(at: $0)) }
+                out += picks.map {
+                    Proposal(hardware: round[k].hardware, layer: round[k].layer, schedule: t.space.schedule(at: $0))
+                }
             }
         }
         return out
@@ -160,7 +170,10 @@ public final class ARCOCoOptimizer {
         } else {
             if let best = measuredModels.first?.hardware { targets.append(best) }
             if let explore = try? exploreHardware(),
-               let pick = explore.visited.first(where: { measured[key($0.config)] == nil || measured[key($0.config)]!.count < layers.count }) {
+                let pick = explore.visited.first(where: {
+                    measured[key($0.config)] == nil || measured[key($0.config)]!.count < layers.count
+                })
+            {
                 // Confidence sampling over hardware: skip a candidate whose optimistic bound
                 // (mean + std) still predicts it slower than the best measured configuration;
                 // the round then goes to the best one alone.
@@ -193,21 +206,29 @@ public final class ARCOCoOptimizer {
     /// Predicted -log model latency of a configuration, with the spread of the ensemble.
     func predictModel(_ c: HardwareConfig) throws -> (mean: Float, std: Float) {
         let spec = HardwareSpec(c)
-        var rows: [[Float]] = [], owner: [Int] = []
+        var rows: [[Float]] = []
+        var owner: [Int] = []
         for (l, layer) in layers.enumerated() {
             let s = ScheduleSpace(workload: layer.workload, spec: spec)
-            var picked = 0, tries = 0
+            var picked = 0
+            var tries = 0
             while picked < 48 && tries < 400 {
                 tries += 1
                 let sched = s.schedule(at: Int(rng.next() % UInt64(s.size)))
                 guard case .success = TilePlan.make(layer.workload, sched, spec) else { continue }
-                rows.append(globalFeatures(c, l, sched)); owner.append(l); picked += 1
+                rows.append(globalFeatures(c, l, sched))
+                owner.append(l)
+                picked += 1
             }
             if picked == 0 { return (-.infinity, 0) }
         }
         let p = try model.predict(rows)
-        var best = [Float](repeating: -.infinity, count: layers.count), spread = [Float](repeating: 0, count: layers.count)
-        for (i, l) in owner.enumerated() where p[i].mean > best[l] { best[l] = p[i].mean; spread[l] = p[i].std }
+        var best = [Float](repeating: -.infinity, count: layers.count)
+        var spread = [Float](repeating: 0, count: layers.count)
+        for (i, l) in owner.enumerated() where p[i].mean > best[l] {
+            best[l] = p[i].mean
+            spread[l] = p[i].std
+        }
         // -log(sum count * cycles) from per-layer -log(cycles)
         let total = layers.indices.reduce(0.0) { $0 + Double(layers[$1].count) * exp(-Double(best[$1])) }
         return (Float(-log(total)), spread.reduce(0, +) / Float(layers.count))
@@ -216,7 +237,9 @@ public final class ARCOCoOptimizer {
     /// Runs the hardware agent's walkers; returns visited buildable configurations, best LCB first.
     /// Also returns the prediction for the best measured configuration (the first walker's
     /// start), which a new configuration must plausibly beat to be worth measuring.
-    func exploreHardware() throws -> (visited: [(config: HardwareConfig, mean: Float, std: Float)], best: (mean: Float, std: Float)?) {
+    func exploreHardware() throws -> (
+        visited: [(config: HardwareConfig, mean: Float, std: Float)], best: (mean: Float, std: Float)?
+    ) {
         var starts = measuredModels.prefix(4).map(\.hardware)
         let hasBest = !starts.isEmpty
         while starts.count < 16, let r = randomBuildable() { starts.append(r) }
@@ -235,8 +258,9 @@ public final class ARCOCoOptimizer {
                 var next = pos[w]
                 for k in 0..<next.count { next[k] = min(max(0, next[k] + a[k] - 1), space.knobs[k].choices.count - 1) }
                 let c = space.config(next)
-                var step = ARCOTuner.Step(obsA: obs, obsB: [], obsC: obs, actA: a, actB: [], logpA: lp, logpB: 0,
-                                          value: critic.output(obs)[0], reward: -0.5)
+                var step = ARCOTuner.Step(
+                    obsA: obs, obsB: [], obsC: obs, actA: a, actB: [], logpA: lp, logpB: 0,
+                    value: critic.output(obs)[0], reward: -0.5)
                 if canBuild(c) {
                     let s = try predictModel(c)
                     step.reward = s.mean - score[w].mean
@@ -249,7 +273,8 @@ public final class ARCOCoOptimizer {
         }
         train(trajectories)
         let ranked = visited.values.sorted { a, b in
-            let la = a.mean - 0.5 * a.std, lb = b.mean - 0.5 * b.std
+            let la = a.mean - 0.5 * a.std
+            let lb = b.mean - 0.5 * b.std
             return la != lb ? la > lb : key(a.config) < key(b.config)
         }
         return (ranked, bestPrediction)

@@ -35,14 +35,19 @@ public final class GradientBoostedTrees {
         flat.reserveCapacity(rows.count * cols)
         for r in rows { flat.append(contentsOf: r) }
         var handle: DMatrixHandle?
-        try XGBoostError.check(XGDMatrixCreateFromMat(flat, bst_ulong(rows.count), bst_ulong(cols), .nan, &handle), "XGDMatrixCreateFromMat")
+        try XGBoostError.check(
+            XGDMatrixCreateFromMat(flat, bst_ulong(rows.count), bst_ulong(cols), .nan, &handle),
+            "XGDMatrixCreateFromMat")
         return handle!
     }
 
     /// Fits the trees to (features, labels). Rows must all have the same length.
     public func fit(_ features: [[Float]], _ labels: [Float]) throws {
         precondition(features.count == labels.count && !features.isEmpty)
-        if let booster { XGBoosterFree(booster); self.booster = nil }
+        if let booster {
+            XGBoosterFree(booster)
+            self.booster = nil
+        }
         let train = try Self.matrix(features)
         defer { XGDMatrixFree(train) }
         try XGBoostError.check(XGDMatrixSetFloatInfo(train, "label", labels, bst_ulong(labels.count)), "set labels")
@@ -56,7 +61,9 @@ public final class GradientBoostedTrees {
             ("verbosity", "0"),
         ]
         for (k, v) in params { try XGBoostError.check(XGBoosterSetParam(b, k, v), "XGBoosterSetParam \(k)") }
-        for i in 0..<parameters.rounds { try XGBoostError.check(XGBoosterUpdateOneIter(b, Int32(i), train), "XGBoosterUpdateOneIter") }
+        for i in 0..<parameters.rounds {
+            try XGBoostError.check(XGBoosterUpdateOneIter(b, Int32(i), train), "XGBoosterUpdateOneIter")
+        }
     }
 
     /// Predictions for rows; zeros before the first fit.

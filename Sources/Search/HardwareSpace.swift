@@ -18,8 +18,10 @@ public struct HardwareSpace: Sendable {
         public let description: String
     }
 
-    public static let knobNames = ["LOG_BATCH", "LOG_BLOCK_IN", "LOG_BLOCK_OUT", "LOG_INP_BUFF_SIZE", "LOG_WGT_BUFF_SIZE",
-                                   "LOG_ACC_BUFF_SIZE", "AXI_WIDTH"]
+    public static let knobNames = [
+        "LOG_BATCH", "LOG_BLOCK_IN", "LOG_BLOCK_OUT", "LOG_INP_BUFF_SIZE", "LOG_WGT_BUFF_SIZE",
+        "LOG_ACC_BUFF_SIZE", "AXI_WIDTH",
+    ]
 
     /// The default knobs: LOG_BATCH 0-1, LOG_BLOCK_IN/OUT 3-5, buffer sizes stock -2..+2 (log2),
     /// AXI 64 or 128 bits (64 only on a pynq). `overrides` (a hardware space file) replaces a
@@ -27,12 +29,16 @@ public struct HardwareSpace: Sendable {
     public init(base: HardwareConfig, fpga: FPGA?, workloads: [Workload], overrides: [String: [Int]] = [:]) throws {
         for (name, values) in overrides {
             guard Self.knobNames.contains(name) else {
-                throw SpaceError(description: "hardware space: unknown knob \(name) (knobs: \(Self.knobNames.joined(separator: ", ")))")
+                throw SpaceError(
+                    description:
+                        "hardware space: unknown knob \(name) (knobs: \(Self.knobNames.joined(separator: ", ")))")
             }
             guard !values.isEmpty else { throw SpaceError(description: "hardware space: \(name) has no values") }
             for v in values {
                 var probe = base
-                do { try probe.set(name, to: "\(v)") } catch { throw SpaceError(description: "hardware space: \(error)") }
+                do { try probe.set(name, to: "\(v)") } catch {
+                    throw SpaceError(description: "hardware space: \(error)")
+                }
             }
         }
         self.init(base: base, fpga: fpga, workloads: workloads)
@@ -71,7 +77,9 @@ public struct HardwareSpace: Sendable {
     /// The configuration at knob positions `p`.
     public func config(_ p: [Int]) -> HardwareConfig {
         var c = base
-        for (k, knob) in knobs.enumerated() { try? c.set(knob.name, to: "\(knob.choices[min(max(0, p[k]), knob.choices.count - 1)])") }
+        for (k, knob) in knobs.enumerated() {
+            try? c.set(knob.name, to: "\(knob.choices[min(max(0, p[k]), knob.choices.count - 1)])")
+        }
         return c
     }
 
@@ -96,7 +104,9 @@ public struct HardwareSpace: Sendable {
 
     /// Features of a configuration for the global cost model (log2 sizes, normalized).
     public static func features(_ c: HardwareConfig) -> [Float] {
-        [Float(c.logBatch), Float(c.logBlockIn), Float(c.logBlockOut), Float(c.logInpBuffSize) / 4,
-         Float(c.logWgtBuffSize) / 4, Float(c.logAccBuffSize) / 4, Float(c.axiWidth) / 128]
+        [
+            Float(c.logBatch), Float(c.logBlockIn), Float(c.logBlockOut), Float(c.logInpBuffSize) / 4,
+            Float(c.logWgtBuffSize) / 4, Float(c.logAccBuffSize) / 4, Float(c.axiWidth) / 128,
+        ]
     }
 }

@@ -22,11 +22,14 @@ public final class MLP {
     public init(_ sizes: [Int], learningRate: Float = 1e-3, rng: inout SplitMix64) {
         self.sizes = sizes
         self.learningRate = learningRate
-        var params: [Float] = [], wo: [Int] = [], bo: [Int] = []
+        var params: [Float] = []
+        var wo: [Int] = []
+        var bo: [Int] = []
         for l in 0..<(sizes.count - 1) {
             let scale = 1 / Float(sizes[l]).squareRoot()
             wo.append(params.count)
-            params += (0..<(sizes[l] * sizes[l + 1])).map { _ in (Float(rng.next() % 2_000_001) / 1_000_000 - 1) * scale }
+            params += (0..<(sizes[l] * sizes[l + 1])).map { _ in (Float(rng.next() % 2_000_001) / 1_000_000 - 1) * scale
+            }
             bo.append(params.count)
             params += [Float](repeating: 0, count: sizes[l + 1])
         }
@@ -46,8 +49,10 @@ public final class MLP {
         acts.reserveCapacity(sizes.count)
         params.withUnsafeBufferPointer { p in
             for l in 0..<layers {
-                let n = sizes[l + 1], m = sizes[l]
-                let w = p.baseAddress! + weightOffset[l], b = p.baseAddress! + biasOffset[l]
+                let n = sizes[l + 1]
+                let m = sizes[l]
+                let w = p.baseAddress! + weightOffset[l]
+                let b = p.baseAddress! + biasOffset[l]
                 let hidden = l < layers - 1
                 let z = acts[l].withUnsafeBufferPointer { a in
                     [Float](unsafeUninitializedCapacity: n) { z, count in
@@ -75,9 +80,11 @@ public final class MLP {
         params.withUnsafeBufferPointer { p in
             grads.withUnsafeMutableBufferPointer { g in
                 for l in stride(from: layers - 1, through: 0, by: -1) {
-                    let n = sizes[l + 1], m = sizes[l]
+                    let n = sizes[l + 1]
+                    let m = sizes[l]
                     let w = p.baseAddress! + weightOffset[l]
-                    let gw = g.baseAddress! + weightOffset[l], gb = g.baseAddress! + biasOffset[l]
+                    let gw = g.baseAddress! + weightOffset[l]
+                    let gb = g.baseAddress! + biasOffset[l]
                     acts[l].withUnsafeBufferPointer { input in
                         delta.withUnsafeBufferPointer { d in
                             for i in 0..<n {
@@ -108,8 +115,11 @@ public final class MLP {
     /// One Adam step with the accumulated gradients averaged over `batch` samples; clears them.
     public func apply(batch: Int) {
         step += 1
-        let b1: Float = 0.9, b2: Float = 0.999, eps: Float = 1e-8
-        let c1 = 1 - powf(b1, Float(step)), c2 = 1 - powf(b2, Float(step))
+        let b1: Float = 0.9
+        let b2: Float = 0.999
+        let eps: Float = 1e-8
+        let c1 = 1 - powf(b1, Float(step))
+        let c2 = 1 - powf(b2, Float(step))
         let inv = 1 / Float(max(1, batch))
         let rate = learningRate
         params.withUnsafeMutableBufferPointer { p in

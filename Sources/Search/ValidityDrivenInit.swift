@@ -23,7 +23,9 @@ public struct ValidityDrivenInit {
     public init(space: ScheduleSpace) { self.space = space }
 
     /// Presampled valid points in discovery order, none in `exclude`.
-    public func presample(want: Int, isValid: (Int) -> Bool, excluding exclude: Set<Int>, rng: inout SplitMix64) -> [Int] {
+    public func presample(
+        want: Int, isValid: (Int) -> Bool, excluding exclude: Set<Int>, rng: inout SplitMix64
+    ) -> [Int] {
         var valid: [Int] = []
         var seen = exclude
         var frontier: [Int] = []
@@ -34,7 +36,9 @@ public struct ValidityDrivenInit {
             let i = frontier.isEmpty ? Int(rng.next() % UInt64(space.size)) : frontier.removeFirst()
             guard seen.insert(i).inserted, isValid(i) else { continue }
             valid.append(i)
-            frontier += space.neighbours(of: space.schedule(at: i)).compactMap { space.index(of: $0) }.filter { !seen.contains($0) }
+            frontier += space.neighbours(of: space.schedule(at: i)).compactMap { space.index(of: $0) }.filter {
+                !seen.contains($0)
+            }
         }
         return valid
     }
@@ -65,7 +69,9 @@ public struct ValidityDrivenInit {
     }
 
     /// Up to `count` valid points, presampled and spread.
-    public func initialSet(count: Int, isValid: (Int) -> Bool, excluding exclude: Set<Int> = [], rng: inout SplitMix64) -> [Int] {
+    public func initialSet(
+        count: Int, isValid: (Int) -> Bool, excluding exclude: Set<Int> = [], rng: inout SplitMix64
+    ) -> [Int] {
         spread(presample(want: count, isValid: isValid, excluding: exclude, rng: &rng), count: count)
     }
 }

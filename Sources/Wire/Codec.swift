@@ -94,12 +94,16 @@ public enum Codec {
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Message {
         let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
         guard let env = vtafarm__v1__envelope__unpack(nil, bytes.count, base) else {
-            throw WireError(code: .malformed, message: "the frame (\(bytes.count) bytes) is not a serialized vtafarm.v1.Envelope")
+            throw WireError(
+                code: .malformed, message: "the frame (\(bytes.count) bytes) is not a serialized vtafarm.v1.Envelope")
         }
         defer { vtafarm__v1__envelope__free_unpacked(env, nil) }
         let e = env.pointee
         guard e.protocol_version == protocolVersion else {
-            throw WireError(code: .versionMismatch, message: "protocol_version \(e.protocol_version) is not spoken here (this side speaks \(protocolVersion))")
+            throw WireError(
+                code: .versionMismatch,
+                message:
+                    "protocol_version \(e.protocol_version) is not spoken here (this side speaks \(protocolVersion))")
         }
         switch e.body_case {
         case VTAFARM__V1__ENVELOPE__BODY_HELLO:
@@ -107,18 +111,24 @@ public enum Codec {
         case VTAFARM__V1__ENVELOPE__BODY_WELCOME:
             let w = e.welcome.pointee
             let backends = (0..<w.n_backends).map { str(w.backends[$0]) }
-            return .welcome(Welcome(runner: str(w.runner), slots: Int(w.slots), backends: backends,
-                                    simulatorVersion: str(w.simulator_version), protocolVersion: w.protocol_version))
+            return .welcome(
+                Welcome(
+                    runner: str(w.runner), slots: Int(w.slots), backends: backends,
+                    simulatorVersion: str(w.simulator_version), protocolVersion: w.protocol_version))
         case VTAFARM__V1__ENVELOPE__BODY_MEASURE_REQUEST:
             let r = e.measure_request.pointee
             guard let w = r.workload, let h = r.hardware, let s = r.schedule else {
-                throw WireError(code: .malformed, message: "MeasureRequest \(r.request_id) lacks its workload, hardware or schedule",
-                                requestID: r.request_id)
+                throw WireError(
+                    code: .malformed,
+                    message: "MeasureRequest \(r.request_id) lacks its workload, hardware or schedule",
+                    requestID: r.request_id)
             }
-            return .measureRequest(MeasureRequest(
-                requestID: r.request_id, task: str(r.task), workload: decodeWorkload(w.pointee), hardware: decodeHardware(h.pointee),
-                schedule: decodeSchedule(s.pointee), backend: str(r.backend), timeoutMs: r.timeout_ms,
-                shift: r.shift == 0 ? 8 : Int(r.shift)))
+            return .measureRequest(
+                MeasureRequest(
+                    requestID: r.request_id, task: str(r.task), workload: decodeWorkload(w.pointee),
+                    hardware: decodeHardware(h.pointee),
+                    schedule: decodeSchedule(s.pointee), backend: str(r.backend), timeoutMs: r.timeout_ms,
+                    shift: r.shift == 0 ? 8 : Int(r.shift)))
         case VTAFARM__V1__ENVELOPE__BODY_MEASURE_RESULT:
             let r = e.measure_result.pointee
             var counters = ResultCounters()
@@ -132,18 +142,23 @@ public enum Codec {
                 counters.computeBusy = c.compute_busy
                 counters.storeBusy = c.store_busy
             }
-            return .measureResult(MeasureResult(requestID: r.request_id, status: status(r.status), cycles: r.cycles, counters: counters,
-                                                invalidReason: str(r.invalid_reason), error: str(r.error),
-                                                wallSeconds: r.wall_seconds, runner: str(r.runner)))
+            return .measureResult(
+                MeasureResult(
+                    requestID: r.request_id, status: status(r.status), cycles: r.cycles, counters: counters,
+                    invalidReason: str(r.invalid_reason), error: str(r.error),
+                    wallSeconds: r.wall_seconds, runner: str(r.runner)))
         case VTAFARM__V1__ENVELOPE__BODY_PING:
             return .ping(nonce: e.ping.pointee.nonce)
         case VTAFARM__V1__ENVELOPE__BODY_PONG:
             let p = e.pong.pointee
-            return .pong(Pong(nonce: p.nonce, slots: Int(p.slots), busySlots: Int(p.busy_slots), queueDepth: Int(p.queue_depth)))
+            return .pong(
+                Pong(nonce: p.nonce, slots: Int(p.slots), busySlots: Int(p.busy_slots), queueDepth: Int(p.queue_depth)))
         case VTAFARM__V1__ENVELOPE__BODY_ERROR:
             let x = e.error.pointee
-            return .error(WireError(code: WireError.Code(rawValue: Int(x.code.rawValue)) ?? .unspecified,
-                                    message: str(x.message), requestID: x.request_id))
+            return .error(
+                WireError(
+                    code: WireError.Code(rawValue: Int(x.code.rawValue)) ?? .unspecified,
+                    message: str(x.message), requestID: x.request_id))
         default:
             throw WireError(code: .malformed, message: "the Envelope has no body")
         }
@@ -177,12 +192,15 @@ public enum Codec {
     }
 
     static func decodeWorkload(_ w: Vtafarm__V1__Workload) -> Workload {
-        Workload(kind: w.kind == VTAFARM__V1__WORKLOAD__KIND__DENSE ? .dense : .conv2d, batch: Int(w.batch),
-                 height: Int(w.height), width: Int(w.width), inChannels: Int(w.in_channels), outChannels: Int(w.out_channels),
-                 kernelH: Int(w.kernel_h), kernelW: Int(w.kernel_w), stride: Int(w.stride), pad: Int(w.pad))
+        Workload(
+            kind: w.kind == VTAFARM__V1__WORKLOAD__KIND__DENSE ? .dense : .conv2d, batch: Int(w.batch),
+            height: Int(w.height), width: Int(w.width), inChannels: Int(w.in_channels),
+            outChannels: Int(w.out_channels),
+            kernelH: Int(w.kernel_h), kernelW: Int(w.kernel_w), stride: Int(w.stride), pad: Int(w.pad))
     }
 
-    static func encodeHardware(_ c: HardwareConfig, _ heap: CHeap) -> UnsafeMutablePointer<Vtafarm__V1__HardwareConfig> {
+    static func encodeHardware(_ c: HardwareConfig, _ heap: CHeap) -> UnsafeMutablePointer<Vtafarm__V1__HardwareConfig>
+    {
         let p = heap.make(Vtafarm__V1__HardwareConfig(), vtafarm__v1__hardware_config__init)
         p.pointee.log_inp_width = UInt32(clamping: c.logInpWidth)
         p.pointee.log_wgt_width = UInt32(clamping: c.logWgtWidth)
@@ -239,8 +257,9 @@ public enum Codec {
     }
 
     static func decodeSchedule(_ s: Vtafarm__V1__Schedule) -> Schedule {
-        Schedule(tileB: Int(s.tile_b), tileH: Int(s.tile_h), tileW: Int(s.tile_w), tileCI: Int(s.tile_ci),
-                 tileCO: Int(s.tile_co), hThreads: Int(s.h_nthread), ocThreads: Int(s.oc_nthread))
+        Schedule(
+            tileB: Int(s.tile_b), tileH: Int(s.tile_h), tileW: Int(s.tile_w), tileCI: Int(s.tile_ci),
+            tileCO: Int(s.tile_co), hThreads: Int(s.h_nthread), ocThreads: Int(s.oc_nthread))
     }
 
     static let statusMap: [(MeasureStatus, Vtafarm__V1__Status)] = [
@@ -270,14 +289,20 @@ final class CHeap {
         let p = UnsafeMutablePointer<T>.allocate(capacity: 1)
         p.initialize(to: value)
         initialize(p)
-        frees.append { p.deinitialize(count: 1); p.deallocate() }
+        frees.append {
+            p.deinitialize(count: 1)
+            p.deallocate()
+        }
         return p
     }
 
     func array<T>(_ values: [T]) -> UnsafeMutablePointer<T> {
         let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, values.count))
         p.initialize(from: values, count: values.count)
-        frees.append { p.deinitialize(count: values.count); p.deallocate() }
+        frees.append {
+            p.deinitialize(count: values.count)
+            p.deallocate()
+        }
         return p
     }
 

@@ -11,7 +11,8 @@ public struct CurveKeyError: Error, CustomStringConvertible {
 public enum CurveKeys {
     /// A CURVE key pair in Z85 text (40 characters each).
     public static func generate() throws -> (publicKey: String, secretKey: String) {
-        var pub = [CChar](repeating: 0, count: 41), sec = [CChar](repeating: 0, count: 41)
+        var pub = [CChar](repeating: 0, count: 41)
+        var sec = [CChar](repeating: 0, count: 41)
         guard zmq_curve_keypair(&pub, &sec) == 0 else {
             throw ZMQError.last("zmq_curve_keypair (is libzmq built with CURVE?)")
         }
@@ -85,8 +86,10 @@ public final class ZAPHandler {
                 ok = allowed.map { $0.contains(who) } ?? true
             }
             if !ok { refused(mechanism, who) }
-            _ = try? socket.send([Array("1.0".utf8), requestID, Array((ok ? "200" : "400").utf8),
-                                  Array((ok ? "OK" : "client key not allowed").utf8), Array(who.utf8), []])
+            _ = try? socket.send([
+                Array("1.0".utf8), requestID, Array((ok ? "200" : "400").utf8),
+                Array((ok ? "OK" : "client key not allowed").utf8), Array(who.utf8), [],
+            ])
         }
     }
 }

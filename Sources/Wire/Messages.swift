@@ -25,9 +25,15 @@ public struct Welcome: Sendable, Equatable {
     public var backends: [String]
     public var simulatorVersion: String
     public var protocolVersion: UInt32
-    public init(runner: String, slots: Int, backends: [String], simulatorVersion: String, protocolVersion: UInt32 = Wire.protocolVersion) {
-        self.runner = runner; self.slots = slots; self.backends = backends
-        self.simulatorVersion = simulatorVersion; self.protocolVersion = protocolVersion
+    public init(
+        runner: String, slots: Int, backends: [String], simulatorVersion: String,
+        protocolVersion: UInt32 = Wire.protocolVersion
+    ) {
+        self.runner = runner
+        self.slots = slots
+        self.backends = backends
+        self.simulatorVersion = simulatorVersion
+        self.protocolVersion = protocolVersion
     }
 }
 
@@ -44,16 +50,29 @@ public struct MeasureRequest: Sendable, Equatable {
     public var timeoutMs: UInt32
     public var shift: Int
 
-    public init(requestID: UInt64, task: String = "", workload: Workload, hardware: HardwareConfig = .stock,
-                schedule: Schedule, backend: String = "", timeoutMs: UInt32 = 0, shift: Int = 8) {
-        self.requestID = requestID; self.task = task; self.workload = workload; self.hardware = hardware
-        self.schedule = schedule; self.backend = backend; self.timeoutMs = timeoutMs; self.shift = shift
+    public init(
+        requestID: UInt64, task: String = "", workload: Workload, hardware: HardwareConfig = .stock,
+        schedule: Schedule, backend: String = "", timeoutMs: UInt32 = 0, shift: Int = 8
+    ) {
+        self.requestID = requestID
+        self.task = task
+        self.workload = workload
+        self.hardware = hardware
+        self.schedule = schedule
+        self.backend = backend
+        self.timeoutMs = timeoutMs
+        self.shift = shift
     }
 }
 
 public enum MeasureStatus: String, Sendable, Equatable, CaseIterable, Codable {
-    case ok = "OK", invalid = "INVALID", runtimeError = "RUNTIME_ERROR", timeout = "TIMEOUT"
-    case wrongAnswer = "WRONG_ANSWER", unsupported = "UNSUPPORTED", internalError = "INTERNAL"
+    case ok = "OK"
+    case invalid = "INVALID"
+    case runtimeError = "RUNTIME_ERROR"
+    case timeout = "TIMEOUT"
+    case wrongAnswer = "WRONG_ANSWER"
+    case unsupported = "UNSUPPORTED"
+    case internalError = "INTERNAL"
 }
 
 public struct ResultCounters: Sendable, Equatable, Codable {
@@ -79,10 +98,18 @@ public struct MeasureResult: Sendable, Equatable {
     public var wallSeconds: Double
     public var runner: String
 
-    public init(requestID: UInt64, status: MeasureStatus, cycles: UInt64 = 0, counters: ResultCounters = ResultCounters(),
-                invalidReason: String = "", error: String = "", wallSeconds: Double = 0, runner: String = "") {
-        self.requestID = requestID; self.status = status; self.cycles = cycles; self.counters = counters
-        self.invalidReason = invalidReason; self.error = error; self.wallSeconds = wallSeconds; self.runner = runner
+    public init(
+        requestID: UInt64, status: MeasureStatus, cycles: UInt64 = 0, counters: ResultCounters = ResultCounters(),
+        invalidReason: String = "", error: String = "", wallSeconds: Double = 0, runner: String = ""
+    ) {
+        self.requestID = requestID
+        self.status = status
+        self.cycles = cycles
+        self.counters = counters
+        self.invalidReason = invalidReason
+        self.error = error
+        self.wallSeconds = wallSeconds
+        self.runner = runner
     }
 }
 
@@ -92,19 +119,29 @@ public struct Pong: Sendable, Equatable {
     public var busySlots: Int
     public var queueDepth: Int
     public init(nonce: UInt64, slots: Int, busySlots: Int, queueDepth: Int) {
-        self.nonce = nonce; self.slots = slots; self.busySlots = busySlots; self.queueDepth = queueDepth
+        self.nonce = nonce
+        self.slots = slots
+        self.busySlots = busySlots
+        self.queueDepth = queueDepth
     }
 }
 
 public struct WireError: Sendable, Equatable, Error, CustomStringConvertible {
     public enum Code: Int, Sendable {
-        case unspecified = 0, malformed = 1, versionMismatch = 2, tooLarge = 3, shuttingDown = 4, badRequest = 5
+        case unspecified = 0
+        case malformed = 1
+        case versionMismatch = 2
+        case tooLarge = 3
+        case shuttingDown = 4
+        case badRequest = 5
     }
     public var code: Code
     public var message: String
     public var requestID: UInt64
     public init(code: Code, message: String, requestID: UInt64 = 0) {
-        self.code = code; self.message = message; self.requestID = requestID
+        self.code = code
+        self.message = message
+        self.requestID = requestID
     }
     public var description: String { "\(code): \(message)" }
 }

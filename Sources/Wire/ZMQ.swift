@@ -50,7 +50,10 @@ public final class ZMQSocket: @unchecked Sendable {
     deinit { close() }
 
     public func close() {
-        if !closed { zmq_close(handle); closed = true }
+        if !closed {
+            zmq_close(handle)
+            closed = true
+        }
     }
 
     public func bind(_ endpoint: String) throws {
@@ -71,12 +74,16 @@ public final class ZMQSocket: @unchecked Sendable {
 
     public func set(_ option: Int32, _ value: Int32) throws {
         var v = value
-        guard zmq_setsockopt(handle, option, &v, MemoryLayout<Int32>.size) == 0 else { throw ZMQError.last("setsockopt \(option)") }
+        guard zmq_setsockopt(handle, option, &v, MemoryLayout<Int32>.size) == 0 else {
+            throw ZMQError.last("setsockopt \(option)")
+        }
     }
 
     public func set(_ option: Int32, int64 value: Int64) throws {
         var v = value
-        guard zmq_setsockopt(handle, option, &v, MemoryLayout<Int64>.size) == 0 else { throw ZMQError.last("setsockopt \(option)") }
+        guard zmq_setsockopt(handle, option, &v, MemoryLayout<Int64>.size) == 0 else {
+            throw ZMQError.last("setsockopt \(option)")
+        }
     }
 
     public func set(_ option: Int32, string value: String) throws {

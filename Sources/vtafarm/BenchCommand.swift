@@ -14,11 +14,11 @@ struct BenchSim: ParsableCommand {
         commandName: "sim",
         abstract: "Simulator speed: simulated cycles per wall second, and compile+simulate time per candidate.",
         discussion: """
-        For each layer of the model (default resnet18) on the given hardware: sweeps the whole \
-        schedule space on one core (compile + timing simulation of every valid schedule), then \
-        re-simulates the layer's best program --repeats times and reports simulated cycles per \
-        second of wall time. Everything runs on one thread.
-        """
+            For each layer of the model (default resnet18) on the given hardware: sweeps the whole \
+            schedule space on one core (compile + timing simulation of every valid schedule), then \
+            re-simulates the layer's best program --repeats times and reports simulated cycles per \
+            second of wall time. Everything runs on one thread.
+            """
     )
 
     @Option(help: "A zoo model name or a YAML layer-table file.") var model = "resnet18"
@@ -33,33 +33,47 @@ struct BenchSim: ParsableCommand {
         let spec = try hardware.spec()
         let model = try ModelLoader.load(model)
         #if DEBUG
-        print("note: this is a debug build; measure with `swift build -c release`")
+            print("note: this is a debug build; measure with `swift build -c release`")
         #endif
         print("simulator benchmark: \(model.name) on \(spec.config.shortName), one thread")
-        print(pad("layer", 20) + pad("space", 8, right: true) + pad("valid", 8, right: true) + pad("median ms", 12, right: true)
-              + pad("best cycles", 14, right: true) + pad("Mcycles/s", 12, right: true))
+        print(
+            pad("layer", 20) + pad("space", 8, right: true) + pad("valid", 8, right: true)
+                + pad("median ms", 12, right: true)
+                + pad("best cycles", 14, right: true) + pad("Mcycles/s", 12, right: true))
         var allTimes: [Double] = []
-        var totalCycles = 0.0, totalSeconds = 0.0
+        var totalCycles = 0.0
+        var totalSeconds = 0.0
         for layer in model.layers {
             let space = ScheduleSpace(workload: layer.workload, spec: spec)
             let sweep = space.sweep(spec, threads: 1)
             allTimes += sweep.secondsPerValid
-            guard let best = sweep.best, case .success(let program) = Compiler.compile(layer.workload, best.schedule, spec) else {
-                print("\(layer.name): no valid schedule"); continue
+            guard let best = sweep.best,
+                case .success(let program) = Compiler.compile(layer.workload, best.schedule, spec)
+            else {
+                print("\(layer.name): no valid schedule")
+                continue
             }
             let sim = Simulator(spec: spec)
             let t0 = DispatchTime.now().uptimeNanoseconds
             var cycles = 0
             for _ in 0..<repeats { cycles += sim.run(program).cycles }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            totalCycles += Double(cycles); totalSeconds += seconds
-            print(pad(layer.name, 20) + pad("\(sweep.size)", 8, right: true) + pad("\(sweep.valid)", 8, right: true)
-                  + pad(String(format: "%.3f", median(sweep.secondsPerValid) * 1000), 12, right: true)
-                  + pad(formatCycles(best.cycles), 14, right: true) + pad(String(format: "%.1f", Double(cycles) / seconds / 1e6), 12, right: true))
+            totalCycles += Double(cycles)
+            totalSeconds += seconds
+            print(
+                pad(layer.name, 20) + pad("\(sweep.size)", 8, right: true) + pad("\(sweep.valid)", 8, right: true)
+                    + pad(String(format: "%.3f", median(sweep.secondsPerValid) * 1000), 12, right: true)
+                    + pad(formatCycles(best.cycles), 14, right: true)
+                    + pad(String(format: "%.1f", Double(cycles) / seconds / 1e6), 12, right: true))
         }
-        print(String(format: "timing mode over the best programs: %.1f M simulated cycles per wall second", totalCycles / max(totalSeconds, 1e-9) / 1e6))
-        print(String(format: "compile + simulate per valid candidate: median %.3f ms, p90 %.3f ms over %d candidates",
-                     median(allTimes) * 1000, percentile(allTimes, 0.9) * 1000, allTimes.count))
+        print(
+            String(
+                format: "timing mode over the best programs: %.1f M simulated cycles per wall second",
+                totalCycles / max(totalSeconds, 1e-9) / 1e6))
+        print(
+            String(
+                format: "compile + simulate per valid candidate: median %.3f ms, p90 %.3f ms over %d candidates",
+                median(allTimes) * 1000, percentile(allTimes, 0.9) * 1000, allTimes.count))
     }
 
     func median(_ xs: [Double]) -> Double { percentile(xs, 0.5) }
@@ -75,28 +89,33 @@ struct BenchCalibration: ParsableCommand {
         commandName: "calibration",
         abstract: "Compare simulated cycles with cycle counts measured elsewhere (the VTA RTL).",
         discussion: """
-        Runs every program directory under each DIR whose program.json has measured_cycles (keyed by \
-        DRAM read latency), once per latency, and prints measured, simulated and the error, then per \
-        set and latency the mean and max |error| and how many are within 1% and 3%. The last line is \
-        one JSON object with those summaries, for scripts. Exits 1 when a program of the micro table \
-        (--fixtures) misses by more than 3% or 3 cycles, whichever is larger; with --gate-layers also \
-        when a layer set's mean |error| exceeds 1% or any of its programs 3%.
-        """
+            Runs every program directory under each DIR whose program.json has measured_cycles (keyed by \
+            DRAM read latency), once per latency, and prints measured, simulated and the error, then per \
+            set and latency the mean and max |error| and how many are within 1% and 3%. The last line is \
+            one JSON object with those summaries, for scripts. Exits 1 when a program of the micro table \
+            (--fixtures) misses by more than 3% or 3 cycles, whichever is larger; with --gate-layers also \
+            when a layer set's mean |error| exceeds 1% or any of its programs 3%.
+            """
     )
 
     @Option(help: ArgumentHelp("Directory of micro-program directories (gated per program).", valueName: "dir"))
     var fixtures = "Tests/Fixtures/rtl"
 
     /// Defaults to rtl-layers beside --fixtures, so a run from elsewhere with --fixtures finds both sets.
-    @Option(help: ArgumentHelp("Directory of whole-layer program directories (default: rtl-layers beside --fixtures); "
-                               + "'' for none.", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Directory of whole-layer program directories (default: rtl-layers beside --fixtures); "
+                + "'' for none.", valueName: "dir"))
     var layers: String?
 
     @Flag(help: "Also fail when the layer set's mean |error| > 1% or any program's > 3%.")
     var gateLayers = false
 
     /// One measured program at one latency.
-    struct Row { var latency: Int; var measured: Int; var simulated: Int
+    struct Row {
+        var latency: Int
+        var measured: Int
+        var simulated: Int
         var errorPercent: Double { 100 * Double(simulated - measured) / Double(measured) }
     }
 
@@ -110,14 +129,18 @@ struct BenchCalibration: ParsableCommand {
         for (set, rows) in [("micro", micro), ("layers", layerRows)] where !rows.isEmpty {
             for latency in Set(rows.map(\.latency)).sorted() {
                 let errors = rows.filter { $0.latency == latency }.map { abs($0.errorPercent) }
-                let mean = errors.reduce(0, +) / Double(errors.count), worst = errors.max()!
-                let within1 = errors.filter { $0 <= 1 }.count, within3 = errors.filter { $0 <= 3 }.count
+                let mean = errors.reduce(0, +) / Double(errors.count)
+                let worst = errors.max()!
+                let within1 = errors.filter { $0 <= 1 }.count
+                let within3 = errors.filter { $0 <= 3 }.count
                 let line = "L=%d: %d programs, mean |error| %.2f%%, max %.2f%%, %d within 1%%, %d within 3%%"
                 print("\(set) " + String(format: line, latency, errors.count, mean, worst, within1, within3))
-                let json = "\"latency\":%d,\"programs\":%d,\"mean_abs_pct\":%.4f,\"max_abs_pct\":%.4f,"
+                let json =
+                    "\"latency\":%d,\"programs\":%d,\"mean_abs_pct\":%.4f,\"max_abs_pct\":%.4f,"
                     + "\"within_1pct\":%d,\"within_3pct\":%d}"
-                summaries.append("{\"set\":\"\(set)\","
-                                 + String(format: json, latency, errors.count, mean, worst, within1, within3))
+                summaries.append(
+                    "{\"set\":\"\(set)\","
+                        + String(format: json, latency, errors.count, mean, worst, within1, within3))
                 if set == "layers" && gateLayers && (mean > 1 || worst > 3) { failed = true }
             }
         }
@@ -134,8 +157,9 @@ struct BenchCalibration: ParsableCommand {
         guard let names = try? fm.contentsOfDirectory(atPath: dir) else {
             throw UserError("\(dir): not a readable directory")
         }
-        print(pad("program", 22) + pad("latency", 8, right: true) + pad("measured", 10, right: true)
-              + pad("simulated", 11, right: true) + pad("error", 8, right: true) + pad("error %", 9, right: true))
+        print(
+            pad("program", 22) + pad("latency", 8, right: true) + pad("measured", 10, right: true)
+                + pad("simulated", 11, right: true) + pad("error", 8, right: true) + pad("error %", 9, right: true))
         var rows: [Row] = []
         for name in names.sorted() {
             let path = dir + "/" + name
@@ -145,14 +169,16 @@ struct BenchCalibration: ParsableCommand {
             let measuredCycles = (base.manifest.measuredCycles ?? [:]).sorted(by: { Int($0.key)! < Int($1.key)! })
             for (latency, measured) in measuredCycles {
                 let loaded: ProgramDirectory
-                do { loaded = try ProgramDirectory.load(path, overrides: ["DRAM_LATENCY=\(latency)"]) }
-                catch let e as ProgramError { throw UserError(e.message) }
+                do { loaded = try ProgramDirectory.load(path, overrides: ["DRAM_LATENCY=\(latency)"]) } catch let e
+                    as ProgramError
+                { throw UserError(e.message) }
                 let row = Row(latency: Int(latency)!, measured: measured, simulated: loaded.run().result.cycles)
                 rows.append(row)
-                print(pad(name, 22) + pad(latency, 8, right: true) + pad(formatCycles(measured), 10, right: true)
-                      + pad(formatCycles(row.simulated), 11, right: true)
-                      + pad(String(format: "%+d", row.simulated - measured), 8, right: true)
-                      + pad(String(format: "%+.1f%%", row.errorPercent), 9, right: true))
+                print(
+                    pad(name, 22) + pad(latency, 8, right: true) + pad(formatCycles(measured), 10, right: true)
+                        + pad(formatCycles(row.simulated), 11, right: true)
+                        + pad(String(format: "%+d", row.simulated - measured), 8, right: true)
+                        + pad(String(format: "%+.1f%%", row.errorPercent), 9, right: true))
             }
         }
         if rows.isEmpty { throw UserError("\(dir): no program directory with measured_cycles") }

@@ -9,13 +9,13 @@ struct BenchFarm: ParsableCommand {
         commandName: "farm",
         abstract: "Farm throughput: scaling over runner processes, and the per-measurement overhead.",
         discussion: """
-        1. Scaling: 1, 2, 4 and 8 single-slot runner processes on loopback with the delay \
-        backend (--delay-ms, default 20); each gets --per-runner measurements; prints \
-        measurements/s and the ratio to the ideal (runners / delay).
-        2. Overhead: one coordinator and one runner with a 0 ms delay backend; prints \
-        measurements per second through the whole path (encode, ZeroMQ, queue, worker, reply).
-        Runner processes are this executable; build with -c release before trusting the figures.
-        """
+            1. Scaling: 1, 2, 4 and 8 single-slot runner processes on loopback with the delay \
+            backend (--delay-ms, default 20); each gets --per-runner measurements; prints \
+            measurements/s and the ratio to the ideal (runners / delay).
+            2. Overhead: one coordinator and one runner with a 0 ms delay backend; prints \
+            measurements per second through the whole path (encode, ZeroMQ, queue, worker, reply).
+            Runner processes are this executable; build with -c release before trusting the figures.
+            """
     )
     @Option(help: "Delay of the scaling runs, in milliseconds.") var delayMs = 20.0
     @Option(help: "Measurements per runner in the scaling runs.") var perRunner = 100
@@ -26,33 +26,46 @@ struct BenchFarm: ParsableCommand {
     func validate() throws {
         if delayMs <= 0 || delayMs > 10_000 { throw ValidationError("--delay-ms must be in (0, 10000]") }
         if perRunner < 1 || overheadRequests < 1 { throw ValidationError("counts must be positive") }
-        if runners.contains(where: { $0 < 1 || $0 > 64 }) { throw ValidationError("--runners values must be between 1 and 64") }
+        if runners.contains(where: { $0 < 1 || $0 > 64 }) {
+            throw ValidationError("--runners values must be between 1 and 64")
+        }
     }
 
     func run() throws {
         #if DEBUG
-        print("note: this is a debug build; measure with `swift build -c release`")
+            print("note: this is a debug build; measure with `swift build -c release`")
         #endif
-        let request = MeasureRequest(requestID: 0, workload: .dense(ci: 16, co: 16), schedule: Schedule(), backend: "delay")
+        let request = MeasureRequest(
+            requestID: 0, workload: .dense(ci: 16, co: 16), schedule: Schedule(), backend: "delay")
         print("farm scaling: single-slot runners, delay backend \(delayMs) ms, \(perRunner) measurements per runner")
-        print(pad("runners", 8) + pad("measurements", 14, right: true) + pad("seconds", 10, right: true)
-              + pad("per second", 12, right: true) + pad("ideal", 10, right: true) + pad("ratio", 8, right: true))
+        print(
+            pad("runners", 8) + pad("measurements", 14, right: true) + pad("seconds", 10, right: true)
+                + pad("per second", 12, right: true) + pad("ideal", 10, right: true) + pad("ratio", 8, right: true))
         for n in runners {
-            let farm = try LocalFarm(executable: LocalFarm.currentExecutable, runners: n, slots: 1,
-                                     backend: "delay:\(delayMs)")
+            let farm = try LocalFarm(
+                executable: LocalFarm.currentExecutable, runners: n, slots: 1,
+                backend: "delay:\(delayMs)")
             defer { farm.stop() }
             let (count, seconds) = try drive(farm, requests: n * perRunner, template: request, prefetch: 2)
-            let rate = Double(count) / seconds, ideal = Double(n) * 1000 / delayMs
-            print(pad("\(n)", 8) + pad("\(count)", 14, right: true) + pad(String(format: "%.2f", seconds), 10, right: true)
-                  + pad(String(format: "%.1f", rate), 12, right: true) + pad(String(format: "%.1f", ideal), 10, right: true)
-                  + pad(String(format: "%.1f%%", 100 * rate / ideal), 8, right: true))
+            let rate = Double(count) / seconds
+            let ideal = Double(n) * 1000 / delayMs
+            print(
+                pad("\(n)", 8) + pad("\(count)", 14, right: true)
+                    + pad(String(format: "%.2f", seconds), 10, right: true)
+                    + pad(String(format: "%.1f", rate), 12, right: true)
+                    + pad(String(format: "%.1f", ideal), 10, right: true)
+                    + pad(String(format: "%.1f%%", 100 * rate / ideal), 8, right: true))
         }
-        let farm = try LocalFarm(executable: LocalFarm.currentExecutable, runners: 1, slots: overheadSlots,
-                                 backend: "delay:0")
+        let farm = try LocalFarm(
+            executable: LocalFarm.currentExecutable, runners: 1, slots: overheadSlots,
+            backend: "delay:0")
         defer { farm.stop() }
         let (count, seconds) = try drive(farm, requests: overheadRequests, template: request, prefetch: 256)
-        print(String(format: "overhead: %d measurements through one coordinator and one runner (%d slots, 0 ms backend) in %.2f s = %.0f per second",
-                     count, overheadSlots, seconds, Double(count) / seconds))
+        print(
+            String(
+                format:
+                    "overhead: %d measurements through one coordinator and one runner (%d slots, 0 ms backend) in %.2f s = %.0f per second",
+                count, overheadSlots, seconds, Double(count) / seconds))
     }
 
     /// Submits `requests` copies, returns (results, seconds from submit to the last result).
@@ -63,16 +76,26 @@ struct BenchFarm: ParsableCommand {
         defer { dispatcher.close() }
         // Warm up: every runner has answered Hello before the clock starts.
         let warm = (0..<farm.addresses.count * 2).map { i -> MeasureRequest in
-            var r = template; r.requestID = UInt64(1 << 40 + i); return r
+            var r = template
+            r.requestID = UInt64(1 << 40 + i)
+            return r
         }
         _ = try dispatcher.run(warm, timeout: .seconds(30))
-        let batch = (0..<requests).map { i -> MeasureRequest in var r = template; r.requestID = UInt64(i + 1); return r }
+        let batch = (0..<requests).map { i -> MeasureRequest in
+            var r = template
+            r.requestID = UInt64(i + 1)
+            return r
+        }
         let start = ContinuousClock.now
         dispatcher.submit(batch)
         var received = 0
         while received < requests {
-            guard let r = try dispatcher.next(timeout: .seconds(30)) else { throw UserError("bench: results stopped arriving") }
-            if r.status != .ok { throw UserError("bench: request \(r.requestID) came back \(r.status.rawValue): \(r.error)") }
+            guard let r = try dispatcher.next(timeout: .seconds(30)) else {
+                throw UserError("bench: results stopped arriving")
+            }
+            if r.status != .ok {
+                throw UserError("bench: request \(r.requestID) came back \(r.status.rawValue): \(r.error)")
+            }
             received += 1
         }
         let d = ContinuousClock.now - start

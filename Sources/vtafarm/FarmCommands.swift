@@ -8,7 +8,8 @@ import Wire
 /// Where a coordinator finds runners: --cluster FILE or --runner ENDPOINT (repeatable).
 struct RunnerSelection: ParsableArguments {
     @Option(help: ArgumentHelp("A cluster.yaml listing the runners.", valueName: "cluster.yaml")) var cluster: String?
-    @Option(help: ArgumentHelp("A runner endpoint, e.g. tcp://box-a:7600 (repeatable).", valueName: "endpoint")) var runner: [String] = []
+    @Option(help: ArgumentHelp("A runner endpoint, e.g. tcp://box-a:7600 (repeatable).", valueName: "endpoint"))
+    var runner: [String] = []
 
     func load() throws -> (addresses: [RunnerAddress], config: ClusterConfig?) {
         if let cluster {
@@ -33,10 +34,10 @@ struct Measure: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send measurements of one configuration to runners and print each result as a JSON line.",
         discussion: """
-        A minimal coordinator: useful to check a farm by hand, and to script one-off measurements.
-          vtafarm measure --cluster cluster.yaml --workload conv2d:N=1,H=56,W=56,CI=64,CO=64,K=3,S=1,P=1 \\
-                          --schedule tile_h=28,tile_w=8,tile_co=2,h_nthread=2,oc_nthread=2
-        """
+            A minimal coordinator: useful to check a farm by hand, and to script one-off measurements.
+              vtafarm measure --cluster cluster.yaml --workload conv2d:N=1,H=56,W=56,CI=64,CO=64,K=3,S=1,P=1 \\
+                              --schedule tile_h=28,tile_w=8,tile_co=2,h_nthread=2,oc_nthread=2
+            """
     )
     @OptionGroup var runners: RunnerSelection
     @Option(help: "conv2d:... or dense:... (as for vtafarm sim).") var workload: String
@@ -51,23 +52,34 @@ struct Measure: ParsableCommand {
     }
 
     func run() throws {
-        let w: Workload, s: Schedule
-        do { w = try Workload(parsing: workload); s = try Schedule(parsing: schedule) } catch let e as WorkloadError { throw UserError(e.message) }
+        let w: Workload
+        let s: Schedule
+        do {
+            w = try Workload(parsing: workload)
+            s = try Schedule(parsing: schedule)
+        } catch let e as WorkloadError { throw UserError(e.message) }
         let config = try hardware.config()
         let (addresses, cluster) = try runners.load()
         let dispatcher: Dispatcher
-        do { dispatcher = try Dispatcher(runners: addresses, options: runners.dispatcherOptions(cluster)) } catch { throw UserError("\(error)") }
+        do { dispatcher = try Dispatcher(runners: addresses, options: runners.dispatcherOptions(cluster)) } catch {
+            throw UserError("\(error)")
+        }
         defer { dispatcher.close() }
-        let batch = (1...`repeat`).map { MeasureRequest(requestID: UInt64($0), task: "measure", workload: w, hardware: config,
-                                                       schedule: s, backend: backend, timeoutMs: timeoutMs) }
+        let batch = (1...`repeat`).map {
+            MeasureRequest(
+                requestID: UInt64($0), task: "measure", workload: w, hardware: config,
+                schedule: s, backend: backend, timeoutMs: timeoutMs)
+        }
         dispatcher.submit(batch)
         var received = 0
         while received < batch.count {
             do {
                 guard let r = try dispatcher.next(timeout: .seconds(1)) else { continue }
                 received += 1
-                var line: [String: Any] = ["request_id": r.requestID, "status": r.status.rawValue, "cycles": r.cycles,
-                                           "runner": r.runner, "wall_seconds": r.wallSeconds]
+                var line: [String: Any] = [
+                    "request_id": r.requestID, "status": r.status.rawValue, "cycles": r.cycles,
+                    "runner": r.runner, "wall_seconds": r.wallSeconds,
+                ]
                 if !r.invalidReason.isEmpty { line["invalid_reason"] = r.invalidReason }
                 if !r.error.isEmpty { line["error"] = r.error }
                 print(jsonLine(line))
@@ -93,7 +105,9 @@ struct ClusterStatus: ParsableCommand {
 
     func run() throws {
         let config: ClusterConfig
-        do { config = try ClusterConfig.load(path: file) } catch let e as ClusterConfig.LoadError { throw UserError(e.description) }
+        do { config = try ClusterConfig.load(path: file) } catch let e as ClusterConfig.LoadError {
+            throw UserError(e.description)
+        }
         var options = RunnerSelection().dispatcherOptions(config)
         options.pingInterval = .milliseconds(200)
         let dispatcher = try Dispatcher(runners: config.addresses, options: options)
@@ -103,15 +117,21 @@ struct ClusterStatus: ParsableCommand {
             if dispatcher.runnerStatuses.allSatisfy({ $0.reachable && $0.roundTrip != nil }) { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        print(pad("runner", 22) + pad("endpoint", 28) + pad("reachable", 10) + pad("slots", 6, right: true) + pad("busy", 6, right: true)
-              + pad("queue", 7, right: true) + pad("rtt ms", 9, right: true) + "  version")
+        print(
+            pad("runner", 22) + pad("endpoint", 28) + pad("reachable", 10) + pad("slots", 6, right: true)
+                + pad("busy", 6, right: true)
+                + pad("queue", 7, right: true) + pad("rtt ms", 9, right: true) + "  version")
         var up = 0
         for s in dispatcher.runnerStatuses {
             if s.reachable { up += 1 }
             let rtt = s.roundTrip.map { String(format: "%.2f", $0.inSeconds * 1000) } ?? "-"
-            print(pad(s.runnerName ?? s.address.name, 22) + pad(s.address.endpoint, 28) + pad(s.reachable ? "yes" : "no", 10)
-                  + pad(s.slots.map(String.init) ?? "-", 6, right: true) + pad(s.busySlots.map(String.init) ?? "-", 6, right: true)
-                  + pad(s.queueDepth.map(String.init) ?? "-", 7, right: true) + pad(rtt, 9, right: true) + "  " + (s.simulatorVersion ?? "-"))
+            print(
+                pad(s.runnerName ?? s.address.name, 22) + pad(s.address.endpoint, 28)
+                    + pad(s.reachable ? "yes" : "no", 10)
+                    + pad(s.slots.map(String.init) ?? "-", 6, right: true)
+                    + pad(s.busySlots.map(String.init) ?? "-", 6, right: true)
+                    + pad(s.queueDepth.map(String.init) ?? "-", 7, right: true) + pad(rtt, 9, right: true) + "  "
+                    + (s.simulatorVersion ?? "-"))
         }
         print("\(up) of \(config.runners.count) runners reachable")
         if up < config.runners.count { throw ExitCode(1) }
@@ -122,23 +142,30 @@ struct ClusterStatus: ParsableCommand {
 struct ClusterPlan: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
-        abstract: "Print one tab-separated line per runner for Scripts/launch-runners: host port slots backend name ssh_user ssh_port install_path curve_secret_key_file allow_clients_dir."
+        abstract:
+            "Print one tab-separated line per runner for Scripts/launch-runners: host port slots backend name ssh_user ssh_port install_path curve_secret_key_file allow_clients_dir."
     )
     @Argument(help: "The cluster file.") var file = "cluster.yaml"
 
     func run() throws {
         let config: ClusterConfig
-        do { config = try ClusterConfig.load(path: file) } catch let e as ClusterConfig.LoadError { throw UserError(e.description) }
+        do { config = try ClusterConfig.load(path: file) } catch let e as ClusterConfig.LoadError {
+            throw UserError(e.description)
+        }
         for r in config.runners {
-            let fields = [r.host, "\(r.port)", "\(r.slots)", r.backend, r.name, config.ssh.user ?? "-", "\(config.ssh.port)",
-                          config.ssh.installPath, config.curve?.runnerSecretKeyFile ?? "-", config.curve?.allowClientsDirectory ?? "-"]
+            let fields = [
+                r.host, "\(r.port)", "\(r.slots)", r.backend, r.name, config.ssh.user ?? "-", "\(config.ssh.port)",
+                config.ssh.installPath, config.curve?.runnerSecretKeyFile ?? "-",
+                config.curve?.allowClientsDirectory ?? "-",
+            ]
             print(fields.joined(separator: "\t"))
         }
     }
 }
 
 struct Keys: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "CURVE key pairs for encrypted, authenticated farms.", subcommands: [KeysGenerate.self])
+    static let configuration = CommandConfiguration(
+        abstract: "CURVE key pairs for encrypted, authenticated farms.", subcommands: [KeysGenerate.self])
 }
 
 struct KeysGenerate: ParsableCommand {
@@ -146,10 +173,10 @@ struct KeysGenerate: ParsableCommand {
         commandName: "generate",
         abstract: "Write NAME.public and NAME.secret (Z85, mode 600) into a directory.",
         discussion: """
-        One pair for the runners (their secret key file goes to every runner box; the public key \
-        to cluster.yaml's curve.runner_public_key) and one per coordinator (its public key goes \
-        into the runners' --allow-clients directory).
-        """
+            One pair for the runners (their secret key file goes to every runner box; the public key \
+            to cluster.yaml's curve.runner_public_key) and one per coordinator (its public key goes \
+            into the runners' --allow-clients directory).
+            """
     )
     @Option(help: "Directory to write into.") var out = "keys"
     @Option(help: "Base name of the two files.") var name: String
@@ -158,11 +185,17 @@ struct KeysGenerate: ParsableCommand {
         let pair: (publicKey: String, secretKey: String)
         do { pair = try CurveKeys.generate() } catch { throw UserError("\(error)") }
         let fm = FileManager.default
-        do { try fm.createDirectory(atPath: out, withIntermediateDirectories: true) } catch { throw UserError("\(out): \(error.localizedDescription)") }
+        do { try fm.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+            throw UserError("\(out): \(error.localizedDescription)")
+        }
         for (suffix, key) in [("public", pair.publicKey), ("secret", pair.secretKey)] {
             let path = "\(out)/\(name).\(suffix)"
             guard !fm.fileExists(atPath: path) else { throw UserError("\(path) exists; not overwriting a key") }
-            guard fm.createFile(atPath: path, contents: Data("# vtafarm CURVE \(suffix) key\n\(key)\n".utf8), attributes: [.posixPermissions: 0o600]) else {
+            guard
+                fm.createFile(
+                    atPath: path, contents: Data("# vtafarm CURVE \(suffix) key\n\(key)\n".utf8),
+                    attributes: [.posixPermissions: 0o600])
+            else {
                 throw UserError("\(path): cannot write")
             }
             print("wrote \(path)")

@@ -5,16 +5,22 @@ import Yams
 
 /// `--hw FILE` and `--hw-set KEY=VALUE,...`, shared by every command that takes a VTA.
 struct HardwareOptions: ParsableArguments {
-    @Option(name: .customLong("hw"), help: ArgumentHelp("A vta_config.json file (default: the stock 1x16x16 VTA).", valueName: "vta_config.json"))
+    @Option(
+        name: .customLong("hw"),
+        help: ArgumentHelp("A vta_config.json file (default: the stock 1x16x16 VTA).", valueName: "vta_config.json"))
     var configFile: String?
 
-    @Option(name: .customLong("hw-set"), help: ArgumentHelp(
-        "Override configuration keys, e.g. LOG_BLOCK_IN=5,AXI_WIDTH=128. Keys: \(HardwareConfig.keyNames.joined(separator: ", ")).",
-        valueName: "KEY=VALUE,..."))
+    @Option(
+        name: .customLong("hw-set"),
+        help: ArgumentHelp(
+            "Override configuration keys, e.g. LOG_BLOCK_IN=5,AXI_WIDTH=128. Keys: \(HardwareConfig.keyNames.joined(separator: ", ")).",
+            valueName: "KEY=VALUE,..."))
     var assignments: [String] = []
 
-    @Option(help: ArgumentHelp("Check the configuration against an FPGA's DSP and block-RAM budget: \(FPGA.boards.map { "\($0.name) (\($0.part))" }.joined(separator: ", ")).",
-                               valueName: "board"))
+    @Option(
+        help: ArgumentHelp(
+            "Check the configuration against an FPGA's DSP and block-RAM budget: \(FPGA.boards.map { "\($0.name) (\($0.part))" }.joined(separator: ", ")).",
+            valueName: "board"))
     var fpga: String?
 
     func config() throws -> HardwareConfig {
@@ -54,7 +60,8 @@ enum ModelLoader {
     static func load(_ name: String) throws -> Model {
         if let model = ModelZoo.model(named: name) { return model }
         guard FileManager.default.fileExists(atPath: name) else {
-            throw UserError("unknown model '\(name)': not one of \(ModelZoo.names.joined(separator: ", ")) and no such file")
+            throw UserError(
+                "unknown model '\(name)': not one of \(ModelZoo.names.joined(separator: ", ")) and no such file")
         }
         guard let text = try? String(contentsOfFile: name, encoding: .utf8) else {
             throw UserError("\(name): cannot read the file")
@@ -76,7 +83,9 @@ enum ModelLoader {
                 .joined(separator: ".").replacingOccurrences(of: "layers.layers[", with: "layers[")
         }
         switch e {
-        case .keyNotFound(let key, let ctx): return "missing field '\(key.stringValue)' at \(path(ctx.codingPath).isEmpty ? "top level" : path(ctx.codingPath))"
+        case .keyNotFound(let key, let ctx):
+            return
+                "missing field '\(key.stringValue)' at \(path(ctx.codingPath).isEmpty ? "top level" : path(ctx.codingPath))"
         case .typeMismatch(let type, let ctx), .valueNotFound(let type, let ctx):
             let wanted = type == Int.self ? "an integer" : type == String.self ? "a string" : "\(type)"
             return "field \(path(ctx.codingPath)): expected \(wanted)"

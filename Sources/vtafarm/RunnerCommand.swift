@@ -9,13 +9,13 @@ struct RunnerCommand: ParsableCommand {
         commandName: "runner",
         abstract: "Run a measurement runner daemon: compiles and measures VTA configurations sent by coordinators.",
         discussion: """
-        A runner binds a ZeroMQ ROUTER socket and serves any number of coordinators, fairly \
-        (round-robin across coordinators). Protocol: Protos/vtafarm.proto (one frame per message, \
-        DEALER to ROUTER). Backends:
-        \(BackendKind.helpLines)
-        The first line on stdout is "listening ENDPOINT" (useful with --bind tcp://127.0.0.1:*).
-        SIGTERM or SIGINT: refuse new work, finish running and queued work, exit 0.
-        """
+            A runner binds a ZeroMQ ROUTER socket and serves any number of coordinators, fairly \
+            (round-robin across coordinators). Protocol: Protos/vtafarm.proto (one frame per message, \
+            DEALER to ROUTER). Backends:
+            \(BackendKind.helpLines)
+            The first line on stdout is "listening ENDPOINT" (useful with --bind tcp://127.0.0.1:*).
+            SIGTERM or SIGINT: refuse new work, finish running and queued work, exit 0.
+            """
     )
 
     @Option(help: "ZeroMQ endpoint to bind.") var bind = "tcp://*:7600"
@@ -23,21 +23,34 @@ struct RunnerCommand: ParsableCommand {
     var slots = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: ArgumentHelp("Default backend: \(BackendKind.choices).", valueName: "backend"))
     var backend = "vta-sim"
-    @Option(help: "Runner name reported to coordinators. Default: the host name.") var name = ProcessInfo.processInfo.hostName
+    @Option(help: "Runner name reported to coordinators. Default: the host name.") var name = ProcessInfo.processInfo
+        .hostName
     @Option(help: "Default per-request timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
-    @Option(help: "Largest frame accepted, in bytes (larger ones are answered with an Error).") var maxFrameBytes = 1 << 20
-    @Option(help: ArgumentHelp("Enable CURVE: a file holding the runner's Z85 secret key (vtafarm keys generate).", valueName: "file"))
+    @Option(help: "Largest frame accepted, in bytes (larger ones are answered with an Error).") var maxFrameBytes =
+        1 << 20
+    @Option(
+        help: ArgumentHelp(
+            "Enable CURVE: a file holding the runner's Z85 secret key (vtafarm keys generate).", valueName: "file"))
     var curveSecretKey: String?
-    @Option(help: ArgumentHelp("With CURVE: a directory of allowed coordinators' Z85 public keys, one per file.", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "With CURVE: a directory of allowed coordinators' Z85 public keys, one per file.", valueName: "dir"))
     var allowClients: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
-    @Option(help: ArgumentHelp("Drain and exit when process PID is gone (coordinators set this for runners they start).", valueName: "pid"))
+    @Option(
+        help: ArgumentHelp(
+            "Drain and exit when process PID is gone (coordinators set this for runners they start).", valueName: "pid")
+    )
     var exitWithParent: Int32?
 
     func validate() throws {
         if slots < 1 || slots > 1024 { throw ValidationError("--slots must be between 1 and 1024") }
-        if allowClients != nil && curveSecretKey == nil { throw ValidationError("--allow-clients needs --curve-secret-key") }
-        if maxFrameBytes < 1024 || maxFrameBytes > 64 << 20 { throw ValidationError("--max-frame-bytes must be between 1024 and 67108864") }
+        if allowClients != nil && curveSecretKey == nil {
+            throw ValidationError("--allow-clients needs --curve-secret-key")
+        }
+        if maxFrameBytes < 1024 || maxFrameBytes > 64 << 20 {
+            throw ValidationError("--max-frame-bytes must be between 1024 and 67108864")
+        }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
     }
 
@@ -57,10 +70,14 @@ struct RunnerCommand: ParsableCommand {
             options.defaultBackend = chosen.name
             if chosen.name != "vta-sim" { backends.append(chosen) }
             if let file = curveSecretKey {
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw UserError("\(file): cannot read the secret key") }
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw UserError("\(file): cannot read the secret key")
+                }
                 options.curveSecretKey = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
                     .first { !$0.isEmpty && !$0.hasPrefix("#") }
-                guard options.curveSecretKey?.utf8.count == 40 else { throw UserError("\(file): no 40-character Z85 secret key in it") }
+                guard options.curveSecretKey?.utf8.count == 40 else {
+                    throw UserError("\(file): no 40-character Z85 secret key in it")
+                }
             }
             if let dir = allowClients { options.allowedClientKeys = try CurveKeys.allowedClients(in: dir) }
         } catch let e as BackendError {

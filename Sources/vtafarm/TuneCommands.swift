@@ -3,36 +3,57 @@ import Coordinator
 import Foundation
 import Search
 import VTA
-import Yams
 import Wire
+import Yams
 
 /// Options shared by `tune` and `coordinator`.
 struct TuneOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A zoo model (\(ModelZoo.names.joined(separator: ", "))) or a YAML layer table.", valueName: "name|file"))
+    @Option(
+        help: ArgumentHelp(
+            "A zoo model (\(ModelZoo.names.joined(separator: ", "))) or a YAML layer table.", valueName: "name|file"))
     var model: String
     @Option(help: "Measurements dispatched to runners for the whole model (default: 512).") var budget: Int?
-    @Option(help: ArgumentHelp("Search strategy: \(TunerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: xgb).", valueName: "tuner"))
+    @Option(
+        help: ArgumentHelp(
+            "Search strategy: \(TunerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: xgb).",
+            valueName: "tuner"))
     var tuner: String?
     @OptionGroup var hardware: HardwareOptions
-    @Option(help: ArgumentHelp("Records file (JSON Lines). Default: tune-MODEL-TUNER.jsonl (with --flow: tune-MODEL-FLOW.jsonl).", valueName: "file")) var records: String?
+    @Option(
+        help: ArgumentHelp(
+            "Records file (JSON Lines). Default: tune-MODEL-TUNER.jsonl (with --flow: tune-MODEL-FLOW.jsonl).",
+            valueName: "file")) var records: String?
     @Flag(help: "Continue the run recorded in --records: replay it, never re-measure what it holds.") var resume = false
     @Option(help: "Seed of every random choice (runs repeat).") var seed: UInt64 = 1
     @Option(help: "Schedules proposed and dispatched together.") var planSize = 64
     @Option(help: "Per-measurement timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
-    @Option(help: ArgumentHelp("With arco: a YAML file narrowing or fixing hardware knobs, e.g. `LOG_BATCH: 0` and `LOG_BLOCK_IN: [4, 5]` (knobs: \(HardwareSpace.knobNames.joined(separator: ", "))).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "With arco: a YAML file narrowing or fixing hardware knobs, e.g. `LOG_BATCH: 0` and `LOG_BLOCK_IN: [4, 5]` (knobs: \(HardwareSpace.knobNames.joined(separator: ", "))).",
+            valueName: "file"))
     var hwSpace: String?
-    @Option(help: ArgumentHelp("A flow file: stages (search, tune, verify, fork) run in order over one records file, each with its own budget and tuner (so not with --budget, --tuner or --hw-space). See the README's Flows section.", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "A flow file: stages (search, tune, verify, fork) run in order over one records file, each with its own budget and tuner (so not with --budget, --tuner or --hw-space). See the README's Flows section.",
+            valueName: "file"))
     var flow: String?
-    @Option(help: ArgumentHelp("Backend to ask the runners for (vta-sim, command, delay; default: theirs). With a backend whose rules vtafarm does not know, a learned classifier filters what it keeps rejecting.", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "Backend to ask the runners for (vta-sim, command, delay; default: theirs). With a backend whose rules vtafarm does not know, a learned classifier filters what it keeps rejecting.",
+            valueName: "name"))
     var backend = ""
 
     func validate() throws {
         if flow != nil && (budget != nil || tuner != nil || hwSpace != nil) {
-            throw ValidationError("--budget, --tuner and --hw-space do not go with --flow: each stage of the flow sets its own")
+            throw ValidationError(
+                "--budget, --tuner and --hw-space do not go with --flow: each stage of the flow sets its own")
         }
-        if budgetValue < 1 || budgetValue > 10_000_000 { throw ValidationError("--budget must be between 1 and 10000000") }
+        if budgetValue < 1 || budgetValue > 10_000_000 {
+            throw ValidationError("--budget must be between 1 and 10000000")
+        }
         if TunerKind(rawValue: tunerName) == nil {
-            throw ValidationError("--tuner \(tunerName): not one of \(TunerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--tuner \(tunerName): not one of \(TunerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if planSize < 1 || planSize > 4096 { throw ValidationError("--plan-size must be between 1 and 4096") }
     }
@@ -50,7 +71,9 @@ struct TuneOptions: ParsableArguments {
         if hw.configFile == "fixed" { hw.configFile = nil }
         let spec = try hw.spec()
         for layer in model.layers {
-            if let problem = layer.workload.packingProblem(spec) { throw UserError("model \(model.name), layer \(layer.name): \(problem)") }
+            if let problem = layer.workload.packingProblem(spec) {
+                throw UserError("model \(model.name), layer \(layer.name): \(problem)")
+            }
         }
         var s = TuneSettings(model: model)
         s.hardware = spec.config
@@ -63,8 +86,9 @@ struct TuneOptions: ParsableArguments {
         if searchesHardware {
             let fpga = try hardware.part() ?? FPGA.defaultBoard
             do {
-                s.hardwareSpace = try HardwareSpace(base: spec.config, fpga: fpga, workloads: model.layers.map(\.workload),
-                                                    overrides: try hwSpace.map(Self.loadSpace) ?? [:])
+                s.hardwareSpace = try HardwareSpace(
+                    base: spec.config, fpga: fpga, workloads: model.layers.map(\.workload),
+                    overrides: try hwSpace.map(Self.loadSpace) ?? [:])
             } catch let e as HardwareSpace.SpaceError { throw UserError("\(hwSpace ?? ""): \(e.description)") }
         }
         return s
@@ -72,7 +96,9 @@ struct TuneOptions: ParsableArguments {
 
     /// Reads `KNOB: value` or `KNOB: [values]` lines.
     static func loadSpace(_ path: String) throws -> [String: [Int]] {
-        do { return try HardwareSpaceFile.load(path: path) } catch let e as Flow.LoadError { throw UserError(e.description) }
+        do { return try HardwareSpaceFile.load(path: path) } catch let e as Flow.LoadError {
+            throw UserError(e.description)
+        }
     }
 
     /// Default: tune-MODEL-TUNER.jsonl, or tune-MODEL-FLOW.jsonl with a flow file.
@@ -83,16 +109,22 @@ struct TuneOptions: ParsableArguments {
 
     /// Runs the job against `addresses`, printing progress and the summary.
     func run(_ settings: TuneSettings, addresses: [RunnerAddress], dispatcherOptions: DispatcherOptions) throws {
-        let store: RecordStore, filtered: RecordStore
+        let store: RecordStore
+        let filtered: RecordStore
         do {
             store = try RecordStore(path: recordsPath, resume: resume)
             filtered = try RecordStore(path: recordsPath + ".filtered", resume: true)
         } catch let e as RecordStore.OpenError { throw UserError(e.description) }
         for bad in store.skipped {
-            FileHandle.standardError.write(Data("warning: \(recordsPath):\(bad.line): unreadable record ignored (a torn write?): \(bad.text)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "warning: \(recordsPath):\(bad.line): unreadable record ignored (a torn write?): \(bad.text)\n".utf8
+                ))
         }
         let dispatcher: Dispatcher
-        do { dispatcher = try Dispatcher(runners: addresses, options: dispatcherOptions) } catch { throw UserError("\(error)") }
+        do { dispatcher = try Dispatcher(runners: addresses, options: dispatcherOptions) } catch {
+            throw UserError("\(error)")
+        }
         defer { dispatcher.close() }
         let tty = isatty(STDERR_FILENO) != 0
         var lastLine = Date.distantPast
@@ -101,38 +133,51 @@ struct TuneOptions: ParsableArguments {
             guard now.timeIntervalSince(lastLine) > (tty ? 0.2 : 5) else { return }
             lastLine = now
             let best = p.bestSoFar.map { formatCycles($0) } ?? "-"
-            let line = "[\(p.layer)] measured \(p.measured)/\(p.budget), best so far \(best) cycles, \(String(format: "%.1f", p.perSecond))/s, filtered \(p.filtered), runners \(p.runnersUp)/\(p.runnersTotal)"
+            let line =
+                "[\(p.layer)] measured \(p.measured)/\(p.budget), best so far \(best) cycles, \(String(format: "%.1f", p.perSecond))/s, filtered \(p.filtered), runners \(p.runnersUp)/\(p.runnersTotal)"
             FileHandle.standardError.write(Data((tty ? "\r\u{1B}[K" + line : line + "\n").utf8))
         }
         if let flow = try loadFlow() {
-            try runFlow(flow, settings, dispatcher: dispatcher, store: store, filtered: filtered, tty: tty, progress: progress)
+            try runFlow(
+                flow, settings, dispatcher: dispatcher, store: store, filtered: filtered, tty: tty, progress: progress)
             return
         }
-        let job = TuningJob(settings: settings, dispatcher: dispatcher, records: store, filteredRecords: filtered, progress: progress)
+        let job = TuningJob(
+            settings: settings, dispatcher: dispatcher, records: store, filteredRecords: filtered, progress: progress)
         let summary: TuneSummary
         do { summary = try job.run() } catch let e as DispatcherError { throw UserError(e.description) }
         if tty { FileHandle.standardError.write(Data("\n".utf8)) }
         printSummary(summary, settings)
     }
 
-    func runFlow(_ flow: Flow, _ settings: TuneSettings, dispatcher: Dispatcher, store: RecordStore, filtered: RecordStore,
-                 tty: Bool, progress: @escaping (TuneProgress) -> Void) throws {
+    func runFlow(
+        _ flow: Flow, _ settings: TuneSettings, dispatcher: Dispatcher, store: RecordStore, filtered: RecordStore,
+        tty: Bool, progress: @escaping (TuneProgress) -> Void
+    ) throws {
         var base = settings
         base.hardwareSpace = nil
-        let runner = FlowRunner(flow: flow, base: base, defaultFPGA: try hardware.part(), dispatcher: dispatcher, records: store,
-                                filteredRecords: filtered, progress: progress) { line in
+        let runner = FlowRunner(
+            flow: flow, base: base, defaultFPGA: try hardware.part(), dispatcher: dispatcher, records: store,
+            filteredRecords: filtered, progress: progress
+        ) { line in
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             print(line)
         }
         let outcome: FlowRunner.Outcome
-        do { outcome = try runner.run() }
-        catch let e as DispatcherError { throw UserError(e.description) }
-        catch let e as FlowRunner.FlowError { throw UserError(e.description) }
+        do { outcome = try runner.run() } catch let e as DispatcherError { throw UserError(e.description) } catch let e
+            as FlowRunner.FlowError
+        { throw UserError(e.description) }
         if tty { FileHandle.standardError.write(Data("\n".utf8)) }
         let ran = outcome.stages.filter { $0.skipped == nil }
-        print("flow finished: \(ran.count) stage runs (\(outcome.stages.count - ran.count) skipped), \(store.records.count) measurements in \(recordsPath); hardware \(outcome.hardware.shortName)")
-        printLayerTable(store.layerOutcomes(settings.model, on: outcome.hardware), modelCycles: outcome.latency, hardware: outcome.hardware, baseline: settings.hardware, searched: outcome.hardware != settings.hardware)
-        if !outcome.verified { throw UserError("verification failed: a best schedule does not compute what the reference does") }
+        print(
+            "flow finished: \(ran.count) stage runs (\(outcome.stages.count - ran.count) skipped), \(store.records.count) measurements in \(recordsPath); hardware \(outcome.hardware.shortName)"
+        )
+        printLayerTable(
+            store.layerOutcomes(settings.model, on: outcome.hardware), modelCycles: outcome.latency,
+            hardware: outcome.hardware, baseline: settings.hardware, searched: outcome.hardware != settings.hardware)
+        if !outcome.verified {
+            throw UserError("verification failed: a best schedule does not compute what the reference does")
+        }
     }
 
     func loadFlow() throws -> Flow? {
@@ -142,30 +187,50 @@ struct TuneOptions: ParsableArguments {
 
     func printSummary(_ s: TuneSummary, _ settings: TuneSettings) {
         if settings.hardwareSpace != nil {
-            print("co-optimized hardware and schedules: \(s.hardwareExplored) hardware configurations measured; best \(s.hardware.shortName)")
+            print(
+                "co-optimized hardware and schedules: \(s.hardwareExplored) hardware configurations measured; best \(s.hardware.shortName)"
+            )
         }
-        if s.predictedInvalid > 0 { print("the learned validity classifier filtered \(s.predictedInvalid) configurations the backend would likely reject") }
-        print("tuned \(settings.model.name) with \(settings.tuner.rawValue) on VTA \(s.hardware.shortName): \(s.measured) measured (\(s.resumed) from earlier records), \(s.filtered) filtered as invalid, \(s.invalidDispatched) dispatched invalid, \(String(format: "%.1f", s.seconds)) s, \(String(format: "%.2f", s.secondsPerProposal * 1000)) ms coordinator time per proposal")
-        printLayerTable(s.layers, modelCycles: s.modelCycles, hardware: s.hardware, baseline: settings.hardware, searched: settings.hardwareSpace != nil)
+        if s.predictedInvalid > 0 {
+            print(
+                "the learned validity classifier filtered \(s.predictedInvalid) configurations the backend would likely reject"
+            )
+        }
+        print(
+            "tuned \(settings.model.name) with \(settings.tuner.rawValue) on VTA \(s.hardware.shortName): \(s.measured) measured (\(s.resumed) from earlier records), \(s.filtered) filtered as invalid, \(s.invalidDispatched) dispatched invalid, \(String(format: "%.1f", s.seconds)) s, \(String(format: "%.2f", s.secondsPerProposal * 1000)) ms coordinator time per proposal"
+        )
+        printLayerTable(
+            s.layers, modelCycles: s.modelCycles, hardware: s.hardware, baseline: settings.hardware,
+            searched: settings.hardwareSpace != nil)
     }
 
     /// One row per layer (best cycles against the default schedule on `baseline`), then the
     /// model latency.
-    func printLayerTable(_ layers: [LayerOutcome], modelCycles: Int?, hardware: HardwareConfig, baseline: HardwareConfig, searched: Bool) {
-        print(pad("layer", 12) + pad("count", 6, right: true) + pad("best cycles", 14, right: true) + pad("default", 14, right: true)
-              + pad("measured", 10, right: true) + "  best schedule")
+    func printLayerTable(
+        _ layers: [LayerOutcome], modelCycles: Int?, hardware: HardwareConfig, baseline: HardwareConfig, searched: Bool
+    ) {
+        print(
+            pad("layer", 12) + pad("count", 6, right: true) + pad("best cycles", 14, right: true)
+                + pad("default", 14, right: true)
+                + pad("measured", 10, right: true) + "  best schedule")
         var defaultTotal = 0
         let stock = HardwareSpec(baseline)
         for l in layers {
             let space = ScheduleSpace(workload: l.layer.workload, spec: stock)
-            let d = space.defaultSchedule(stock).flatMap { ScheduleSpace.evaluate(l.layer.workload, $0, stock).cycles } ?? 0
+            let d =
+                space.defaultSchedule(stock).flatMap { ScheduleSpace.evaluate(l.layer.workload, $0, stock).cycles } ?? 0
             defaultTotal += d * l.layer.count
-            print(pad(l.layer.name, 12) + pad("\(l.layer.count)", 6, right: true) + pad(l.best.map { formatCycles($0.cycles) } ?? "none", 14, right: true)
-                  + pad(formatCycles(d), 14, right: true) + pad("\(l.measured)", 10, right: true) + "  " + (l.best?.schedule.description ?? "-"))
+            print(
+                pad(l.layer.name, 12) + pad("\(l.layer.count)", 6, right: true)
+                    + pad(l.best.map { formatCycles($0.cycles) } ?? "none", 14, right: true)
+                    + pad(formatCycles(d), 14, right: true) + pad("\(l.measured)", 10, right: true) + "  "
+                    + (l.best?.schedule.description ?? "-"))
         }
         if let total = modelCycles {
             let ms = Double(total) / (hardware.clockMHz * 1000)
-            print("model latency \(formatCycles(total)) cycles = \(String(format: "%.2f", ms)) ms, \(String(format: "%.1f", 1000 / ms)) inferences/s at \(hardware.clockMHz) MHz; \(searched ? "base hardware " : "")default schedules: \(formatCycles(defaultTotal)) cycles (\(String(format: "%.2fx", Double(defaultTotal) / Double(total))))")
+            print(
+                "model latency \(formatCycles(total)) cycles = \(String(format: "%.2f", ms)) ms, \(String(format: "%.1f", 1000 / ms)) inferences/s at \(hardware.clockMHz) MHz; \(searched ? "base hardware " : "")default schedules: \(formatCycles(defaultTotal)) cycles (\(String(format: "%.2fx", Double(defaultTotal) / Double(total))))"
+            )
         } else {
             print("model latency: not every layer has a valid measurement yet (raise --budget)")
         }
@@ -174,19 +239,21 @@ struct TuneOptions: ParsableArguments {
 
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Tune a model (schedules, and with arco the hardware) on a local farm of runner processes (no cluster needed).",
+        abstract:
+            "Tune a model (schedules, and with arco the hardware) on a local farm of runner processes (no cluster needed).",
         discussion: """
-        Starts --runners runner processes on loopback, tunes every layer of the model with the \
-        chosen tuner within --budget measurements, records every measurement (fsync'd JSON Lines), \
-        and prints the best schedule per layer and the model latency. With --tuner arco and no \
-        --hw, the hardware configuration is searched too, within --fpga's budget (--hw fixed: \
-        the stock VTA). --flow runs stages from a file instead. Kill it at any moment and run \
-        it again with --resume: nothing recorded is lost or measured again.
-        """
+            Starts --runners runner processes on loopback, tunes every layer of the model with the \
+            chosen tuner within --budget measurements, records every measurement (fsync'd JSON Lines), \
+            and prints the best schedule per layer and the model latency. With --tuner arco and no \
+            --hw, the hardware configuration is searched too, within --fpga's budget (--hw fixed: \
+            the stock VTA). --flow runs stages from a file instead. Kill it at any moment and run \
+            it again with --resume: nothing recorded is lost or measured again.
+            """
     )
     @OptionGroup var options: TuneOptions
     @Option(help: "Runner processes to start.") var runners = 1
-    @Option(help: ArgumentHelp("The local runners' backend: vta-sim, command:PATH or delay:MS.", valueName: "backend")) var runnerBackend = "vta-sim"
+    @Option(help: ArgumentHelp("The local runners' backend: vta-sim, command:PATH or delay:MS.", valueName: "backend"))
+    var runnerBackend = "vta-sim"
     @Option(help: "Slots per runner (default: cores / runners).") var slots: Int?
 
     func validate() throws {
@@ -198,8 +265,9 @@ struct Tune: ParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let farm: LocalFarm
         do {
-            farm = try LocalFarm(executable: LocalFarm.currentExecutable, runners: runners, slots: slots ?? max(1, cores / runners),
-                                 backend: runnerBackend)
+            farm = try LocalFarm(
+                executable: LocalFarm.currentExecutable, runners: runners, slots: slots ?? max(1, cores / runners),
+                backend: runnerBackend)
         } catch { throw UserError("cannot start the local farm: \(error)") }
         defer { farm.stop() }
         try options.run(settings, addresses: farm.addresses, dispatcherOptions: DispatcherOptions())
@@ -209,7 +277,8 @@ struct Tune: ParsableCommand {
 struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
-        abstract: "Tune a model (schedules, and with arco the hardware) on the runners of a cluster.yaml (as `tune`, with remote runners)."
+        abstract:
+            "Tune a model (schedules, and with arco the hardware) on the runners of a cluster.yaml (as `tune`, with remote runners)."
     )
     @OptionGroup var options: TuneOptions
     @OptionGroup var runners: RunnerSelection
@@ -230,14 +299,17 @@ struct Records: ParsableCommand {
 struct RecordsBest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "best",
-        abstract: "The best hardware configuration in a records file, each layer's best schedule, and the model latency against the stock VTA with default schedules."
+        abstract:
+            "The best hardware configuration in a records file, each layer's best schedule, and the model latency against the stock VTA with default schedules."
     )
     @Argument(help: "A records file written by tune or coordinator.") var file: String
 
     func run() throws {
         guard FileManager.default.fileExists(atPath: file) else { throw UserError("\(file): no such file") }
         let store: RecordStore
-        do { store = try RecordStore(path: file, resume: true) } catch let e as RecordStore.OpenError { throw UserError(e.description) }
+        do { store = try RecordStore(path: file, resume: true) } catch let e as RecordStore.OpenError {
+            throw UserError(e.description)
+        }
         guard let first = store.records.first else { throw UserError("\(file): no records") }
         // Group by hardware; a configuration counts when every layer of the model has an OK record.
         var layersOfModel: [String: (workload: String, count: Int)] = [:]
@@ -253,22 +325,37 @@ struct RecordsBest: ParsableCommand {
             if best == nil || total < best!.total { best = (hw, total, rows) }
         }
         guard let best, let config = best.rows.values.first?.hardwareConfig else {
-            throw UserError("\(file): no hardware configuration has a valid measurement of every layer of \(first.model) yet")
+            throw UserError(
+                "\(file): no hardware configuration has a valid measurement of every layer of \(first.model) yet")
         }
-        let spec = HardwareSpec(config), stock = HardwareSpec(.stock)
+        let spec = HardwareSpec(config)
+        let stock = HardwareSpec(.stock)
         var stockTotal = 0
-        print("model \(first.model): \(store.records.count) records, best hardware \(spec.config.shortName) at \(spec.config.clockMHz) MHz")
-        print(pad("layer", 24) + pad("count", 6, right: true) + pad("cycles", 13, right: true) + pad("stock default", 15, right: true) + "  schedule")
+        print(
+            "model \(first.model): \(store.records.count) records, best hardware \(spec.config.shortName) at \(spec.config.clockMHz) MHz"
+        )
+        print(
+            pad("layer", 24) + pad("count", 6, right: true) + pad("cycles", 13, right: true)
+                + pad("stock default", 15, right: true) + "  schedule")
         for task in layersOfModel.keys.sorted() {
             let r = best.rows[task]!
             let w = try Workload(parsing: r.workload)
-            let d = ScheduleSpace(workload: w, spec: stock).defaultSchedule(stock).flatMap { ScheduleSpace.evaluate(w, $0, stock).cycles } ?? 0
+            let d =
+                ScheduleSpace(workload: w, spec: stock).defaultSchedule(stock).flatMap {
+                    ScheduleSpace.evaluate(w, $0, stock).cycles
+                } ?? 0
             stockTotal += d * r.count
-            print(pad(task, 24) + pad("\(r.count)", 6, right: true) + pad(formatCycles(r.cycles!), 13, right: true)
-                  + pad(formatCycles(d), 15, right: true) + "  " + r.schedule)
+            print(
+                pad(task, 24) + pad("\(r.count)", 6, right: true) + pad(formatCycles(r.cycles!), 13, right: true)
+                    + pad(formatCycles(d), 15, right: true) + "  " + r.schedule)
         }
-        let ms = Double(best.total) / (spec.config.clockMHz * 1000), stockMs = Double(stockTotal) / (HardwareConfig.stock.clockMHz * 1000)
-        print("model latency \(formatCycles(best.total)) cycles = \(String(format: "%.2f", ms)) ms = \(String(format: "%.1f", 1000 / ms)) inferences/s")
-        print("stock VTA, default schedules: \(formatCycles(stockTotal)) cycles = \(String(format: "%.2f", stockMs)) ms = \(String(format: "%.1f", 1000 / stockMs)) inferences/s (speed-up \(String(format: "%.2fx", stockMs / ms)))")
+        let ms = Double(best.total) / (spec.config.clockMHz * 1000)
+        let stockMs = Double(stockTotal) / (HardwareConfig.stock.clockMHz * 1000)
+        print(
+            "model latency \(formatCycles(best.total)) cycles = \(String(format: "%.2f", ms)) ms = \(String(format: "%.1f", 1000 / ms)) inferences/s"
+        )
+        print(
+            "stock VTA, default schedules: \(formatCycles(stockTotal)) cycles = \(String(format: "%.2f", stockMs)) ms = \(String(format: "%.1f", 1000 / stockMs)) inferences/s (speed-up \(String(format: "%.2fx", stockMs / ms)))"
+        )
     }
 }

@@ -6,10 +6,13 @@ struct VTAFarm: ParsableCommand {
         commandName: "vtafarm",
         abstract: "Co-optimize the VTA deep-learning accelerator and the schedules that run on it.",
         discussion: """
-        vtafarm compiles DNN layers to VTA instructions and measures them on a cycle-level VTA \
-        simulator. Start with `vtafarm sim --model resnet18 --best`.
-        """,
-        subcommands: [Sim.self, Tune.self, CoordinatorCommand.self, Records.self, RunnerCommand.self, Measure.self, Cluster.self, Keys.self, Bench.self]
+            vtafarm compiles DNN layers to VTA instructions and measures them on a cycle-level VTA \
+            simulator. Start with `vtafarm sim --model resnet18 --best`.
+            """,
+        subcommands: [
+            Sim.self, Tune.self, CoordinatorCommand.self, Records.self, RunnerCommand.self, Measure.self, Cluster.self,
+            Keys.self, Bench.self,
+        ]
     )
 }
 

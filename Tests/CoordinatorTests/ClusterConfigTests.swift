@@ -2,17 +2,21 @@ import Foundation
 import Testing
 import VTA
 import Wire
+
 @testable import Coordinator
 
 @Suite struct ClusterConfigTests {
     @Test func exampleFileParses() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let config = try ClusterConfig.load(path: root.appendingPathComponent("cluster.yaml").path)
         #expect(config.runners.count == 4)
         #expect(config.runners[0] == .init(name: "box-a", host: "box-a.lab", port: 7600, slots: 8, backend: "vta-sim"))
         #expect(config.runners[2].backend == "command:/opt/tsim/run-program")
         #expect(config.runners[3].endpoint == "tcp://localhost:7601")
-        #expect(config.ssh.user == "vtafarm" && config.ssh.installPath == "/opt/vtafarm" && config.defaultTimeoutMs == 60000)
+        #expect(
+            config.ssh.user == "vtafarm" && config.ssh.installPath == "/opt/vtafarm" && config.defaultTimeoutMs == 60000
+        )
         #expect(config.curve == nil)
     }
 

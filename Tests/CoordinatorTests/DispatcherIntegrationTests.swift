@@ -1,9 +1,10 @@
+import FarmTestSupport
 import Foundation
 import Testing
 import VTA
-import FarmTestSupport
-@testable import Wire
+
 @testable import Coordinator
+@testable import Wire
 
 /// The dispatcher against real runner processes on loopback, started and killed by the tests.
 @Suite(.serialized) struct DispatcherIntegrationTests {
@@ -58,8 +59,10 @@ import FarmTestSupport
         // Coordinator A: a separate process, killed with SIGKILL while its batch is queued.
         let a = Process()
         a.executableURL = URL(fileURLWithPath: vtafarmBinary)
-        a.arguments = ["measure", "--runner", farm.addresses[0].endpoint, "--workload", smallConv.description,
-                       "--repeat", "500", "--backend", "delay"]
+        a.arguments = [
+            "measure", "--runner", farm.addresses[0].endpoint, "--workload", smallConv.description,
+            "--repeat", "500", "--backend", "delay",
+        ]
         a.standardOutput = Pipe()
         try a.run()
         Thread.sleep(forTimeInterval: 1.0)
@@ -83,15 +86,22 @@ import FarmTestSupport
         first.signal(0, SIGKILL)
         _ = first.waitForExit(0, timeout: 5)
         let deadline = ContinuousClock.now + .seconds(10)
-        while dispatcher.runnerStatuses[0].reachable && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        while dispatcher.runnerStatuses[0].reachable && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
         #expect(!dispatcher.runnerStatuses[0].reachable, "the killed runner is marked lost")
         dispatcher.submit(requests(6, from: 100, backend: "delay"))  // waits: no runner
         let again = Process()
         again.executableURL = URL(fileURLWithPath: vtafarmBinary)
-        again.arguments = ["runner", "--bind", endpoint, "--slots", "1", "--backend", "delay:20", "--log-level", "warning"]
+        again.arguments = [
+            "runner", "--bind", endpoint, "--slots", "1", "--backend", "delay:20", "--log-level", "warning",
+        ]
         again.standardOutput = Pipe()
         try again.run()
-        defer { again.terminate(); again.waitUntilExit() }
+        defer {
+            again.terminate()
+            again.waitUntilExit()
+        }
         var results: [MeasureResult] = []
         while results.count < 6, let r = try dispatcher.next(timeout: .seconds(15)) { results.append(r) }
         #expect(results.count == 6 && results.allSatisfy { $0.status == .ok })
@@ -108,8 +118,9 @@ import FarmTestSupport
         options.maxAttempts = 3
         let dispatcher = try Dispatcher(runners: farm.addresses, options: options)
         defer { dispatcher.close() }
-        let poison = MeasureRequest(requestID: 1, workload: smallConv, schedule: Schedule(tileH: 8, tileW: 8, tileCI: 2, tileCO: 2),
-                                    backend: "command")
+        let poison = MeasureRequest(
+            requestID: 1, workload: smallConv, schedule: Schedule(tileH: 8, tileW: 8, tileCI: 2, tileCO: 2),
+            backend: "command")
         let results = try dispatcher.run([poison], timeout: .seconds(60))
         #expect(results.count == 1)
         #expect(results.first?.status == .internalError && results.first?.error.contains("lost") == true, "\(results)")
@@ -118,8 +129,9 @@ import FarmTestSupport
     }
 
     @Test func noReachableRunnerIsAnErrorNotAHang() throws {
-        let dispatcher = try Dispatcher(runners: [RunnerAddress(name: "nobody", endpoint: "tcp://127.0.0.1:9")],
-                                        options: dispatcherOptions(unreachableAfter: .seconds(1)))
+        let dispatcher = try Dispatcher(
+            runners: [RunnerAddress(name: "nobody", endpoint: "tcp://127.0.0.1:9")],
+            options: dispatcherOptions(unreachableAfter: .seconds(1)))
         defer { dispatcher.close() }
         dispatcher.submit(requests(1))
         let started = ContinuousClock.now

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VTA
 import Wire
+
 @testable import Coordinator
 
 /// The dispatcher's rules driven directly: no sockets, a clock of the test's own.
@@ -81,8 +82,9 @@ struct DispatcherStateTests {
         actions = []
         // Runner 1 keeps answering pings; runner 0 falls silent for more than 3 intervals.
         for second in 1...4 {
-            s.received(.pong(Pong(nonce: 0, slots: 2, busySlots: 2, queueDepth: 0)), from: 1,
-                       now: t0 + .seconds(second), actions: &actions)
+            s.received(
+                .pong(Pong(nonce: 0, slots: 2, busySlots: 2, queueDepth: 0)), from: 1,
+                now: t0 + .seconds(second), actions: &actions)
         }
         s.tick(now: t0 + .milliseconds(3100), actions: &actions)
         #expect(!s.statuses[0].reachable && s.statuses[0].inFlight == 0)
@@ -94,8 +96,9 @@ struct DispatcherStateTests {
         #expect(sentRequests(actions, to: 1) == [2])
         // Runner 0 speaks again: it is greeted, and rejoins on its Welcome.
         actions = []
-        s.received(.pong(Pong(nonce: 0, slots: 2, busySlots: 0, queueDepth: 0)), from: 0,
-                   now: t0 + .seconds(5), actions: &actions)
+        s.received(
+            .pong(Pong(nonce: 0, slots: 2, busySlots: 0, queueDepth: 0)), from: 0,
+            now: t0 + .seconds(5), actions: &actions)
         #expect(actions.contains { if case .send(0, .hello) = $0 { return true } else { return false } })
         actions = welcome(&s, 0, slots: 2, at: .seconds(5))
         #expect(s.statuses[0].reachable)

@@ -1,10 +1,12 @@
-import Testing
-@testable import Coordinator
 import Search
+import Testing
+
+@testable import Coordinator
 
 @Suite struct FlowTests {
     @Test func parsesStagesSettingsAndPredicates() throws {
-        let flow = try Flow.parse("""
+        let flow = try Flow.parse(
+            """
             stages:
               - search:
                   budget: 320
@@ -24,7 +26,8 @@ import Search
     }
 
     @Test func forksHoldNamedBranchesOfStages() throws {
-        let flow = try Flow.parse("""
+        let flow = try Flow.parse(
+            """
             stages:
               - fork:
                   small: [search: {budget: 100, fpga: pynq-z1}]
@@ -57,12 +60,18 @@ import Search
         ("stages:\n  - tune: {budget: 5, tuner: sa}", ":2: tune: tuner 'sa' is not one of"),
         ("stages:\n  - tune: {budget: 5, fpga: zcu104}", ":2: tune: unknown setting fpga"),
         ("stages:\n  - search: {budget: 5, fpga: vu9p}", ":2: search: unknown FPGA 'vu9p'"),
-        ("stages:\n  - search: {budget: 5, space: {LOG_BATCH: [a]}}", ":2: search: space: LOG_BATCH: 'a' is not an integer"),
+        (
+            "stages:\n  - search: {budget: 5, space: {LOG_BATCH: [a]}}",
+            ":2: search: space: LOG_BATCH: 'a' is not an integer"
+        ),
         ("stages:\n  - tune: {budget: 5, until: gain < 1}", ":2: tune: `until` needs `repeat`"),
         ("stages:\n  - tune: {budget: 5}\n    verify: {}", ":2: each stage is one of"),
         ("stages: [tune: {budget: 5", "not valid YAML"),
         ("stages:\n  - fork: {a: [tune: {budget: 5}]}", ":2: fork: expected two or more named branches"),
-        ("stages:\n  - fork:\n      a: [tune: {budget: 5}]\n      b: []", ":4: fork: branch b must be a non-empty list"),
+        (
+            "stages:\n  - fork:\n      a: [tune: {budget: 5}]\n      b: []",
+            ":4: fork: branch b must be a non-empty list"
+        ),
         ("stages:\n  - fork:\n      a: [tune: {budget: 5}]\n      b: [tune: {}]", ":4: tune: needs a budget"),
     ])
     func badFlowsAreExplained(_ text: String, _ message: String) {

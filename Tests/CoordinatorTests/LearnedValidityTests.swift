@@ -1,14 +1,17 @@
-import Foundation
-import Testing
 import FarmTestSupport
-import VTA
+import Foundation
 import Search
+import Testing
+import VTA
+
 @testable import Coordinator
 
 @Suite(.serialized) struct LearnedValidityTests {
     /// A "board" with a rule vtafarm's compiler does not know: it refuses tile_co >= 2.
     @Test func theClassifierStopsDispatchingWhatTheBackendRejects() throws {
-        let board = temporaryFile("picky.py", """
+        let board = temporaryFile(
+            "picky.py",
+            """
             #!/usr/bin/env python3
             import json, re, sys
             request = json.load(sys.stdin)
@@ -27,7 +30,9 @@ import Search
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let model = Model(name: "one", layers: [Model.Layer(name: "L", workload: .conv2d(h: 14, w: 14, ci: 64, co: 64, k: 3, s: 1, p: 1))])
+        let model = Model(
+            name: "one",
+            layers: [Model.Layer(name: "L", workload: .conv2d(h: 14, w: 14, ci: 64, co: 64, k: 3, s: 1, p: 1))])
         var settings = TuneSettings(model: model)
         settings.tuner = .random
         settings.budget = 60
@@ -35,7 +40,9 @@ import Search
         settings.backend = "command"
         let records = try RecordStore(path: dir + "/r.jsonl", resume: false)
         let filtered = try RecordStore(path: dir + "/r.jsonl.filtered", resume: false)
-        let job = TuningJob(settings: settings, dispatcher: dispatcher, records: records, filteredRecords: filtered) { _ in }
+        let job = TuningJob(settings: settings, dispatcher: dispatcher, records: records, filteredRecords: filtered) {
+            _ in
+        }
         _ = try job.run()
         let statuses = records.records.map(\.status)
         #expect(statuses.count == 60)

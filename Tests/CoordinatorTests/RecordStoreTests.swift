@@ -2,18 +2,21 @@ import Foundation
 import Testing
 import VTA
 import Wire
+
 @testable import Coordinator
 
 @Suite struct RecordStoreTests {
     func path(_ name: String) -> String {
-        let p = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-rec-\(getpid())-\(name).jsonl").path
+        let p = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-rec-\(getpid())-\(name).jsonl")
+            .path
         try? FileManager.default.removeItem(atPath: p)
         return p
     }
 
     func record(_ i: Int) -> Record {
-        Record(model: "m", task: "m/C\(i % 3)", count: 1, workload: .conv2d(h: 8, w: 8, ci: 16, co: 16, k: 3, s: 1, p: 1),
-               hardware: .stock, schedule: Schedule(tileH: i), status: .ok, cycles: 1000 + i, sent: 1, finished: 2)
+        Record(
+            model: "m", task: "m/C\(i % 3)", count: 1, workload: .conv2d(h: 8, w: 8, ci: 16, co: 16, k: 3, s: 1, p: 1),
+            hardware: .stock, schedule: Schedule(tileH: i), status: .ok, cycles: 1000 + i, sent: 1, finished: 2)
     }
 
     @Test func appendsSurviveReopenAndTornTailIsCut() throws {
@@ -53,8 +56,11 @@ import Wire
         let written = try lines.map { line in
             try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])["status"] as? String
         }
-        #expect(written == ["OK", "INVALID", "RUNTIME_ERROR", "TIMEOUT", "WRONG_ANSWER", "UNSUPPORTED", "INTERNAL",
-                            "FILTERED"])
+        #expect(
+            written == [
+                "OK", "INVALID", "RUNTIME_ERROR", "TIMEOUT", "WRONG_ANSWER", "UNSUPPORTED", "INTERNAL",
+                "FILTERED",
+            ])
         #expect(try RecordStore(path: p, resume: true).records.map(\.status) == RecordStatus.allCases)
         for status in MeasureStatus.allCases { #expect(RecordStatus(status).rawValue == status.rawValue) }
     }

@@ -1,9 +1,10 @@
+import FarmTestSupport
 import Foundation
 import Testing
 import VTA
-import FarmTestSupport
-@testable import Wire
+
 @testable import Coordinator
+@testable import Wire
 
 /// A real runner process on loopback: backends, timeouts, bad frames, SIGTERM drain.
 @Suite(.serialized) struct RunnerDaemonTests {
@@ -22,7 +23,9 @@ import FarmTestSupport
     }
 
     @Test func timeoutsAndBackends() throws {
-        let ok = temporaryFile("ok.py", """
+        let ok = temporaryFile(
+            "ok.py",
+            """
             #!/usr/bin/env python3
             import json, os, sys
             request = json.load(sys.stdin)
@@ -42,13 +45,18 @@ import FarmTestSupport
         var batch = [
             MeasureRequest(requestID: 1, workload: smallConv, schedule: good, backend: "delay", timeoutMs: 100),
             MeasureRequest(requestID: 2, workload: smallConv, schedule: good, backend: "no-such-backend"),
-            MeasureRequest(requestID: 3, workload: smallConv, schedule: Schedule(tileH: 0, tileW: -3, tileCI: 1 << 40), backend: "vta-sim"),
+            MeasureRequest(
+                requestID: 3, workload: smallConv, schedule: Schedule(tileH: 0, tileW: -3, tileCI: 1 << 40),
+                backend: "vta-sim"),
             MeasureRequest(requestID: 4, workload: smallConv, schedule: good, backend: "vta-sim"),
         ]
         var badHardware = HardwareConfig.stock
         badHardware.logBlockIn = 99
-        batch.append(MeasureRequest(requestID: 5, workload: smallConv, hardware: badHardware, schedule: good, backend: "vta-sim"))
-        let results = Dictionary(uniqueKeysWithValues: try dispatcher.run(batch, timeout: .seconds(30)).map { ($0.requestID, $0) })
+        batch.append(
+            MeasureRequest(requestID: 5, workload: smallConv, hardware: badHardware, schedule: good, backend: "vta-sim")
+        )
+        let results = Dictionary(
+            uniqueKeysWithValues: try dispatcher.run(batch, timeout: .seconds(30)).map { ($0.requestID, $0) })
         #expect(results[1]?.status == .timeout)
         #expect(results[2]?.status == .unsupported && results[2]?.error.contains("no-such-backend") == true)
         #expect(results[3]?.status == .invalid && results[3]?.invalidReason == "knob_not_divisor")
@@ -62,8 +70,12 @@ import FarmTestSupport
             defer { f.stop() }
             let d = try Dispatcher(runners: f.addresses, options: dispatcherOptions())
             defer { d.close() }
-            let r = try d.run([MeasureRequest(requestID: 9, workload: smallConv, schedule: good, backend: "command", timeoutMs: 1500)],
-                              timeout: .seconds(30))
+            let r = try d.run(
+                [
+                    MeasureRequest(
+                        requestID: 9, workload: smallConv, schedule: good, backend: "command", timeoutMs: 1500)
+                ],
+                timeout: .seconds(30))
             #expect(r.first?.status == expected, "\(script): \(String(describing: r.first))")
             if expected == .ok { #expect(r.first?.cycles == 4242) }
         }
@@ -79,7 +91,9 @@ import FarmTestSupport
         try socket.connect(farm.addresses[0].endpoint)
         func exchange(_ frames: [[UInt8]]) throws -> Message? {
             try socket.send(frames)
-            guard !ZMQPoller.readable([socket], timeoutMs: 5000).isEmpty, let reply = try socket.receive() else { return nil }
+            guard !ZMQPoller.readable([socket], timeoutMs: 5000).isEmpty, let reply = try socket.receive() else {
+                return nil
+            }
             return try Codec.decode(reply[0])
         }
         func errorCode(_ frames: [[UInt8]]) throws -> WireError.Code? {
@@ -88,17 +102,23 @@ import FarmTestSupport
         }
         #expect(try errorCode([Array("garbage that is not protobuf".utf8)]) == .malformed)
         #expect(try errorCode([[0x0A, 0xFF]]) == .malformed)  // truncated
-        #expect(try errorCode([Codec.encode(.ping(nonce: 1)), Codec.encode(.ping(nonce: 2))]) == .malformed)  // two frames
+        // Two frames in one message.
+        #expect(try errorCode([Codec.encode(.ping(nonce: 1)), Codec.encode(.ping(nonce: 2))]) == .malformed)
         #expect(try errorCode([[UInt8](repeating: 7, count: 2 << 20)]) == .tooLarge)
         #expect(try errorCode([Codec.encode(.ping(nonce: 1), version: 9)]) == .versionMismatch)
-        #expect(try errorCode([Codec.encode(.welcome(Welcome(runner: "me", slots: 1, backends: [], simulatorVersion: "")))]) == .badRequest)
+        #expect(
+            try errorCode([Codec.encode(.welcome(Welcome(runner: "me", slots: 1, backends: [], simulatorVersion: "")))])
+                == .badRequest)
         guard case .welcome(let w)? = try exchange([Codec.encode(.hello(Hello(coordinator: "test")))]) else {
-            Issue.record("no Welcome after the bad frames"); return
+            Issue.record("no Welcome after the bad frames")
+            return
         }
         #expect(w.slots == 1 && w.backends.contains("vta-sim") && w.protocolVersion == protocolVersion)
-        let request = MeasureRequest(requestID: 77, workload: smallConv, schedule: Schedule(tileH: 8, tileW: 8, tileCI: 2, tileCO: 2))
+        let request = MeasureRequest(
+            requestID: 77, workload: smallConv, schedule: Schedule(tileH: 8, tileW: 8, tileCI: 2, tileCO: 2))
         guard case .measureResult(let r)? = try exchange([Codec.encode(.measureRequest(request))]) else {
-            Issue.record("no result after the bad frames"); return
+            Issue.record("no result after the bad frames")
+            return
         }
         #expect(r.requestID == 77 && r.status == .ok)
     }

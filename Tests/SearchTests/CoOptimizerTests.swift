@@ -1,5 +1,6 @@
 import Testing
 import VTA
+
 @testable import Search
 
 @Suite struct CoOptimizerTests {
@@ -20,7 +21,8 @@ import VTA
             var results: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)] = []
             for p in plan {
                 #expect(space.problem(p.hardware) == nil, "proposed hardware that cannot be built")
-                let cycles = ScheduleSpace.evaluate(layers[p.layer].workload, p.schedule, HardwareSpec(p.hardware)).cycles
+                let cycles = ScheduleSpace.evaluate(layers[p.layer].workload, p.schedule, HardwareSpec(p.hardware))
+                    .cycles
                 results.append((p.hardware, p.layer, p.schedule, cycles))
                 measured += 1
             }
@@ -39,22 +41,28 @@ import VTA
     @Test func pynqRejectsCoresItCannotHold() {
         let space = HardwareSpace(base: .stock, fpga: FPGA.named("pynq-z1")!, workloads: layers.map(\.workload))
         var big = HardwareConfig.stock
-        big.logBlockOut = 5; big.logWgtBuffSize = 19; big.logAccBuffSize = 18
+        big.logBlockOut = 5
+        big.logWgtBuffSize = 19
+        big.logAccBuffSize = 18
         #expect(space.problem(big)?.contains("DSP") == true)
         #expect(space.problem(.stock) == nil)
         #expect(space.knobs.last!.choices == [64])
     }
 
     @Test func spaceFileNarrowsAndFixesKnobs() throws {
-        let space = try HardwareSpace(base: .stock, fpga: FPGA.named("zcu104")!, workloads: layers.map(\.workload),
-                                      overrides: ["LOG_BLOCK_IN": [4], "LOG_BATCH": [0], "AXI_WIDTH": [128, 64]])
+        let space = try HardwareSpace(
+            base: .stock, fpga: FPGA.named("zcu104")!, workloads: layers.map(\.workload),
+            overrides: ["LOG_BLOCK_IN": [4], "LOG_BATCH": [0], "AXI_WIDTH": [128, 64]])
         #expect(space.knobs.first { $0.name == "LOG_BLOCK_IN" }!.choices == [4])
         #expect(space.knobs.first { $0.name == "AXI_WIDTH" }!.choices == [64, 128])
         #expect(space.size == 1 * 1 * 3 * 5 * 5 * 5 * 2)
-        #expect(throws: HardwareSpace.SpaceError.self) { try HardwareSpace(base: .stock, fpga: nil, workloads: [], overrides: ["LOG_BLOK": [3]]) }
-        #expect(throws: HardwareSpace.SpaceError.self) { try HardwareSpace(base: .stock, fpga: nil, workloads: [], overrides: ["AXI_WIDTH": [96]]) }
+        #expect(throws: HardwareSpace.SpaceError.self) {
+            try HardwareSpace(base: .stock, fpga: nil, workloads: [], overrides: ["LOG_BLOK": [3]])
+        }
+        #expect(throws: HardwareSpace.SpaceError.self) {
+            try HardwareSpace(base: .stock, fpga: nil, workloads: [], overrides: ["AXI_WIDTH": [96]])
+        }
         let co = ARCOCoOptimizer(space: space, layers: layers, seed: 1)
         for p in co.propose(32) { #expect(p.hardware.logBlockIn == 4 && p.hardware.logBatch == 0) }
     }
 }
-

@@ -1,5 +1,6 @@
 import Testing
 import VTA
+
 @testable import Search
 
 @Suite struct CostModelTests {
@@ -30,7 +31,9 @@ import VTA
     func tune(_ kind: TunerKind, budget: Int, seed: UInt64) -> Int {
         let space = ScheduleSpace(workload: c5, spec: spec)
         let tuner = kind.make(TuningContext(space: space, spec: spec, seed: seed))
-        var measured = 0, best = Int.max, rounds = 0
+        var measured = 0
+        var best = Int.max
+        var rounds = 0
         while measured < budget && rounds < 200 {
             rounds += 1
             let plan = tuner.propose(16)
@@ -64,7 +67,11 @@ import VTA
         let space = ScheduleSpace(workload: c5, spec: spec)
         let grid = GridTuner(TuningContext(space: space, spec: spec, seed: 0))
         var all: [Int] = []
-        while true { let p = grid.propose(500); if p.isEmpty { break }; all += p }
+        while true {
+            let p = grid.propose(500)
+            if p.isEmpty { break }
+            all += p
+        }
         #expect(all == Array(0..<space.size))
     }
 
@@ -81,7 +88,10 @@ import VTA
         let defaultIndex = try #require(space.defaultSchedule(spec).flatMap(space.index(of:)))
         #expect(plan.first == defaultIndex)
         #expect(plan.count == 16 && Set(plan).count == 16)
-        #expect(plan.allSatisfy { if case .success = TilePlan.make(c5, space.schedule(at: $0), spec) { true } else { false } })
+        #expect(
+            plan.allSatisfy {
+                if case .success = TilePlan.make(c5, space.schedule(at: $0), spec) { true } else { false }
+            })
     }
 
     @Test func runsRepeat() {

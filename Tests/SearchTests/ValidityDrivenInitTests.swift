@@ -1,5 +1,6 @@
 import Testing
 import VTA
+
 @testable import Search
 
 @Suite struct ValidityDrivenInitTests {
@@ -16,7 +17,8 @@ import VTA
         let isValid = valid(space)
         let excluded = Set((0..<space.size).filter(isValid).prefix(10))
         var rng = SplitMix64(seed: 2)
-        let pool = ValidityDrivenInit(space: space).presample(want: 10, isValid: isValid, excluding: excluded, rng: &rng)
+        let pool = ValidityDrivenInit(space: space).presample(
+            want: 10, isValid: isValid, excluding: excluded, rng: &rng)
         #expect(pool.count == 40)
         #expect(pool.allSatisfy(isValid))
         #expect(Set(pool).count == pool.count && Set(pool).isDisjoint(with: excluded))
@@ -39,8 +41,14 @@ import VTA
         }
         // spread covers more of the space than the first points found
         func meanPairwise(_ xs: [Int]) -> Float {
-            var s: Float = 0, n: Float = 0
-            for a in xs.indices { for b in xs.indices where b > a { s += ValidityDrivenInit.distance(init0.coordinates(xs[a]), init0.coordinates(xs[b])); n += 1 } }
+            var s: Float = 0
+            var n: Float = 0
+            for a in xs.indices {
+                for b in xs.indices where b > a {
+                    s += ValidityDrivenInit.distance(init0.coordinates(xs[a]), init0.coordinates(xs[b]))
+                    n += 1
+                }
+            }
             return s / n
         }
         #expect(meanPairwise(picked) > meanPairwise(Array(pool.prefix(12))))
@@ -50,7 +58,10 @@ import VTA
         let space = ScheduleSpace(workload: c9, spec: spec)
         let i = ValidityDrivenInit(space: space)
         #expect(i.spread([3, 5], count: 8) == [3, 5])
-        var a = SplitMix64(seed: 9), b = SplitMix64(seed: 9)
-        #expect(i.initialSet(count: 8, isValid: valid(space), rng: &a) == i.initialSet(count: 8, isValid: valid(space), rng: &b))
+        var a = SplitMix64(seed: 9)
+        var b = SplitMix64(seed: 9)
+        #expect(
+            i.initialSet(count: 8, isValid: valid(space), rng: &a)
+                == i.initialSet(count: 8, isValid: valid(space), rng: &b))
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import VTA
 
 @Suite struct CompilerTests {
@@ -14,23 +15,32 @@ import Testing
         #expect(reason(c2, Schedule(tileH: 5)) == .knobNotDivisor)
         #expect(reason(c2, Schedule(tileH: 8, tileW: 8, hThreads: 2)) == .threadSplitUneven)  // 7 row tiles
         #expect(reason(c2, Schedule(tileH: 56, tileW: 56, tileCI: 4, tileCO: 1)) == .inpBufferOverflow)
-        #expect(reason(.conv2d(h: 7, w: 7, ci: 512, co: 512, k: 3, p: 1), Schedule(tileH: 1, tileW: 7, tileCI: 8, tileCO: 16)) == .wgtBufferOverflow)
+        #expect(
+            reason(
+                .conv2d(h: 7, w: 7, ci: 512, co: 512, k: 3, p: 1), Schedule(tileH: 1, tileW: 7, tileCI: 8, tileCO: 16))
+                == .wgtBufferOverflow)
         #expect(reason(c2, Schedule(tileH: 14, tileW: 56, tileCI: 1, tileCO: 4)) == .accBufferOverflow)
         #expect(reason(c2, Schedule(tileH: 1, tileW: 1, tileCI: 1, tileCO: 1)) == .accWriteHazard)
-        #expect(reason(.conv2d(h: 56, w: 56, ci: 64, co: 64, k: 7, p: 16), Schedule(tileH: 2, tileW: 2)) == .padTooLarge)
+        #expect(
+            reason(.conv2d(h: 56, w: 56, ci: 64, co: 64, k: 7, p: 16), Schedule(tileH: 2, tileW: 2)) == .padTooLarge)
         #expect(reason(.conv2d(h: 8, w: 8, ci: 16, co: 16, k: 3, p: 2), Schedule(tileH: 2, tileW: 10)) == nil)
-        #expect(reason(.conv2d(h: 8, w: 8, ci: 16, co: 16, k: 1, p: 1), Schedule(tileH: 1, tileW: 10)) == .dmaNotExpressible)
+        #expect(
+            reason(.conv2d(h: 8, w: 8, ci: 16, co: 16, k: 1, p: 1), Schedule(tileH: 1, tileW: 10)) == .dmaNotExpressible
+        )
         #expect(reason(.conv2d(h: 8, w: 8, ci: 24, co: 16, k: 3, p: 1), Schedule()) == .shapeNotPacked)
         #expect(reason(c2, Schedule(tileH: 8, tileW: 8), hardware("LOG_BLOCK=0")) == .blockTooSmall)
         // A GEMM kernel of 4*9*56 = 2016 uops in a 1024-uop buffer.
-        #expect(reason(c2, Schedule(tileH: 1, tileW: 56, tileCI: 4, tileCO: 1), hardware("LOG_UOP_BUFF_SIZE=12")) == .uopBufferOverflow)
+        #expect(
+            reason(c2, Schedule(tileH: 1, tileW: 56, tileCI: 4, tileCO: 1), hardware("LOG_UOP_BUFF_SIZE=12"))
+                == .uopBufferOverflow)
         // A 70000-wide image: x_stride does not fit 16 bits.
         #expect(reason(.conv2d(h: 1, w: 70000, ci: 16, co: 16, k: 1), Schedule(tileH: 1, tileW: 7)) == .fieldOverflow)
     }
 
     @Test func reasonsHaveMessages() {
         guard case .failure(let r) = Compiler.compile(c2, Schedule(tileH: 56, tileW: 56, tileCI: 4), spec) else {
-            Issue.record("expected invalid"); return
+            Issue.record("expected invalid")
+            return
         }
         #expect(r.message.contains("input buffer"))
     }
@@ -40,7 +50,8 @@ import Testing
         let values = [Int.min, -1, 0, 1, 2, 3, 7, 56, 1 << 20, Int.max]
         for _ in 0..<300 {
             func v() -> Int { values[Int(rng.next() % UInt64(values.count))] }
-            let s = Schedule(tileB: v(), tileH: v(), tileW: v(), tileCI: v(), tileCO: v(), hThreads: v(), ocThreads: v())
+            let s = Schedule(
+                tileB: v(), tileH: v(), tileW: v(), tileCI: v(), tileCO: v(), hThreads: v(), ocThreads: v())
             _ = Compiler.compile(c2, s, spec)
             _ = Compiler.compile(.dense(ci: 64, co: 64), s, spec)
         }
@@ -52,7 +63,10 @@ import Testing
         Schedule(tileH: 4, tileW: 8, tileCI: 4, tileCO: 1, hThreads: 2, ocThreads: 1),
     ])
     func tokensBalanceAndEverythingEncodes(_ s: Schedule) throws {
-        guard case .success(let p) = Compiler.compile(c2, s, spec) else { Issue.record("invalid \(s)"); return }
+        guard case .success(let p) = Compiler.compile(c2, s, spec) else {
+            Issue.record("invalid \(s)")
+            return
+        }
         for q in tokenBalance(p.instructions) { #expect(q.pushes == q.pops) }
         for insn in p.instructions { _ = try spec.encode(insn) }
         if case .finish = p.instructions.last! {} else { Issue.record("last instruction is not FINISH") }
@@ -61,7 +75,9 @@ import Testing
 
     @Test func validShareOfC2() {
         let space = ScheduleSpace(workload: c2, spec: spec)
-        let valid = space.all.filter { if case .success = TilePlan.make(c2, $0, spec) { return true } else { return false } }.count
+        let valid = space.all.filter {
+            if case .success = TilePlan.make(c2, $0, spec) { return true } else { return false }
+        }.count
         #expect(valid > 0 && valid < space.size)
     }
 
@@ -87,7 +103,10 @@ import Testing
         let started = ContinuousClock.now
         let result = Compiler.compile(big, Schedule(), spec, deadline: started + .milliseconds(50))
         let elapsed = ContinuousClock.now - started
-        guard case .failure(let reason) = result else { Issue.record("compiled past the deadline"); return }
+        guard case .failure(let reason) = result else {
+            Issue.record("compiled past the deadline")
+            return
+        }
         #expect(reason.code == .deadlineExceeded)
         #expect(elapsed < .seconds(2), "took \(elapsed)")
     }

@@ -1,13 +1,14 @@
 import Foundation
 import Testing
+
 @testable import VTA
 
 @Suite struct HardwareConfigTests {
     let stockJSON = """
-    {"TARGET": "sim", "HW_VER": "0.0.2", "LOG_INP_WIDTH": 3, "LOG_WGT_WIDTH": 3, "LOG_ACC_WIDTH": 5,
-     "LOG_BATCH": 0, "LOG_BLOCK": 4, "LOG_UOP_BUFF_SIZE": 15, "LOG_INP_BUFF_SIZE": 15,
-     "LOG_WGT_BUFF_SIZE": 18, "LOG_ACC_BUFF_SIZE": 17}
-    """
+        {"TARGET": "sim", "HW_VER": "0.0.2", "LOG_INP_WIDTH": 3, "LOG_WGT_WIDTH": 3, "LOG_ACC_WIDTH": 5,
+         "LOG_BATCH": 0, "LOG_BLOCK": 4, "LOG_UOP_BUFF_SIZE": 15, "LOG_INP_BUFF_SIZE": 15,
+         "LOG_WGT_BUFF_SIZE": 18, "LOG_ACC_BUFF_SIZE": 17}
+        """
 
     @Test func tvmConfigFileLoadsAsStock() throws {
         let config = try HardwareConfig(json: Data(stockJSON.utf8))
@@ -16,7 +17,8 @@ import Testing
 
     @Test func stockDerivedQuantitiesMatchVTA() {
         let spec = HardwareSpec(.stock)
-        #expect(spec.inpElemBytes == 16 && spec.wgtElemBytes == 256 && spec.accElemBytes == 64 && spec.outElemBytes == 16)
+        #expect(
+            spec.inpElemBytes == 16 && spec.wgtElemBytes == 256 && spec.accElemBytes == 64 && spec.outElemBytes == 16)
         #expect(spec.uopDepth == 8192 && spec.inpDepth == 2048 && spec.wgtDepth == 1024 && spec.accDepth == 2048)
         #expect(spec.axiBytes == 8 && spec.macsPerCycle == 256)
         #expect(spec.invalidReason == nil)

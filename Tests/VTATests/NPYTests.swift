@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import VTA
 
 @Suite struct NPYTests {
@@ -21,7 +22,8 @@ import Testing
 
     @Test func rejectsWhatItCannotRead() {
         var f32 = NPY.encode(Int8Tensor(zeros: [4]))
-        let header = String(decoding: f32[10..<(10 + Int(f32[8]))], as: UTF8.self).replacingOccurrences(of: "|i1", with: "<f4")
+        let header = String(decoding: f32[10..<(10 + Int(f32[8]))], as: UTF8.self).replacingOccurrences(
+            of: "|i1", with: "<f4")
         f32 = Array(f32[0..<10]) + Array(header.utf8) + Array(f32[(10 + Int(f32[8]))...])
         #expect(throws: NPY.FormatError.self) { try NPY.decode(f32) }
         #expect(throws: NPY.FormatError.self) { try NPY.decode(Array("not numpy at all".utf8)) }

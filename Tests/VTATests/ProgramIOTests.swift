@@ -1,21 +1,29 @@
 import Foundation
 import Testing
+
 @testable import VTA
 
 /// Program directories: export, import, validation, and the RTL fixtures.
 @Suite struct ProgramIOTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/rtl").standardized.path
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "../Fixtures/rtl"
+    ).standardized.path
 
     func temporaryDirectory(_ name: String) -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vtafarm-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        ).path
         try? FileManager.default.removeItem(atPath: path)
         return path
     }
 
     /// Compiles, runs functionally and exports; returns the directory and the simulated run.
-    func export(_ w: Workload, _ s: Schedule, _ spec: HardwareSpec = HardwareSpec(.stock)) throws -> (String, SimulationResult, Int8Tensor) {
+    func export(
+        _ w: Workload, _ s: Schedule, _ spec: HardwareSpec = HardwareSpec(.stock)
+    ) throws -> (String, SimulationResult, Int8Tensor) {
         guard case .success(let program) = Compiler.compile(w, s, spec) else { throw ProgramError("invalid") }
-        let x = Int8Tensor.random(shape: w.inputShape, seed: 21), k = Int8Tensor.random(shape: w.weightShape, seed: 22)
+        let x = Int8Tensor.random(shape: w.inputShape, seed: 21)
+        let k = Int8Tensor.random(shape: w.weightShape, seed: 22)
         let dram = try program.dramImage(input: x, weight: k)
         let machine = FunctionalMachine(spec: spec, dram: dram)
         let result = Simulator(spec: spec).run(program, machine: machine)
@@ -25,8 +33,14 @@ import Testing
     }
 
     @Test(arguments: [
-        (Workload.conv2d(h: 7, w: 7, ci: 512, co: 512, k: 3, s: 1, p: 1), "tile_h=7,tile_w=7,tile_ci=1,tile_co=8,oc_nthread=2"),
-        (Workload.conv2d(h: 14, w: 14, ci: 64, co: 32, k: 1, s: 2, p: 0), "tile_h=7,tile_w=7,tile_ci=2,tile_co=2,h_nthread=1"),
+        (
+            Workload.conv2d(h: 7, w: 7, ci: 512, co: 512, k: 3, s: 1, p: 1),
+            "tile_h=7,tile_w=7,tile_ci=1,tile_co=8,oc_nthread=2"
+        ),
+        (
+            Workload.conv2d(h: 14, w: 14, ci: 64, co: 32, k: 1, s: 2, p: 0),
+            "tile_h=7,tile_w=7,tile_ci=2,tile_co=2,h_nthread=1"
+        ),
         (Workload.dense(n: 1, ci: 256, co: 128), "tile_ci=4,tile_co=4,oc_nthread=2"),
     ])
     func exportImportReproducesCyclesAndOutput(_ w: Workload, _ schedule: String) throws {
@@ -52,7 +66,9 @@ import Testing
             for (latency, cycles) in measured {
                 let run = try ProgramDirectory.load(dir, overrides: ["DRAM_LATENCY=\(latency)"]).run()
                 #expect(run.result.status == .ok)
-                #expect(abs(run.result.cycles - cycles) <= max(3, cycles * 3 / 100), "\(name) at latency \(latency): \(run.result.cycles) vs RTL \(cycles)")
+                #expect(
+                    abs(run.result.cycles - cycles) <= max(3, cycles * 3 / 100),
+                    "\(name) at latency \(latency): \(run.result.cycles) vs RTL \(cycles)")
                 checked += 1
             }
         }
@@ -63,7 +79,8 @@ import Testing
 
     /// Exports a small program, lets `damage` modify the directory, and returns the load error.
     func loadError(_ damage: (String) throws -> Void) throws -> String {
-        let (dir, _, _) = try export(.conv2d(h: 6, w: 6, ci: 16, co: 16, k: 3, s: 1, p: 1), Schedule(tileH: 6, tileW: 6))
+        let (dir, _, _) = try export(
+            .conv2d(h: 6, w: 6, ci: 16, co: 16, k: 3, s: 1, p: 1), Schedule(tileH: 6, tileW: 6))
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try damage(dir)
         do {
@@ -83,7 +100,8 @@ import Testing
 
     func editManifest(_ dir: String, _ change: (inout [String: Any]) -> Void) throws {
         let path = dir + "/program.json"
-        var object = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: path)!) as! [String: Any]
+        var object =
+            try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: path)!) as! [String: Any]
         change(&object)
         try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
     }
@@ -110,18 +128,26 @@ import Testing
         #expect(v.contains("version 99"), "\(v)")
         let f = try loadError { dir in try editManifest(dir) { $0.removeValue(forKey: "regions") } }
         #expect(f.contains("regions"), "\(f)")
-        let h = try loadError { dir in try editManifest(dir) { var hw = $0["hardware"] as! [String: Any]; hw["LOG_BLOCK_IN"] = 99; $0["hardware"] = hw } }
+        let h = try loadError { dir in
+            try editManifest(dir) {
+                var hw = $0["hardware"] as! [String: Any]
+                hw["LOG_BLOCK_IN"] = 99
+                $0["hardware"] = hw
+            }
+        }
         #expect(h.contains("LOG_BLOCK_IN"), "\(h)")
     }
 
     @Test func badRegions() throws {
         func editRegion(_ name: String, _ change: @escaping (inout [String: Any]) -> Void) -> (String) throws -> Void {
-            { dir in try editManifest(dir) { m in
-                var regions = m["regions"] as! [[String: Any]]
-                let i = regions.firstIndex { $0["name"] as? String == name }!
-                change(&regions[i])
-                m["regions"] = regions
-            } }
+            { dir in
+                try editManifest(dir) { m in
+                    var regions = m["regions"] as! [[String: Any]]
+                    let i = regions.firstIndex { $0["name"] as? String == name }!
+                    change(&regions[i])
+                    m["regions"] = regions
+                }
+            }
         }
         #expect(try loadError(editRegion("wgt") { $0["element_bytes"] = 128 }).contains("element_bytes 128"))
         #expect(try loadError(editRegion("inp") { $0["base"] = ($0["base"] as! Int) + 8 }).contains("not a multiple"))
@@ -149,18 +175,21 @@ import Testing
         let outside = temporaryDirectory("outside")
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: outside) }
-        let linked = try loadError(wgtFile { dir in
-            try FileManager.default.copyItem(atPath: dir + "/wgt.bin", toPath: outside + "/wgt.bin")
-            try FileManager.default.createSymbolicLink(atPath: dir + "/link.bin",
-                                                       withDestinationPath: outside + "/wgt.bin")
-            return "link.bin"
-        })
+        let linked = try loadError(
+            wgtFile { dir in
+                try FileManager.default.copyItem(atPath: dir + "/wgt.bin", toPath: outside + "/wgt.bin")
+                try FileManager.default.createSymbolicLink(
+                    atPath: dir + "/link.bin",
+                    withDestinationPath: outside + "/wgt.bin")
+                return "link.bin"
+            })
         #expect(linked.contains("outside the program directory"), "\(linked)")
         // A symlink that stays inside is fine.
-        let inside = try loadError(wgtFile { dir in
-            try FileManager.default.createSymbolicLink(atPath: dir + "/same.bin", withDestinationPath: "wgt.bin")
-            return "same.bin"
-        })
+        let inside = try loadError(
+            wgtFile { dir in
+                try FileManager.default.createSymbolicLink(atPath: dir + "/same.bin", withDestinationPath: "wgt.bin")
+                return "same.bin"
+            })
         #expect(inside == "(loaded without error)", "\(inside)")
     }
 
@@ -168,41 +197,70 @@ import Testing
         // An opcode of 7, a memory type of 6, and a uop_end beyond the 8192-uop buffer.
         let op = try loadError { dir in try rewrite(dir, "insn.bin") { $0[16 * 2] = ($0[16 * 2] & 0xF8) | 7 } }
         #expect(op.contains("instruction 2") && op.contains("opcode"), "\(op)")
-        let mt = try loadError { dir in try rewrite(dir, "insn.bin") { $0[0] = ($0[0] & 0x7F); $0[1] = ($0[1] & 0xFC) | 3 } }
+        let mt = try loadError { dir in
+            try rewrite(dir, "insn.bin") {
+                $0[0] = ($0[0] & 0x7F)
+                $0[1] = ($0[1] & 0xFC) | 3
+            }
+        }
         #expect(mt.contains("instruction 0") && mt.contains("memory_type"), "\(mt)")
-        let loop = UopLoop(uopBegin: 8000, uopEnd: 9000, iterOut: 1, iterIn: 1, dstFactorOut: 0, dstFactorIn: 0, srcFactorOut: 0, srcFactorIn: 0)
+        let loop = UopLoop(
+            uopBegin: 8000, uopEnd: 9000, iterOut: 1, iterIn: 1, dstFactorOut: 0, dstFactorIn: 0, srcFactorOut: 0,
+            srcFactorIn: 0)
         let ue = try loadError { dir in try replaceInstruction(dir, 1, .gemm(GemmInsn(reset: true, loop: loop))) }
         #expect(ue.contains("instruction 1") && ue.contains("uop_end"), "\(ue)")
     }
 
     @Test func outOfRangeDMA() throws {
         let dram = try loadError { dir in
-            try replaceInstruction(dir, 2, .load(MemoryInsn(memoryType: .inp, sramBase: 0, dramBase: 1 << 30, ySize: 1, xSize: 4, xStride: 4)))
+            try replaceInstruction(
+                dir, 2,
+                .load(MemoryInsn(memoryType: .inp, sramBase: 0, dramBase: 1 << 30, ySize: 1, xSize: 4, xStride: 4)))
         }
         #expect(dram.contains("instruction 2") && dram.contains("dram_base") && dram.contains("inp region"), "\(dram)")
         let sram = try loadError { dir in
-            try replaceInstruction(dir, 2, .load(MemoryInsn(memoryType: .inp, sramBase: 2040, dramBase: 0, ySize: 1, xSize: 10, xStride: 10)))
+            try replaceInstruction(
+                dir, 2,
+                .load(MemoryInsn(memoryType: .inp, sramBase: 2040, dramBase: 0, ySize: 1, xSize: 10, xStride: 10)))
         }
         #expect(sram.contains("sram_base"), "\(sram)")
         let uop = try loadError { dir in
             // A GEMM whose factors walk past the accumulator buffer.
-            let loop = UopLoop(uopBegin: 0, uopEnd: 1, iterOut: 2000, iterIn: 1, dstFactorOut: 2, dstFactorIn: 0, srcFactorOut: 0, srcFactorIn: 0)
+            let loop = UopLoop(
+                uopBegin: 0, uopEnd: 1, iterOut: 2000, iterIn: 1, dstFactorOut: 2, dstFactorIn: 0, srcFactorOut: 0,
+                srcFactorIn: 0)
             try replaceInstruction(dir, 1, .gemm(GemmInsn(reset: true, loop: loop)))
         }
         #expect(uop.contains("accumulator row"), "\(uop)")
     }
 
     @Test func unbalancedTokensAndMissingFinish() throws {
-        let tokens = try loadError { dir in try replaceInstruction(dir, 1, .gemm(GemmInsn(deps: .pushNext, reset: true,
-            loop: UopLoop(uopBegin: 0, uopEnd: 1, iterOut: 1, iterIn: 1, dstFactorOut: 0, dstFactorIn: 0, srcFactorOut: 0, srcFactorIn: 0)))) }
+        let tokens = try loadError { dir in
+            try replaceInstruction(
+                dir, 1,
+                .gemm(
+                    GemmInsn(
+                        deps: .pushNext, reset: true,
+                        loop: UopLoop(
+                            uopBegin: 0, uopEnd: 1, iterOut: 1, iterIn: 1, dstFactorOut: 0, dstFactorIn: 0,
+                            srcFactorOut: 0, srcFactorIn: 0))))
+        }
         #expect(tokens.contains("do not balance") && tokens.contains("compute->store"), "\(tokens)")
         let finish = try loadError { dir in
             let count = try ProgramDirectory.load(dir).program.instructions.count
-            try replaceInstruction(dir, count - 1, .load(MemoryInsn(deps: .popNext, memoryType: .inp, sramBase: 0, dramBase: 0, ySize: 0, xSize: 0, xStride: 0)))
+            try replaceInstruction(
+                dir, count - 1,
+                .load(
+                    MemoryInsn(
+                        deps: .popNext, memoryType: .inp, sramBase: 0, dramBase: 0, ySize: 0, xSize: 0, xStride: 0)))
         }
         #expect(finish.contains("FINISH") || finish.contains("balance"), "\(finish)")
         let flag = try loadError { dir in
-            try replaceInstruction(dir, 2, .load(MemoryInsn(deps: .popPrev, memoryType: .inp, sramBase: 0, dramBase: 0, ySize: 0, xSize: 0, xStride: 0)))
+            try replaceInstruction(
+                dir, 2,
+                .load(
+                    MemoryInsn(
+                        deps: .popPrev, memoryType: .inp, sramBase: 0, dramBase: 0, ySize: 0, xSize: 0, xStride: 0)))
         }
         #expect(flag.contains("pop_prev_dep"), "\(flag)")
     }

@@ -7,8 +7,11 @@ func hardware(_ assignments: String) -> HardwareSpec {
 }
 
 /// Runs a compiled program functionally on random data and returns (VTA output, reference).
-func runFunctional(_ w: Workload, _ s: Schedule, _ spec: HardwareSpec, seed: UInt64, shift: Int = 8)
-    -> (SimulationResult, Int8Tensor, Int8Tensor)? {
+func runFunctional(
+    _ w: Workload, _ s: Schedule, _ spec: HardwareSpec, seed: UInt64, shift: Int = 8
+)
+    -> (SimulationResult, Int8Tensor, Int8Tensor)?
+{
     guard case .success(let program) = Compiler.compile(w, s, spec, shift: shift) else { return nil }
     let x = Int8Tensor.random(shape: w.inputShape, seed: seed)
     let k = Int8Tensor.random(shape: w.weightShape, seed: seed &+ 1)

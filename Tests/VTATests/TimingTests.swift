@@ -1,10 +1,13 @@
 import Testing
+
 @testable import VTA
 
 /// Pins the timing facts of VTA.md with hand-written micro-programs.
 @Suite struct TimingTests {
     static func loop(_ n: Int, iterOut: Int = 1, iterIn: Int = 1) -> UopLoop {
-        UopLoop(uopBegin: 0, uopEnd: n, iterOut: iterOut, iterIn: iterIn, dstFactorOut: 0, dstFactorIn: 0, srcFactorOut: 0, srcFactorIn: 0)
+        UopLoop(
+            uopBegin: 0, uopEnd: n, iterOut: iterOut, iterIn: iterIn, dstFactorOut: 0, dstFactorIn: 0, srcFactorOut: 0,
+            srcFactorIn: 0)
     }
     static func load(_ type: MemoryType, _ n: Int, _ deps: DepFlags = []) -> Instruction {
         .load(MemoryInsn(deps: deps, memoryType: type, sramBase: 0, dramBase: 0, ySize: 1, xSize: n, xStride: n))
@@ -19,7 +22,8 @@ import Testing
 
     func cycles(_ insns: [Instruction], _ hw: String = "DRAM_LATENCY=1", timing: TimingParameters = .tsim) -> Int {
         let spec = hardware(hw)
-        let r = Simulator(spec: spec, timing: timing).run(Program(spec: spec, instructions: insns, uops: [], regions: []))
+        let r = Simulator(spec: spec, timing: timing).run(
+            Program(spec: spec, instructions: insns, uops: [], regions: []))
         #expect(r.status == .ok)
         return r.cycles
     }
@@ -50,18 +54,22 @@ import Testing
         func inp(_ k: Int, _ hw: String) -> Int {
             cycles([Self.load(.inp, k, .pushNext), .finish(.popPrev)], hw) - cycles([.finish([])], hw)
         }
-        let a64 = inp(64, "DRAM_LATENCY=1"), b64 = inp(128, "DRAM_LATENCY=1")
+        let a64 = inp(64, "DRAM_LATENCY=1")
+        let b64 = inp(128, "DRAM_LATENCY=1")
         #expect(b64 - a64 == 128)  // 64 more elements x 2 beats
-        let a128 = inp(64, "DRAM_LATENCY=1,AXI_WIDTH=128"), b128 = inp(128, "DRAM_LATENCY=1,AXI_WIDTH=128")
+        let a128 = inp(64, "DRAM_LATENCY=1,AXI_WIDTH=128")
+        let b128 = inp(128, "DRAM_LATENCY=1,AXI_WIDTH=128")
         #expect(b128 - a128 == 64)
         // Weights: a 256-byte block is 32 beats at 64 bits.
-        let w1 = cycles([Self.load(.wgt, 1, .pushNext), .finish(.popPrev)]), w2 = cycles([Self.load(.wgt, 2, .pushNext), .finish(.popPrev)])
+        let w1 = cycles([Self.load(.wgt, 1, .pushNext), .finish(.popPrev)])
+        let w2 = cycles([Self.load(.wgt, 2, .pushNext), .finish(.popPrev)])
         #expect(w2 - w1 == 32)
     }
 
     @Test func readLatencyAddsPerRoundTrip() {
         // FINISH alone: one round trip (fetch); a LOAD program: two.
-        let f1 = cycles([.finish([])], "DRAM_LATENCY=1"), f100 = cycles([.finish([])], "DRAM_LATENCY=100")
+        let f1 = cycles([.finish([])], "DRAM_LATENCY=1")
+        let f100 = cycles([.finish([])], "DRAM_LATENCY=100")
         #expect(f100 - f1 == 99)
         let program: [Instruction] = [Self.load(.inp, 16, .pushNext), .finish(.popPrev)]
         #expect(cycles(program, "DRAM_LATENCY=100") - cycles(program, "DRAM_LATENCY=1") == 2 * 99)
@@ -80,7 +88,10 @@ import Testing
         let rounds = 10
         for r in 0..<rounds {
             insns.append(Self.load(.inp, 64, r == 0 ? .pushNext : [.popNext, .pushNext]))
-            insns.append(.gemm(GemmInsn(deps: r == rounds - 1 ? .popPrev : [.popPrev, .pushPrev], loop: Self.loop(16, iterOut: 8))))
+            insns.append(
+                .gemm(
+                    GemmInsn(deps: r == rounds - 1 ? .popPrev : [.popPrev, .pushPrev], loop: Self.loop(16, iterOut: 8)))
+            )
         }
         insns.append(.finish([]))
         let spec = hardware("DRAM_LATENCY=1")
@@ -94,15 +105,20 @@ import Testing
     @Test func deadlockIsReportedNotAHang() {
         let spec = HardwareSpec(.stock)
         let r = Simulator(spec: spec).run(Program(spec: spec, instructions: [.finish(.popPrev)], uops: [], regions: []))
-        guard case .deadlock(let m) = r.status else { Issue.record("expected deadlock, got \(r.status)"); return }
+        guard case .deadlock(let m) = r.status else {
+            Issue.record("expected deadlock, got \(r.status)")
+            return
+        }
         #expect(m.contains("compute") && m.contains("load->compute"))
     }
 
     @Test func malformedFlagsAndMissingFinish() {
         let spec = HardwareSpec(.stock)
-        let bad = Simulator(spec: spec).run(Program(spec: spec, instructions: [Self.load(.inp, 1, .popPrev), .finish([])], uops: [], regions: []))
+        let bad = Simulator(spec: spec).run(
+            Program(spec: spec, instructions: [Self.load(.inp, 1, .popPrev), .finish([])], uops: [], regions: []))
         #expect(bad.status.name == "malformed")
-        let none = Simulator(spec: spec).run(Program(spec: spec, instructions: [Self.load(.inp, 1)], uops: [], regions: []))
+        let none = Simulator(spec: spec).run(
+            Program(spec: spec, instructions: [Self.load(.inp, 1)], uops: [], regions: []))
         #expect(none.status.name == "malformed")
     }
 
@@ -110,13 +126,18 @@ import Testing
         let spec = HardwareSpec(.stock)
         var sim = Simulator(spec: spec)
         sim.cycleLimit = 1000
-        let r = sim.run(Program(spec: spec, instructions: [Self.load(.uop, 16), Self.gemm(16, iterOut: 100, iterIn: 100), .finish([])], uops: [], regions: []))
+        let r = sim.run(
+            Program(
+                spec: spec, instructions: [Self.load(.uop, 16), Self.gemm(16, iterOut: 100, iterIn: 100), .finish([])],
+                uops: [], regions: []))
         #expect(r.status == .cycleLimit(1000))
     }
 
     @Test func fullQueuesStallDispatchWithoutDeadlock() {
         // 1500 compute instructions behind one slow load: the compute queue (512) fills.
-        var insns: [Instruction] = [Self.load(.uop, 16), Self.load(.wgt, 64, .pushNext), .gemm(GemmInsn(deps: .popPrev, loop: Self.loop(1)))]
+        var insns: [Instruction] = [
+            Self.load(.uop, 16), Self.load(.wgt, 64, .pushNext), .gemm(GemmInsn(deps: .popPrev, loop: Self.loop(1))),
+        ]
         insns += Array(repeating: Self.gemm(1), count: 1500)
         insns.append(.finish([]))
         let spec = HardwareSpec(.stock)
@@ -141,7 +162,10 @@ import Testing
             ("LOAD UOP 256; GEMM 256", [Self.load(.uop, 256), Self.gemm(256), .finish([])], 408),
             ("LOAD UOP 1024; GEMM 1024", [Self.load(.uop, 1024), Self.gemm(1024), .finish([])], 1560),
             ("LOAD UOP 256; GEMM reset 256", [Self.load(.uop, 256), Self.gemm(256, reset: true), .finish([])], 408),
-            ("LOAD UOP 16; GEMM 16x16x16", [Self.load(.uop, 16), Self.gemm(16, iterOut: 16, iterIn: 16), .finish([])], 4128),
+            (
+                "LOAD UOP 16; GEMM 16x16x16",
+                [Self.load(.uop, 16), Self.gemm(16, iterOut: 16, iterIn: 16), .finish([])], 4128
+            ),
             ("ALU imm 256", [Self.load(.uop, 256), Self.alu(256, imm: true), .finish([])], 408),
             ("ALU reg 256", [Self.load(.uop, 256), Self.alu(256, imm: false), .finish([])], 664),
             ("STORE 16", [Self.store(16, .pushPrev), .finish(.popNext)], 61),
@@ -160,7 +184,8 @@ import Testing
         for (name, program, measured) in latencyRows {
             for (latency, m) in zip([1, 8, 32, 100], measured) {
                 let c = cycles(program, "DRAM_LATENCY=\(latency)")
-                #expect(abs(c - m) <= max(3, m * 3 / 100), "\(name) at read latency \(latency): simulated \(c), RTL \(m)")
+                #expect(
+                    abs(c - m) <= max(3, m * 3 / 100), "\(name) at read latency \(latency): simulated \(c), RTL \(m)")
             }
         }
     }
@@ -188,8 +213,12 @@ import Testing
     @Test func virtualThreadsOverlapLoadComputeStore() {
         let spec = HardwareSpec(.stock)
         let w = Workload.conv2d(h: 56, w: 56, ci: 64, co: 64, k: 3, s: 1, p: 1)
-        let threaded = ScheduleSpace.evaluate(w, Schedule(tileH: 28, tileW: 8, tileCI: 1, tileCO: 2, hThreads: 2, ocThreads: 2), spec)
-        guard case .measured(let cycles, let c) = threaded else { Issue.record("\(threaded)"); return }
+        let threaded = ScheduleSpace.evaluate(
+            w, Schedule(tileH: 28, tileW: 8, tileCI: 1, tileCO: 2, hThreads: 2, ocThreads: 2), spec)
+        guard case .measured(let cycles, let c) = threaded else {
+            Issue.record("\(threaded)")
+            return
+        }
         let sum = c.busy.values.reduce(0, +)
         #expect(Double(cycles) < 0.85 * Double(sum), "total \(cycles) vs sum of busy \(sum)")
         // One thread: the same tiles serialize, and the run is slower.
@@ -199,20 +228,29 @@ import Testing
 
     @Test func noRunBeatsItsBounds() {
         var rng = SplitMix64(seed: 99)
-        let configs = ["", "AXI_WIDTH=512", "LOG_BLOCK=3,LOG_INP_BUFF_SIZE=14,LOG_WGT_BUFF_SIZE=16,LOG_ACC_BUFF_SIZE=16,AXI_WIDTH=128", "LOG_BLOCK_IN=5,LOG_BLOCK_OUT=4,LOG_WGT_BUFF_SIZE=19,LOG_ACC_BUFF_SIZE=17",
-                       "LOG_BATCH=1,LOG_ACC_BUFF_SIZE=16,DRAM_LATENCY=1", "MAX_BURST=256,AXI_WIDTH=256"]
+        let configs = [
+            "", "AXI_WIDTH=512",
+            "LOG_BLOCK=3,LOG_INP_BUFF_SIZE=14,LOG_WGT_BUFF_SIZE=16,LOG_ACC_BUFF_SIZE=16,AXI_WIDTH=128",
+            "LOG_BLOCK_IN=5,LOG_BLOCK_OUT=4,LOG_WGT_BUFF_SIZE=19,LOG_ACC_BUFF_SIZE=17",
+            "LOG_BATCH=1,LOG_ACC_BUFF_SIZE=16,DRAM_LATENCY=1", "MAX_BURST=256,AXI_WIDTH=256",
+        ]
         var checked = 0
         for hw in configs {
             let spec = hardware(hw)
             #expect(spec.invalidReason == nil, "\(hw)")
-            for layer in ModelZoo.model(named: "resnet18")!.layers + [Model.Layer(name: "fc", workload: .dense(n: 2 * spec.batch, ci: 512, co: 256))] {
+            for layer in ModelZoo.model(named: "resnet18")!.layers + [
+                Model.Layer(name: "fc", workload: .dense(n: 2 * spec.batch, ci: 512, co: 256))
+            ] {
                 let space = ScheduleSpace(workload: layer.workload, spec: spec)
                 for _ in 0..<6 {
                     let s = space.schedule(at: Int(rng.next() % UInt64(space.size)))
-                    guard case .measured(let cycles, let c) = ScheduleSpace.evaluate(layer.workload, s, spec) else { continue }
+                    guard case .measured(let cycles, let c) = ScheduleSpace.evaluate(layer.workload, s, spec) else {
+                        continue
+                    }
                     checked += 1
                     #expect(cycles * spec.macsPerCycle >= layer.workload.macs, "\(layer.name) \(s) on \(hw)")
-                    #expect(cycles * spec.axiBytes >= c.dramBytesRead + c.dramBytesWritten, "\(layer.name) \(s) on \(hw)")
+                    #expect(
+                        cycles * spec.axiBytes >= c.dramBytesRead + c.dramBytesWritten, "\(layer.name) \(s) on \(hw)")
                 }
             }
         }
@@ -240,7 +278,8 @@ import Testing
         for layer in ModelZoo.model(named: "resnet18")!.layers {
             let s = try Schedule(parsing: Self.resnet18Best[layer.name]!)
             guard let cycles = ScheduleSpace.evaluate(layer.workload, s, spec).cycles else {
-                Issue.record("\(layer.name): \(s) is not valid"); return
+                Issue.record("\(layer.name): \(s) is not valid")
+                return
             }
             total += cycles * layer.count
         }
@@ -255,7 +294,8 @@ import Testing
         let sweep = space.sweep(spec)
         #expect(sweep.size == 576 && sweep.valid > 0 && sweep.failures.isEmpty)
         #expect(sweep.valid + sweep.reasons.values.reduce(0, +) == sweep.size)
-        let pinned = ScheduleSpace.evaluate(c11.workload, try Schedule(parsing: Self.resnet18Best["C11"]!), spec).cycles!
+        let pinned = ScheduleSpace.evaluate(c11.workload, try Schedule(parsing: Self.resnet18Best["C11"]!), spec)
+            .cycles!
         #expect(sweep.best!.cycles == pinned)
         // Every valid schedule is at least as slow as the best one.
         for s in space.all.prefix(100) {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import VTA
 
 @Suite struct WorkloadTests {
@@ -11,8 +12,11 @@ import Testing
         #expect(try Workload(parsing: c.description) == c)
     }
 
-    @Test(arguments: ["conv2d:H=56", "conv3d:H=1", "conv2d:N=1,H=56,W=56,CI=64,CO=64,K=3,Q=1", "conv2d:N=1,H=2,W=2,CI=16,CO=16,K=5",
-                      "dense:CI=0,CO=16", "conv2d:N=-1,H=5,W=5,CI=16,CO=16,K=1", "dense:CI=abc,CO=1", "conv2d:N=1,H=9999999,W=9,CI=16,CO=16,K=1"])
+    @Test(arguments: [
+        "conv2d:H=56", "conv3d:H=1", "conv2d:N=1,H=56,W=56,CI=64,CO=64,K=3,Q=1", "conv2d:N=1,H=2,W=2,CI=16,CO=16,K=5",
+        "dense:CI=0,CO=16", "conv2d:N=-1,H=5,W=5,CI=16,CO=16,K=1", "dense:CI=abc,CO=1",
+        "conv2d:N=1,H=9999999,W=9,CI=16,CO=16,K=1",
+    ])
     func badWorkloadsAreErrors(_ text: String) {
         #expect(throws: WorkloadError.self) { try Workload(parsing: text) }
     }
@@ -46,7 +50,8 @@ import Testing
         let n = space.neighbours(of: s)
         #expect(!n.isEmpty && n.count <= 14)
         for x in n {
-            let a = space.indices(of: s)!, b = space.indices(of: x)!
+            let a = space.indices(of: s)!
+            let b = space.indices(of: x)!
             #expect(zip(a, b).map { abs($0 - $1) }.reduce(0, +) == 1)
         }
         #expect(ScheduleSpace.divisors(56) == [1, 2, 4, 7, 8, 14, 28, 56])
@@ -66,10 +71,16 @@ import Testing
     }
 
     @Test func modelFile() throws {
-        let file = ModelFile(name: "net", layers: [
-            .init(name: "a", op: "conv2d", n: 1, h: 8, w: 8, ci: 16, co: 32, k: 3, kh: nil, kw: nil, s: 1, p: 1, count: 2),
-            .init(name: "b", op: "dense", n: nil, h: nil, w: nil, ci: 32, co: 16, k: nil, kh: nil, kw: nil, s: nil, p: nil, count: nil),
-        ])
+        let file = ModelFile(
+            name: "net",
+            layers: [
+                .init(
+                    name: "a", op: "conv2d", n: 1, h: 8, w: 8, ci: 16, co: 32, k: 3, kh: nil, kw: nil, s: 1, p: 1,
+                    count: 2),
+                .init(
+                    name: "b", op: "dense", n: nil, h: nil, w: nil, ci: 32, co: 16, k: nil, kh: nil, kw: nil, s: nil,
+                    p: nil, count: nil),
+            ])
         let m = try file.model()
         #expect(m.layers[0].workload == .conv2d(h: 8, w: 8, ci: 16, co: 32, k: 3, s: 1, p: 1) && m.layers[0].count == 2)
         #expect(m.layers[1].workload == .dense(ci: 32, co: 16))
@@ -87,7 +98,8 @@ import Testing
         #expect(throws: WorkloadError.self) { try huge.validate() }
         #expect(throws: WorkloadError.self) { try Workload(parsing: "\(huge)") }
         guard case .failure(let reason) = Compiler.compile(huge, Schedule(), HardwareSpec(.stock)) else {
-            Issue.record("compiled a 2^80-MAC workload"); return
+            Issue.record("compiled a 2^80-MAC workload")
+            return
         }
         #expect(reason.code == .badWorkload)
     }

@@ -1,22 +1,35 @@
 import Testing
 import VTA
+
 @testable import Wire
 
 @Suite struct CodecTests {
     @Test func everyMessageRoundTrips() throws {
         var hw = HardwareConfig.stock
-        hw.logBlockOut = 5; hw.axiWidth = 128; hw.clockMHz = 333; hw.target = "zcu104"
+        hw.logBlockOut = 5
+        hw.axiWidth = 128
+        hw.clockMHz = 333
+        hw.target = "zcu104"
         var counters = ResultCounters()
-        counters.gemmUops = 123; counters.storeBusy = 9
+        counters.gemmUops = 123
+        counters.storeBusy = 9
         let messages: [Message] = [
             .hello(Hello(coordinator: "tune resnet18")),
             .welcome(Welcome(runner: "box-1", slots: 8, backends: ["delay", "vta-sim"], simulatorVersion: "v1")),
-            .measureRequest(MeasureRequest(requestID: 1 << 40, task: "resnet18/C2", workload: .conv2d(h: 56, w: 56, ci: 64, co: 64, k: 3, s: 1, p: 1),
-                                           hardware: hw, schedule: Schedule(tileH: 28, tileW: 8, tileCO: 2, hThreads: 2, ocThreads: 2),
-                                           backend: "delay", timeoutMs: 1500, shift: 6)),
-            .measureRequest(MeasureRequest(requestID: 2, workload: .dense(n: 1, ci: 512, co: 1024), schedule: Schedule(tileB: -5, tileCI: Int(Int32.max) * 4))),
-            .measureResult(MeasureResult(requestID: 7, status: .invalid, cycles: 0, counters: counters, invalidReason: "acc_write_hazard",
-                                         error: "a GEMM uop writes…", wallSeconds: 0.25, runner: "box-1")),
+            .measureRequest(
+                MeasureRequest(
+                    requestID: 1 << 40, task: "resnet18/C2",
+                    workload: .conv2d(h: 56, w: 56, ci: 64, co: 64, k: 3, s: 1, p: 1),
+                    hardware: hw, schedule: Schedule(tileH: 28, tileW: 8, tileCO: 2, hThreads: 2, ocThreads: 2),
+                    backend: "delay", timeoutMs: 1500, shift: 6)),
+            .measureRequest(
+                MeasureRequest(
+                    requestID: 2, workload: .dense(n: 1, ci: 512, co: 1024),
+                    schedule: Schedule(tileB: -5, tileCI: Int(Int32.max) * 4))),
+            .measureResult(
+                MeasureResult(
+                    requestID: 7, status: .invalid, cycles: 0, counters: counters, invalidReason: "acc_write_hazard",
+                    error: "a GEMM uop writes…", wallSeconds: 0.25, runner: "box-1")),
             .ping(nonce: 99), .pong(Pong(nonce: 99, slots: 4, busySlots: 3, queueDepth: 17)),
             .error(WireError(code: .tooLarge, message: "big", requestID: 5)),
         ]
@@ -31,7 +44,10 @@ import VTA
 
     @Test func badFramesAreErrorsNotCrashes() {
         func code(_ bytes: [UInt8]) -> WireError.Code? {
-            do { _ = try Codec.decode(bytes); return nil } catch { return error.code }
+            do {
+                _ = try Codec.decode(bytes)
+                return nil
+            } catch { return error.code }
         }
         #expect(code([0xFF, 0xFF, 0xFF, 0xFF, 0x0F]) == .malformed)
         #expect(code(Array("hello runner".utf8)) == .malformed)

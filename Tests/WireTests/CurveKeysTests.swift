@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Wire
 
 /// The CURVE pieces Wire owns: key pairs, Z85, key directories, and the ZAP handler over inproc.
@@ -27,10 +28,14 @@ import Testing
 
     @Test func zapRefusesKeysNotAllowed() throws {
         let context = ZMQContext()
-        let allowed = [UInt8](repeating: 7, count: 32), stranger = [UInt8](repeating: 9, count: 32)
+        let allowed = [UInt8](repeating: 7, count: 32)
+        let stranger = [UInt8](repeating: 9, count: 32)
         let zap = try ZAPHandler(context: context, allowed: [CurveKeys.z85(allowed)!])
         let asker = try ZMQSocket(context, .dealer)
-        defer { asker.close(); zap.socket.close() }
+        defer {
+            asker.close()
+            zap.socket.close()
+        }
         try asker.connect("inproc://zeromq.zap.01")
         var answers: [String] = []
         var refused: [String] = []

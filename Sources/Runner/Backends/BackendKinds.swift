@@ -15,15 +15,20 @@ public struct BackendKind: Sendable {
         BackendKind(name: "vta-sim", argument: nil, help: "the built-in cycle-level VTA simulator (default)") { _ in
             VTASimBackend()
         },
-        BackendKind(name: "command", argument: "PATH", help: """
-            runs PATH per request: request JSON on stdin, result JSON on stdout, killed at the timeout \
-            (README: "Command backend")
-            """) { path in
+        BackendKind(
+            name: "command", argument: "PATH",
+            help: """
+                runs PATH per request: request JSON on stdin, result JSON on stdout, killed at the timeout \
+                (README: "Command backend")
+                """
+        ) { path in
             guard !path.isEmpty else { throw BackendError("command: needs a program path, e.g. command:/opt/tsim/run") }
             return CommandBackend(path: path)
         },
-        BackendKind(name: "delay", argument: "MS",
-                    help: "a synthetic backend that takes MS milliseconds, for benchmarking the farm") { text in
+        BackendKind(
+            name: "delay", argument: "MS",
+            help: "a synthetic backend that takes MS milliseconds, for benchmarking the farm"
+        ) { text in
             guard let ms = Double(text), ms >= 0, ms <= 3_600_000 else {
                 throw BackendError("delay: needs milliseconds between 0 and 3600000, e.g. delay:20")
             }
@@ -65,6 +70,9 @@ public struct BackendKind: Sendable {
 
     /// Nil when `spec` names a backend with a good argument, else why not (cluster.yaml's check).
     public static func problem(with spec: String) -> String? {
-        do { _ = try make(spec); return nil } catch { return "\(error)" }
+        do {
+            _ = try make(spec)
+            return nil
+        } catch { return "\(error)" }
     }
 }

@@ -27,11 +27,17 @@ public struct CommandBackend: MeasurementBackend {
 
     public func measure(_ request: MeasureRequest, deadline: ContinuousClock.Instant) -> MeasureResult {
         let started = ContinuousClock.now
-        func result(_ status: MeasureStatus, cycles: UInt64 = 0, reason: String = "", error: String = "") -> MeasureResult {
-            MeasureResult(requestID: request.requestID, status: status, cycles: cycles, invalidReason: reason, error: error,
-                          wallSeconds: (ContinuousClock.now - started).inSeconds)
+        func result(
+            _ status: MeasureStatus, cycles: UInt64 = 0, reason: String = "", error: String = ""
+        ) -> MeasureResult {
+            MeasureResult(
+                requestID: request.requestID, status: status, cycles: cycles, invalidReason: reason, error: error,
+                wallSeconds: (ContinuousClock.now - started).inSeconds)
         }
-        do { try request.hardware.validate(); try request.workload.validate() } catch {
+        do {
+            try request.hardware.validate()
+            try request.workload.validate()
+        } catch {
             return result(.invalid, reason: "bad_request", error: "\(error)")
         }
         let spec = HardwareSpec(request.hardware)
@@ -45,14 +51,18 @@ public struct CommandBackend: MeasurementBackend {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do {
             let w = request.workload
-            let dram = try program.dramImage(input: .random(shape: w.inputShape, seed: request.requestID),
-                                             weight: .random(shape: w.weightShape, seed: request.requestID &+ 1))
+            let dram = try program.dramImage(
+                input: .random(shape: w.inputShape, seed: request.requestID),
+                weight: .random(shape: w.weightShape, seed: request.requestID &+ 1))
             let machine = FunctionalMachine(spec: spec, dram: dram)
             var simulator = Simulator(spec: spec)
             simulator.deadline = deadline
             let run = simulator.run(program, machine: machine)
-            guard run.status == .ok else { return result(.timeout, error: "preparing the program: \(run.status.message ?? "")") }
-            try ProgramDirectory.write(program, to: dir, initial: dram, final: machine.dram, shift: request.shift, simulated: run)
+            guard run.status == .ok else {
+                return result(.timeout, error: "preparing the program: \(run.status.message ?? "")")
+            }
+            try ProgramDirectory.write(
+                program, to: dir, initial: dram, final: machine.dram, shift: request.shift, simulated: run)
         } catch {
             return result(.runtimeError, error: "cannot write the program directory: \(error)")
         }
@@ -63,7 +73,9 @@ public struct CommandBackend: MeasurementBackend {
         ]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let stderr = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stderr
@@ -71,11 +83,15 @@ public struct CommandBackend: MeasurementBackend {
         do { try process.run() } catch {
             return result(.runtimeError, error: "cannot start \(path): \(error.localizedDescription)")
         }
-        let outBox = DataBox(), errBox = DataBox()
+        let outBox = DataBox()
+        let errBox = DataBox()
         let readers = DispatchGroup()
         for (pipe, box) in [(stdout, outBox), (stderr, errBox)] {
             readers.enter()
-            DispatchQueue.global().async { box.data = pipe.fileHandleForReading.readDataToEndOfFile(); readers.leave() }
+            DispatchQueue.global().async {
+                box.data = pipe.fileHandleForReading.readDataToEndOfFile()
+                readers.leave()
+            }
         }
         if let json = try? JSONSerialization.data(withJSONObject: input) {
             try? stdin.fileHandleForWriting.write(contentsOf: json + Data("\n".utf8))
@@ -94,11 +110,18 @@ public struct CommandBackend: MeasurementBackend {
             return result(.runtimeError, error: "\(path) exited with status \(process.terminationStatus): \(tail)")
         }
         guard let object = try? JSONSerialization.jsonObject(with: outBox.data) as? [String: Any],
-              let statusText = object["status"] as? String, let status = MeasureStatus(rawValue: statusText.uppercased()) else {
-            return result(.runtimeError, error: "\(path) did not print a JSON object with a known \"status\": \(String(decoding: outBox.data.prefix(300), as: UTF8.self)) \(tail)")
+            let statusText = object["status"] as? String, let status = MeasureStatus(rawValue: statusText.uppercased())
+        else {
+            return result(
+                .runtimeError,
+                error:
+                    "\(path) did not print a JSON object with a known \"status\": \(String(decoding: outBox.data.prefix(300), as: UTF8.self)) \(tail)"
+            )
         }
         let cycles = (object["cycles"] as? NSNumber)?.uint64Value ?? 0
-        return result(status, cycles: cycles, reason: object["invalid_reason"] as? String ?? "", error: object["error"] as? String ?? "")
+        return result(
+            status, cycles: cycles, reason: object["invalid_reason"] as? String ?? "",
+            error: object["error"] as? String ?? "")
     }
 }
 

@@ -15,11 +15,13 @@ public struct DelayBackend: MeasurementBackend {
         let end = started + .microseconds(Int64(milliseconds * 1000))
         if end > deadline {
             if deadline > started { Thread.sleep(forTimeInterval: (deadline - started).inSeconds) }
-            return MeasureResult(requestID: request.requestID, status: .timeout,
-                                 error: "delay of \(milliseconds) ms exceeds the request's timeout")
+            return MeasureResult(
+                requestID: request.requestID, status: .timeout,
+                error: "delay of \(milliseconds) ms exceeds the request's timeout")
         }
         if milliseconds > 0 { Thread.sleep(forTimeInterval: milliseconds / 1000) }
-        return MeasureResult(requestID: request.requestID, status: .ok, cycles: 1000 + request.requestID % 1000,
-                             wallSeconds: (ContinuousClock.now - started).inSeconds)
+        return MeasureResult(
+            requestID: request.requestID, status: .ok, cycles: 1000 + request.requestID % 1000,
+            wallSeconds: (ContinuousClock.now - started).inSeconds)
     }
 }

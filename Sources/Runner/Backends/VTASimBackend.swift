@@ -13,19 +13,23 @@ public struct VTASimBackend: MeasurementBackend {
         do {
             try request.hardware.validate()
         } catch {
-            return MeasureResult(requestID: request.requestID, status: .invalid, invalidReason: "bad_hardware", error: "\(error)")
+            return MeasureResult(
+                requestID: request.requestID, status: .invalid, invalidReason: "bad_hardware", error: "\(error)")
         }
         do {
             try request.workload.validate()
         } catch {
-            return MeasureResult(requestID: request.requestID, status: .invalid, invalidReason: "bad_workload", error: "\(error)")
+            return MeasureResult(
+                requestID: request.requestID, status: .invalid, invalidReason: "bad_workload", error: "\(error)")
         }
         let spec = HardwareSpec(request.hardware)
         switch Compiler.compile(request.workload, request.schedule, spec, shift: request.shift, deadline: deadline) {
         case .failure(let reason) where reason.code == .deadlineExceeded:
             result = MeasureResult(requestID: request.requestID, status: .timeout, error: reason.message)
         case .failure(let reason):
-            result = MeasureResult(requestID: request.requestID, status: .invalid, invalidReason: reason.code.rawValue, error: reason.message)
+            result = MeasureResult(
+                requestID: request.requestID, status: .invalid, invalidReason: reason.code.rawValue,
+                error: reason.message)
         case .success(let program):
             var simulator = Simulator(spec: spec)
             simulator.deadline = deadline
@@ -42,12 +46,14 @@ public struct VTASimBackend: MeasurementBackend {
                 counters.loadBusy = UInt64(c.busy["load"] ?? 0)
                 counters.computeBusy = UInt64(c.busy["compute"] ?? 0)
                 counters.storeBusy = UInt64(c.busy["store"] ?? 0)
-                result = MeasureResult(requestID: request.requestID, status: .ok, cycles: UInt64(run.cycles), counters: counters)
+                result = MeasureResult(
+                    requestID: request.requestID, status: .ok, cycles: UInt64(run.cycles), counters: counters)
             case .stopped, .cycleLimit:
                 result = MeasureResult(requestID: request.requestID, status: .timeout, error: run.status.message ?? "")
             case .deadlock, .malformed:
-                result = MeasureResult(requestID: request.requestID, status: .internalError,
-                                       error: "the compiler produced a program the simulator rejects: \(run.status.message ?? "")")
+                result = MeasureResult(
+                    requestID: request.requestID, status: .internalError,
+                    error: "the compiler produced a program the simulator rejects: \(run.status.message ?? "")")
             }
         }
         result.wallSeconds = (ContinuousClock.now - started).inSeconds

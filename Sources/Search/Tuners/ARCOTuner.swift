@@ -31,7 +31,7 @@ public final class ARCOTuner: ScheduleTuner {
     var rng: SplitMix64
     let agentA: PolicyAgent, agentB: PolicyAgent
     let critic: MLP
-    var measured: [Int: Int?] = [:]       // index -> cycles (nil: invalid/failed)
+    var measured: [Int: Int?] = [:]  // index -> cycles (nil: invalid/failed)
     var proposed = Set<Int>()
     var validCache: [Int: Bool] = [:]
     var initialized = false
@@ -55,14 +55,20 @@ public final class ARCOTuner: ScheduleTuner {
     func isValid(_ i: Int) -> Bool {
         if let v = validCache[i] { return v }
         let v: Bool
-        if case .success = TilePlan.make(context.workload, space.schedule(at: i), context.spec) { v = true } else { v = false }
+        if case .success = TilePlan.make(context.workload, space.schedule(at: i), context.spec) {
+            v = true
+        } else {
+            v = false
+        }
         validCache[i] = v
         return v
     }
 
     lazy var layerFeatures: [Float] = {
         let w = context.workload
-        return [w.height, w.width, w.inChannels, w.outChannels, w.kernelH, w.stride].map { Float(log2(Double(max(1, $0)))) / 10 }
+        return [w.height, w.width, w.inChannels, w.outChannels, w.kernelH, w.stride].map {
+            Float(log2(Double(max(1, $0)))) / 10
+        }
     }()
 
     func positions(_ i: Int) -> [Int] { space.indices(of: space.schedule(at: i))! }
@@ -100,9 +106,12 @@ public final class ARCOTuner: ScheduleTuner {
             // their neighbours (ResNet-18, 3 seeds: better than either alone at budgets 320 and 640).
             // The analytic default schedule goes first, so tuning never ends worse than it.
             initialized = true
-            plan = space.defaultSchedule(context.spec).flatMap(space.index(of:)).map { proposed.contains($0) ? [] : [$0] } ?? []
-            plan += ValidityDrivenInit(space: space).initialSet(count: min(25, max(1, count / 2)) - plan.count, isValid: isValid,
-                                                                excluding: proposed.union(plan), rng: &rng)
+            plan =
+                space.defaultSchedule(context.spec).flatMap(space.index(of:)).map { proposed.contains($0) ? [] : [$0] }
+                ?? []
+            plan += ValidityDrivenInit(space: space).initialSet(
+                count: min(25, max(1, count / 2)) - plan.count, isValid: isValid,
+                excluding: proposed.union(plan), rng: &rng)
             plan += randomValid(count - plan.count, near: plan, excluding: plan)
         } else if !model.isTrained {
             let anchors = measured.filter { $0.value != nil }.map(\.key).sorted()
@@ -131,7 +140,8 @@ public final class ARCOTuner: ScheduleTuner {
     func confidenceSample(_ candidates: [Int: (mean: Float, std: Float)], _ count: Int) -> [Int] {
         // Ties broken by index: dictionary order differs between processes, runs must not.
         let ranked = candidates.filter { !proposed.contains($0.key) }.sorted {
-            let a = $0.value.mean - 0.5 * $0.value.std, b = $1.value.mean - 0.5 * $1.value.std
+            let a = $0.value.mean - 0.5 * $0.value.std
+            let b = $1.value.mean - 0.5 * $1.value.std
             return a != b ? a > b : $0.key < $1.key
         }
         var plan: [Int] = []
@@ -182,11 +192,17 @@ public final class ARCOTuner: ScheduleTuner {
                     let (aA, lA) = agentA.act(obsA, &rng)
                     let (aB, lB) = agentB.act(obsB, &rng)
                     var next = pos[w]
-                    for (j, k) in knobsA.enumerated() { next[k] = min(max(0, next[k] + aA[j] - 1), space.choices[k].count - 1) }
-                    for (j, k) in knobsB.enumerated() { next[k] = min(max(0, next[k] + aB[j] - 1), space.choices[k].count - 1) }
+                    for (j, k) in knobsA.enumerated() {
+                        next[k] = min(max(0, next[k] + aA[j] - 1), space.choices[k].count - 1)
+                    }
+                    for (j, k) in knobsB.enumerated() {
+                        next[k] = min(max(0, next[k] + aB[j] - 1), space.choices[k].count - 1)
+                    }
                     moved.append(next)
-                    steps.append(Step(obsA: obsA, obsB: obsB, obsC: obsC, actA: aA, actB: aB, logpA: lA, logpB: lB,
-                                      value: critic.output(obsC)[0], reward: 0))
+                    steps.append(
+                        Step(
+                            obsA: obsA, obsB: obsB, obsC: obsC, actA: aA, actB: aB, logpA: lA, logpB: lB,
+                            value: critic.output(obsC)[0], reward: 0))
                 }
                 let indices = moved.map { space.index(of: space.schedule(indices: $0))! }
                 let valid = indices.map(isValid)
@@ -194,7 +210,8 @@ public final class ARCOTuner: ScheduleTuner {
                 var p = 0
                 for w in 0..<pos.count {
                     if valid[w] {
-                        let pred = predictions[p]; p += 1
+                        let pred = predictions[p]
+                        p += 1
                         steps[w].reward = pred.mean - score[w].mean
                         pos[w] = moved[w]
                         score[w] = pred
@@ -252,7 +269,8 @@ final class PolicyAgent {
 
     func act(_ obs: [Float], _ rng: inout SplitMix64) -> ([Int], Float) {
         let z = actor.output(obs)
-        var actions: [Int] = [], logp: Float = 0
+        var actions: [Int] = []
+        var logp: Float = 0
         for k in 0..<knobs {
             let p = Self.softmax(z[(3 * k)..<(3 * k + 3)])
             let u = Float(rng.next() % 1_000_000) / 1_000_000

@@ -1,4 +1,5 @@
 import VTA
+
 /// A genetic algorithm over knob indices (AutoTVM's GATuner): a population of 64, the 3 best
 /// kept each generation, uniform crossover of fitness-proportionally chosen parents, and each
 /// gene mutated with probability 0.1. Fitness is 1/cycles; invalid schedules score 0.
@@ -8,7 +9,7 @@ public final class GATuner: ScheduleTuner {
     let populationSize = 64, elites = 3, mutation = 0.1
     private var rng: SplitMix64
     private var population: [Int] = []
-    private var waiting: [Int] = []          // members not yet proposed
+    private var waiting: [Int] = []  // members not yet proposed
     private var fitness: [Int: Double] = [:]
     private var proposed = Set<Int>()
 
@@ -47,11 +48,15 @@ public final class GATuner: ScheduleTuner {
         func pick() -> Int {
             guard total > 0 else { return scored[Int(rng.next() % UInt64(scored.count))].0 }
             var x = Double(rng.next() % 1_000_000) / 1_000_000 * total
-            for (i, f) in scored { x -= f; if x <= 0 { return i } }
+            for (i, f) in scored {
+                x -= f
+                if x <= 0 { return i }
+            }
             return scored.last!.0
         }
         while next.count < populationSize {
-            let a = space.indices(of: space.schedule(at: pick()))!, b = space.indices(of: space.schedule(at: pick()))!
+            let a = space.indices(of: space.schedule(at: pick()))!
+            let b = space.indices(of: space.schedule(at: pick()))!
             var child = zip(a, b).map { rng.next() & 1 == 0 ? $0.0 : $0.1 }
             for k in 0..<child.count where Double(rng.next() % 1_000_000) / 1_000_000 < mutation {
                 child[k] = Int(rng.next() % UInt64(space.choices[k].count))
@@ -61,7 +66,9 @@ public final class GATuner: ScheduleTuner {
         population = next
         waiting = next.filter { !proposed.contains($0) }
         if waiting.isEmpty {  // converged: inject fresh random members so the search goes on
-            waiting = (0..<populationSize).map { _ in Int(rng.next() % UInt64(space.size)) }.filter { !proposed.contains($0) }
+            waiting = (0..<populationSize).map { _ in Int(rng.next() % UInt64(space.size)) }.filter {
+                !proposed.contains($0)
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import VTA
+
 /// Uniformly random schedules, without repetition (AutoTVM's RandomTuner).
 public final class RandomTuner: ScheduleTuner {
     public let name = "random"

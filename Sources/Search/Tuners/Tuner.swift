@@ -18,7 +18,9 @@ public struct TuningContext {
     public let spec: HardwareSpec
     public let seed: UInt64
     public init(space: ScheduleSpace, spec: HardwareSpec, seed: UInt64) {
-        self.space = space; self.spec = spec; self.seed = seed
+        self.space = space
+        self.spec = spec
+        self.seed = seed
     }
     public var workload: Workload { space.workload }
     public func features(_ index: Int) -> [Float] { Features.schedule(space.schedule(at: index), workload, spec) }

@@ -71,8 +71,12 @@ public final class XGBTuner: ScheduleTuner {
             let moveScores = try model.predict(moves.map(context.features)).map(\.mean)
             for w in 0..<points.count {
                 let delta = moveScores[w] - scores[w]
-                let accept = delta > 0 || Float(rng.next() % 1_000_000) / 1_000_000 < expf(delta / max(temperature, 1e-3))
-                if accept { points[w] = moves[w]; scores[w] = moveScores[w] }
+                let accept =
+                    delta > 0 || Float(rng.next() % 1_000_000) / 1_000_000 < expf(delta / max(temperature, 1e-3))
+                if accept {
+                    points[w] = moves[w]
+                    scores[w] = moveScores[w]
+                }
                 if !visited.contains(moves[w]) { best[moves[w]] = moveScores[w] }
             }
         }

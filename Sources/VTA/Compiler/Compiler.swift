@@ -28,9 +28,12 @@ public enum Compiler {
     /// Compiles, or says why VTA cannot run this configuration. Never traps on any knob values.
     /// Past `deadline` it stops and fails with `deadline_exceeded`, so a runner's timeout covers
     /// compiling (up to `maxInstructions` take seconds), not only simulating.
-    public static func compile(_ workload: Workload, _ schedule: Schedule, _ spec: HardwareSpec,
-                               shift: Int = 8, deadline: ContinuousClock.Instant? = nil)
-        -> Result<Program, InvalidReason> {
+    public static func compile(
+        _ workload: Workload, _ schedule: Schedule, _ spec: HardwareSpec,
+        shift: Int = 8, deadline: ContinuousClock.Instant? = nil
+    )
+        -> Result<Program, InvalidReason>
+    {
         do { try workload.validate() } catch { return .failure(InvalidReason(.badWorkload, "\(error)")) }
         switch TilePlan.make(workload, schedule, spec) {
         case .failure(let reason): return .failure(reason)
@@ -41,16 +44,20 @@ public enum Compiler {
             }
             guard let count = plan.instructionCount, count <= maxInstructions else {
                 let n = plan.instructionCount.map { "\($0)" } ?? "more than 2^63"
-                return .failure(InvalidReason(.programTooLarge, "\(n) instructions exceed the compiler's limit of "
-                                              + "\(maxInstructions) (maxInstructions)"))
+                return .failure(
+                    InvalidReason(
+                        .programTooLarge,
+                        "\(n) instructions exceed the compiler's limit of "
+                            + "\(maxInstructions) (maxInstructions)"))
             }
             var emitter = Emitter(plan: plan, spec: spec, shift: shift, deadline: deadline)
             emitter.emit()
             if emitter.stopped {
                 return .failure(InvalidReason(.deadlineExceeded, "compiling \(count) instructions passed the deadline"))
             }
-            let program = Program(spec: spec, instructions: emitter.insns, uops: emitter.uops,
-                                  regions: emitter.regions, workload: workload, schedule: schedule)
+            let program = Program(
+                spec: spec, instructions: emitter.insns, uops: emitter.uops,
+                regions: emitter.regions, workload: workload, schedule: schedule)
             // Belt and braces: every instruction and uop must encode. The plan's checks should
             // have caught any overflow, so a failure here is reported, never trapped.
             for insn in program.instructions {
@@ -69,7 +76,9 @@ public enum Compiler {
 
     /// The DRAM layout a workload uses (shared by the compiler and the tensor packers).
     static func regions(_ w: Workload, _ spec: HardwareSpec, uops: Int, instructions: Int) -> [DRAMRegion] {
-        let nb = w.batch / spec.batch, cib = w.inChannels / spec.blockIn, cob = w.outChannels / spec.blockOut
+        let nb = w.batch / spec.batch
+        let cib = w.inChannels / spec.blockIn
+        let cob = w.outChannels / spec.blockOut
         return Program.layout([
             (.insn, HardwareSpec.instructionBytes, instructions),
             (.uop, HardwareSpec.uopBytes, uops),
@@ -97,21 +106,31 @@ private struct Emitter {
     var stopped = false
 
     init(plan: TilePlan, spec: HardwareSpec, shift: Int, deadline: ContinuousClock.Instant?) {
-        self.plan = plan; self.spec = spec; self.shift = shift; self.deadline = deadline
+        self.plan = plan
+        self.spec = spec
+        self.shift = shift
+        self.deadline = deadline
     }
 
     var s: Schedule { plan.schedule }
     var w: Workload { plan.workload }
 
     mutating func buildUops() {
-        let kh = w.kernelH, kw = w.kernelW, stride = w.stride
+        let kh = w.kernelH
+        let kw = w.kernelW
+        let stride = w.stride
         for t in 0..<plan.threads {
-            let inpBase = t * plan.inpTile, wgtBase = t * plan.wgtTile, accBase = t * plan.accTile
+            let inpBase = t * plan.inpTile
+            let wgtBase = t * plan.wgtTile
+            let accBase = t * plan.accTile
             gemmKernelAt.append(uops.count)
             if plan.isDense {
                 for co in 0..<s.tileCO {
                     for b in 0..<s.tileB {
-                        uops.append(Uop(dst: accBase + co * s.tileB + b, src: inpBase + b * s.tileCI, wgt: wgtBase + co * s.tileCI))
+                        uops.append(
+                            Uop(
+                                dst: accBase + co * s.tileB + b, src: inpBase + b * s.tileCI,
+                                wgt: wgtBase + co * s.tileCI))
                     }
                 }
             } else {
@@ -120,9 +139,13 @@ private struct Emitter {
                         for y in 0..<kh {
                             for x in 0..<kw {
                                 for ox in 0..<s.tileW {
-                                    let src = inpBase + ((b * s.tileCI + c) * plan.tileInH + y) * plan.tileInW + ox * stride + x
-                                    uops.append(Uop(dst: accBase + b * s.tileH * s.tileW + ox, src: src,
-                                                    wgt: wgtBase + (c * kh + y) * kw + x))
+                                    let src =
+                                        inpBase + ((b * s.tileCI + c) * plan.tileInH + y) * plan.tileInW + ox * stride
+                                        + x
+                                    uops.append(
+                                        Uop(
+                                            dst: accBase + b * s.tileH * s.tileW + ox, src: src,
+                                            wgt: wgtBase + (c * kh + y) * kw + x))
                                 }
                             }
                         }
@@ -142,21 +165,25 @@ private struct Emitter {
     /// The loop of the rows kernel over a thread's accumulator tile: (co, h) around (b, w).
     func rowsLoop(_ t: Int) -> UopLoop {
         let coStep = s.tileB * s.tileH * s.tileW
-        return UopLoop(uopBegin: rowsKernelAt[t], uopEnd: rowsKernelAt[t] + plan.rowsKernel,
-                       iterOut: s.tileCO, iterIn: s.tileH,
-                       dstFactorOut: coStep, dstFactorIn: s.tileW, srcFactorOut: coStep, srcFactorIn: s.tileW)
+        return UopLoop(
+            uopBegin: rowsKernelAt[t], uopEnd: rowsKernelAt[t] + plan.rowsKernel,
+            iterOut: s.tileCO, iterIn: s.tileH,
+            dstFactorOut: coStep, dstFactorIn: s.tileW, srcFactorOut: coStep, srcFactorIn: s.tileW)
     }
 
     func gemm(_ t: Int, deps: DepFlags) -> Instruction {
-        let kernel = UopLoop(uopBegin: gemmKernelAt[t], uopEnd: gemmKernelAt[t] + plan.gemmKernel,
-                             iterOut: 0, iterIn: 0, dstFactorOut: 0, dstFactorIn: 0, srcFactorOut: 0, srcFactorIn: 0)
+        let kernel = UopLoop(
+            uopBegin: gemmKernelAt[t], uopEnd: gemmKernelAt[t] + plan.gemmKernel,
+            iterOut: 0, iterIn: 0, dstFactorOut: 0, dstFactorIn: 0, srcFactorOut: 0, srcFactorIn: 0)
         var loop = kernel
         if plan.isDense {
-            loop.iterOut = s.tileCI; loop.iterIn = 1
+            loop.iterOut = s.tileCI
+            loop.iterIn = 1
             loop.srcFactorOut = 1
             return .gemm(GemmInsn(deps: deps, loop: loop, wgtFactorOut: 1, wgtFactorIn: 0))
         }
-        loop.iterOut = s.tileCO; loop.iterIn = s.tileH
+        loop.iterOut = s.tileCO
+        loop.iterIn = s.tileH
         loop.dstFactorOut = s.tileB * s.tileH * s.tileW
         loop.dstFactorIn = s.tileW
         loop.srcFactorOut = 0
@@ -171,22 +198,32 @@ private struct Emitter {
         let count = plan.instructionCount!
         regions = Compiler.regions(w, spec, uops: uops.count, instructions: count)
         insns.reserveCapacity(count)
-        let uopRegion = regions[1], inp = regions[2], wgt = regions[3], out = regions[4]
+        let uopRegion = regions[1]
+        let inp = regions[2]
+        let wgt = regions[3]
+        let out = regions[4]
 
         // All uop kernels are loaded once, at the start (VTA's runtime caches resident kernels).
-        insns.append(.load(MemoryInsn(memoryType: .uop, sramBase: 0, dramBase: uopRegion.baseElement,
-                                      ySize: 1, xSize: uops.count, xStride: uops.count)))
+        insns.append(
+            .load(
+                MemoryInsn(
+                    memoryType: .uop, sramBase: 0, dramBase: uopRegion.baseElement,
+                    ySize: 1, xSize: uops.count, xStride: uops.count)))
 
         let threads = plan.threads
         let totalTiles = groups * threads
         let totalChunks = totalTiles * plan.ciOuter
-        var tileSeq = 0, chunkSeq = 0
+        var tileSeq = 0
+        var chunkSeq = 0
         let kk = w.kernelH * w.kernelW
         for bo in 0..<plan.bOuter {
             for hg in 0..<(plan.hOuter / s.hThreads) {
                 for cg in 0..<(plan.coOuter / s.ocThreads) {
                     for wo in 0..<plan.wOuter {
-                        if let deadline, ContinuousClock.now >= deadline { stopped = true; return }
+                        if let deadline, ContinuousClock.now >= deadline {
+                            stopped = true
+                            return
+                        }
                         // thread t = vh * ocThreads + vc
                         func h0(_ t: Int) -> Int { hg * s.hThreads + t / s.ocThreads }
                         func co0(_ t: Int) -> Int { cg * s.ocThreads + t % s.ocThreads }
@@ -199,26 +236,36 @@ private struct Emitter {
                                 let first = insns.count
                                 let yStart = h0(t) * s.tileH * w.stride - w.pad
                                 let xStart = wo * s.tileW * w.stride - w.pad
-                                let yPad0 = max(0, -yStart), xPad0 = max(0, -xStart)
+                                let yPad0 = max(0, -yStart)
+                                let xPad0 = max(0, -xStart)
                                 let yPad1 = max(0, yStart + plan.tileInH - w.height)
                                 let xPad1 = max(0, xStart + plan.tileInW - w.width)
                                 for b in 0..<s.tileB {
                                     for c in 0..<s.tileCI {
-                                        let n = bo * s.tileB + b, cb = k * s.tileCI + c
-                                        let elem = ((n * plan.cib + cb) * w.height + yStart + yPad0) * w.width + xStart + xPad0
-                                        insns.append(.load(MemoryInsn(
-                                            memoryType: .inp,
-                                            sramBase: t * plan.inpTile + (b * s.tileCI + c) * plan.tileInH * plan.tileInW,
-                                            dramBase: inp.baseElement + elem,
-                                            ySize: plan.tileInH - yPad0 - yPad1, xSize: plan.tileInW - xPad0 - xPad1,
-                                            xStride: w.width, yPad0: yPad0, yPad1: yPad1, xPad0: xPad0, xPad1: xPad1)))
+                                        let n = bo * s.tileB + b
+                                        let cb = k * s.tileCI + c
+                                        let elem =
+                                            ((n * plan.cib + cb) * w.height + yStart + yPad0) * w.width + xStart + xPad0
+                                        insns.append(
+                                            .load(
+                                                MemoryInsn(
+                                                    memoryType: .inp,
+                                                    sramBase: t * plan.inpTile + (b * s.tileCI + c) * plan.tileInH
+                                                        * plan.tileInW,
+                                                    dramBase: inp.baseElement + elem,
+                                                    ySize: plan.tileInH - yPad0 - yPad1,
+                                                    xSize: plan.tileInW - xPad0 - xPad1,
+                                                    xStride: w.width, yPad0: yPad0, yPad1: yPad1, xPad0: xPad0,
+                                                    xPad1: xPad1)))
                                     }
                                 }
                                 let wElem = (co0(t) * s.tileCO * plan.cib + k * s.tileCI) * kk
-                                insns.append(.load(MemoryInsn(
-                                    deps: .pushNext, memoryType: .wgt, sramBase: t * plan.wgtTile,
-                                    dramBase: wgt.baseElement + wElem, ySize: s.tileCO, xSize: s.tileCI * kk,
-                                    xStride: plan.cib * kk)))
+                                insns.append(
+                                    .load(
+                                        MemoryInsn(
+                                            deps: .pushNext, memoryType: .wgt, sramBase: t * plan.wgtTile,
+                                            dramBase: wgt.baseElement + wElem, ySize: s.tileCO, xSize: s.tileCI * kk,
+                                            xStride: plan.cib * kk)))
                                 if chunkSeq + t >= threads { Self.addDeps(&insns[first], .popNext) }
                             }
                             for t in 0..<threads {
@@ -240,15 +287,22 @@ private struct Emitter {
                                 for b in 0..<s.tileB {
                                     var deps: DepFlags = []
                                     if co == 0 && b == 0 { deps.insert(.popPrev) }
-                                    if co == s.tileCO - 1 && b == s.tileB - 1 && (seq + threads < totalTiles || seq == totalTiles - 1) {
+                                    if co == s.tileCO - 1 && b == s.tileB - 1
+                                        && (seq + threads < totalTiles || seq == totalTiles - 1)
+                                    {
                                         deps.insert(.pushPrev)
                                     }
-                                    let n = bo * s.tileB + b, ob = co0(t) * s.tileCO + co
-                                    let elem = ((n * plan.cob + ob) * plan.oh + h0(t) * s.tileH) * plan.ow + wo * s.tileW
-                                    insns.append(.store(MemoryInsn(
-                                        deps: deps, memoryType: .out,
-                                        sramBase: t * plan.accTile + (co * s.tileB + b) * s.tileH * s.tileW,
-                                        dramBase: out.baseElement + elem, ySize: s.tileH, xSize: s.tileW, xStride: plan.ow)))
+                                    let n = bo * s.tileB + b
+                                    let ob = co0(t) * s.tileCO + co
+                                    let elem =
+                                        ((n * plan.cob + ob) * plan.oh + h0(t) * s.tileH) * plan.ow + wo * s.tileW
+                                    insns.append(
+                                        .store(
+                                            MemoryInsn(
+                                                deps: deps, memoryType: .out,
+                                                sramBase: t * plan.accTile + (co * s.tileB + b) * s.tileH * s.tileW,
+                                                dramBase: out.baseElement + elem, ySize: s.tileH, xSize: s.tileW,
+                                                xStride: plan.ow)))
                                 }
                             }
                         }
@@ -263,10 +317,18 @@ private struct Emitter {
 
     static func addDeps(_ insn: inout Instruction, _ flags: DepFlags) {
         switch insn {
-        case .load(var m): m.deps.formUnion(flags); insn = .load(m)
-        case .store(var m): m.deps.formUnion(flags); insn = .store(m)
-        case .gemm(var g): g.deps.formUnion(flags); insn = .gemm(g)
-        case .alu(var a): a.deps.formUnion(flags); insn = .alu(a)
+        case .load(var m):
+            m.deps.formUnion(flags)
+            insn = .load(m)
+        case .store(var m):
+            m.deps.formUnion(flags)
+            insn = .store(m)
+        case .gemm(var g):
+            g.deps.formUnion(flags)
+            insn = .gemm(g)
+        case .alu(var a):
+            a.deps.formUnion(flags)
+            insn = .alu(a)
         case .finish(let d): insn = .finish(d.union(flags))
         }
     }

@@ -20,10 +20,16 @@ public struct Program: Sendable {
     public var workload: Workload?
     public var schedule: Schedule?
 
-    public init(spec: HardwareSpec, instructions: [Instruction], uops: [Uop], regions: [DRAMRegion],
-                workload: Workload? = nil, schedule: Schedule? = nil) {
-        self.spec = spec; self.instructions = instructions; self.uops = uops; self.regions = regions
-        self.workload = workload; self.schedule = schedule
+    public init(
+        spec: HardwareSpec, instructions: [Instruction], uops: [Uop], regions: [DRAMRegion],
+        workload: Workload? = nil, schedule: Schedule? = nil
+    ) {
+        self.spec = spec
+        self.instructions = instructions
+        self.uops = uops
+        self.regions = regions
+        self.workload = workload
+        self.schedule = schedule
     }
 
     public func region(_ name: DRAMRegion.Name) -> DRAMRegion? { regions.first { $0.name == name } }

@@ -20,13 +20,19 @@ public struct TilePlan: Hashable, Sendable {
     public static func make(_ w: Workload, _ s: Schedule, _ spec: HardwareSpec) -> Result<TilePlan, InvalidReason> {
         if let reason = spec.invalidReason { return .failure(reason) }
         if let problem = w.packingProblem(spec) { return .failure(InvalidReason(.shapeNotPacked, problem)) }
-        let nb = w.batch / spec.batch, cib = w.inChannels / spec.blockIn, cob = w.outChannels / spec.blockOut
-        let oh = w.outHeight, ow = w.outWidth
+        let nb = w.batch / spec.batch
+        let cib = w.inChannels / spec.blockIn
+        let cob = w.outChannels / spec.blockOut
+        let oh = w.outHeight
+        let ow = w.outWidth
         let isDense = w.kind == .dense
-        let knobs: [(String, Int, Int)] = [("tile_b", s.tileB, nb), ("tile_h", s.tileH, oh), ("tile_w", s.tileW, ow),
-                                           ("tile_ci", s.tileCI, cib), ("tile_co", s.tileCO, cob)]
+        let knobs: [(String, Int, Int)] = [
+            ("tile_b", s.tileB, nb), ("tile_h", s.tileH, oh), ("tile_w", s.tileW, ow),
+            ("tile_ci", s.tileCI, cib), ("tile_co", s.tileCO, cob),
+        ]
         for (name, value, extent) in knobs where value < 1 || value > extent || extent % value != 0 {
-            return .failure(InvalidReason(.knobNotDivisor, "\(name)=\(value) does not divide the packed extent \(extent)"))
+            return .failure(
+                InvalidReason(.knobNotDivisor, "\(name)=\(value) does not divide the packed extent \(extent)"))
         }
         for (name, value) in [("h_nthread", s.hThreads), ("oc_nthread", s.ocThreads)] where value != 1 && value != 2 {
             return .failure(InvalidReason(.knobNotDivisor, "\(name)=\(value) must be 1 or 2"))
@@ -34,12 +40,17 @@ public struct TilePlan: Hashable, Sendable {
         if isDense && (s.hThreads != 1) {
             return .failure(InvalidReason(.knobNotDivisor, "dense has no h_nthread (must be 1)"))
         }
-        let hOuter = oh / s.tileH, coOuter = cob / s.tileCO
+        let hOuter = oh / s.tileH
+        let coOuter = cob / s.tileCO
         if hOuter % s.hThreads != 0 {
-            return .failure(InvalidReason(.threadSplitUneven, "h_nthread=\(s.hThreads) does not divide the \(hOuter) outer row tiles"))
+            return .failure(
+                InvalidReason(
+                    .threadSplitUneven, "h_nthread=\(s.hThreads) does not divide the \(hOuter) outer row tiles"))
         }
         if coOuter % s.ocThreads != 0 {
-            return .failure(InvalidReason(.threadSplitUneven, "oc_nthread=\(s.ocThreads) does not divide the \(coOuter) outer channel tiles"))
+            return .failure(
+                InvalidReason(
+                    .threadSplitUneven, "oc_nthread=\(s.ocThreads) does not divide the \(coOuter) outer channel tiles"))
         }
         let threads = s.hThreads * s.ocThreads
         let tileInH = (s.tileH - 1) * w.stride + w.kernelH
@@ -49,18 +60,30 @@ public struct TilePlan: Hashable, Sendable {
         let accTile = s.tileB * s.tileCO * s.tileH * s.tileW
         let vt = threads > 1 ? " x \(threads) virtual threads" : ""
         if inpTile * threads > spec.inpDepth {
-            return .failure(InvalidReason(.inpBufferOverflow, "input tile of \(inpTile) elements\(vt) exceeds the \(spec.inpDepth)-element input buffer"))
+            return .failure(
+                InvalidReason(
+                    .inpBufferOverflow,
+                    "input tile of \(inpTile) elements\(vt) exceeds the \(spec.inpDepth)-element input buffer"))
         }
         if wgtTile * threads > spec.wgtDepth {
-            return .failure(InvalidReason(.wgtBufferOverflow, "weight tile of \(wgtTile) blocks\(vt) exceeds the \(spec.wgtDepth)-block weight buffer"))
+            return .failure(
+                InvalidReason(
+                    .wgtBufferOverflow,
+                    "weight tile of \(wgtTile) blocks\(vt) exceeds the \(spec.wgtDepth)-block weight buffer"))
         }
         if accTile * threads > spec.accDepth {
-            return .failure(InvalidReason(.accBufferOverflow, "accumulator tile of \(accTile) rows\(vt) exceeds the \(spec.accDepth)-row accumulator buffer"))
+            return .failure(
+                InvalidReason(
+                    .accBufferOverflow,
+                    "accumulator tile of \(accTile) rows\(vt) exceeds the \(spec.accDepth)-row accumulator buffer"))
         }
         let gemmKernel = isDense ? s.tileCO * s.tileB : s.tileB * s.tileCI * w.kernelH * w.kernelW * s.tileW
         let rowsKernel = s.tileB * s.tileW
         if (gemmKernel + rowsKernel) * threads > spec.uopDepth {
-            return .failure(InvalidReason(.uopBufferOverflow, "uop kernels of \(gemmKernel + rowsKernel) uops\(vt) exceed the \(spec.uopDepth)-uop buffer"))
+            return .failure(
+                InvalidReason(
+                    .uopBufferOverflow,
+                    "uop kernels of \(gemmKernel + rowsKernel) uops\(vt) exceed the \(spec.uopDepth)-uop buffer"))
         }
         if w.pad > ISALayout.maxPad {
             let limit = "\(ISALayout.memPadWidth)-bit pad fields (max \(ISALayout.maxPad))"
@@ -69,13 +92,17 @@ public struct TilePlan: Hashable, Sendable {
         if tileInH <= w.pad || tileInW <= w.pad {
             // The first tile's window would hold no real input row or column: a LOAD with
             // x_size or y_size 0 is a no-op on VTA and would not write its padding.
-            return .failure(InvalidReason(.dmaNotExpressible, "a tile's input window (\(tileInH)x\(tileInW)) lies entirely in the padding (\(w.pad))"))
+            return .failure(
+                InvalidReason(
+                    .dmaNotExpressible,
+                    "a tile's input window (\(tileInH)x\(tileInW)) lies entirely in the padding (\(w.pad))"))
         }
-        let plan = TilePlan(workload: w, schedule: s, nb: nb, cib: cib, cob: cob, oh: oh, ow: ow,
-                            bOuter: nb / s.tileB, hOuter: hOuter, wOuter: ow / s.tileW, ciOuter: cib / s.tileCI,
-                            coOuter: coOuter, threads: threads, tileInH: tileInH, tileInW: tileInW,
-                            inpTile: inpTile, wgtTile: wgtTile, accTile: accTile,
-                            gemmKernel: gemmKernel, rowsKernel: rowsKernel)
+        let plan = TilePlan(
+            workload: w, schedule: s, nb: nb, cib: cib, cob: cob, oh: oh, ow: ow,
+            bOuter: nb / s.tileB, hOuter: hOuter, wOuter: ow / s.tileW, ciOuter: cib / s.tileCI,
+            coOuter: coOuter, threads: threads, tileInH: tileInH, tileInW: tileInW,
+            inpTile: inpTile, wgtTile: wgtTile, accTile: accTile,
+            gemmKernel: gemmKernel, rowsKernel: rowsKernel)
         if let hazard = plan.gemmHazard() { return .failure(hazard) }
         if let overflow = plan.fieldOverflow(spec) { return .failure(overflow) }
         return .success(plan)
@@ -83,7 +110,8 @@ public struct TilePlan: Hashable, Sendable {
 
     /// The GEMM loop of one chunk (thread 0): its uops' destination rows and the loop factors.
     var gemmDstPattern: (dst: [Int], iterOut: Int, iterIn: Int, dstOut: Int, dstIn: Int) {
-        let s = schedule, w = workload
+        let s = schedule
+        let w = workload
         var dst: [Int] = []
         dst.reserveCapacity(gemmKernel)
         if isDense {
@@ -105,18 +133,23 @@ public struct TilePlan: Hashable, Sendable {
     /// and last three inner ones contain every adjacency pattern; the rest is skipped.
     func gemmHazard() -> InvalidReason? {
         let p = gemmDstPattern
-        var last1 = -1, last2 = -1
+        var last1 = -1
+        var last2 = -1
         for o in 0..<min(p.iterOut, 3) {
             for i in 0..<p.iterIn {
                 if i > 2 && i < p.iterIn - 3 {
-                    last1 = -1; last2 = -1  // a gap in the walk: no adjacency across it
+                    last1 = -1
+                    last2 = -1  // a gap in the walk: no adjacency across it
                     continue
                 }
                 let offset = o * p.dstOut + i * p.dstIn
                 for d in p.dst {
                     let row = d + offset
                     if row == last1 || row == last2 {
-                        return InvalidReason(.accWriteHazard, "a GEMM uop writes accumulator row \(row) again within two uops (tile_w/tile_b too small for the reduction)")
+                        return InvalidReason(
+                            .accWriteHazard,
+                            "a GEMM uop writes accumulator row \(row) again within two uops (tile_w/tile_b too small for the reduction)"
+                        )
                     }
                     last2 = last1
                     last1 = row
@@ -147,8 +180,10 @@ public struct TilePlan: Hashable, Sendable {
 
     func fieldOverflow(_ spec: HardwareSpec) -> InvalidReason? {
         let isa = spec.isa
-        let iterMax = isa.maxLoopIter, sizeMax = ISALayout.maxSize
-        let s = schedule, w = workload
+        let iterMax = isa.maxLoopIter
+        let sizeMax = ISALayout.maxSize
+        let s = schedule
+        let w = workload
         let checks: [(String, Int, Int)] = [
             ("iter_out", isDense ? s.tileCI : s.tileCO, iterMax),
             ("iter_in", isDense ? 1 : s.tileH, iterMax),

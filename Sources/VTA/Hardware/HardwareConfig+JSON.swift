@@ -62,7 +62,9 @@ extension HardwareConfig {
 
     /// The configuration as vta_config.json KEY: value pairs (with vtafarm's memory-system keys).
     public var values: [String: JSONScalar] {
-        var dict: [String: JSONScalar] = ["TARGET": .string(target), "HW_VER": .string(hwVersion), "CLOCK_MHZ": .number(clockMHz)]
+        var dict: [String: JSONScalar] = [
+            "TARGET": .string(target), "HW_VER": .string(hwVersion), "CLOCK_MHZ": .number(clockMHz),
+        ]
         for key in Self.integerKeys { dict[key.name] = .integer(self[keyPath: key.path]) }
         return dict
     }
@@ -85,15 +87,25 @@ extension HardwareConfig {
 /// One JSON value of a vta_config.json: JSONDecoder keeps true/false apart from 0/1, which
 /// JSONSerialization on Linux does not.
 public enum JSONScalar: Codable, Hashable, Sendable, CustomStringConvertible {
-    case integer(Int), number(Double), string(String), bool(Bool), other
+    case integer(Int)
+    case number(Double)
+    case string(String)
+    case bool(Bool)
+    case other
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Int.self) { self = .integer(n) }
-        else if let x = try? c.decode(Double.self) { self = .number(x) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else { self = .other }
+        if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let n = try? c.decode(Int.self) {
+            self = .integer(n)
+        } else if let x = try? c.decode(Double.self) {
+            self = .number(x)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else {
+            self = .other
+        }
     }
 
     public func encode(to encoder: Encoder) throws {

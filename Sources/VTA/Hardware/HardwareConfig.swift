@@ -64,7 +64,9 @@ extension HardwareConfig {
         Key(name: "LOG_WGT_BUFF_SIZE", range: 8...26, path: \.logWgtBuffSize, note: "log2 of weight buffer bytes"),
         Key(name: "LOG_ACC_BUFF_SIZE", range: 8...26, path: \.logAccBuffSize, note: "log2 of accumulator buffer bytes"),
         Key(name: "AXI_WIDTH", range: 64...512, path: \.axiWidth, note: "AXI data width in bits: 64, 128, 256 or 512"),
-        Key(name: "MAX_BURST", range: 1...256, path: \.maxBurstBeats, note: "maximum burst length in beats (power of two)"),
+        Key(
+            name: "MAX_BURST", range: 1...256, path: \.maxBurstBeats,
+            note: "maximum burst length in beats (power of two)"),
         Key(name: "DRAM_LATENCY", range: 0...100_000, path: \.dramLatency, note: "DRAM read latency in cycles"),
     ]
 
@@ -103,10 +105,13 @@ extension HardwareConfig {
             return
         }
         guard let key = Self.integerKeys.first(where: { $0.name == name }) else {
-            throw HardwareConfigError(key: name, message: "unknown key (known: \(Self.keyNames.joined(separator: ", ")))")
+            throw HardwareConfigError(
+                key: name, message: "unknown key (known: \(Self.keyNames.joined(separator: ", ")))")
         }
         guard key.range.contains(value) else {
-            throw HardwareConfigError(key: name, message: "\(value) is out of range \(key.range.lowerBound)...\(key.range.upperBound) (\(key.note))")
+            throw HardwareConfigError(
+                key: name,
+                message: "\(value) is out of range \(key.range.lowerBound)...\(key.range.upperBound) (\(key.note))")
         }
         if name == "AXI_WIDTH", ![64, 128, 256, 512].contains(value) {
             throw HardwareConfigError(key: name, message: "\(value) is not one of 64, 128, 256, 512")
@@ -119,7 +124,8 @@ extension HardwareConfig {
 
     mutating func setVersion(_ value: String) throws {
         guard ["0.0.1", "0.0.2"].contains(value) else {
-            throw HardwareConfigError(key: "HW_VER", message: "'\(value)' is not a VTA ISA version vtafarm knows (0.0.1, 0.0.2)")
+            throw HardwareConfigError(
+                key: "HW_VER", message: "'\(value)' is not a VTA ISA version vtafarm knows (0.0.1, 0.0.2)")
         }
         hwVersion = value
     }

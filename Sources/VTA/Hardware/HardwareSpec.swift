@@ -52,8 +52,9 @@ public struct HardwareSpec: Hashable, Sendable {
         logWgtDepth = logDepth(config.logWgtBuffSize, wgtElemBytes)
         logAccDepth = logDepth(config.logAccBuffSize, accElemBytes)
         axiBytes = config.axiWidth / 8
-        isa = ISALayout(logUopDepth: logUopDepth, logInpDepth: logInpDepth,
-                        logWgtDepth: logWgtDepth, logAccDepth: logAccDepth)
+        isa = ISALayout(
+            logUopDepth: logUopDepth, logInpDepth: logInpDepth,
+            logWgtDepth: logWgtDepth, logAccDepth: logAccDepth)
     }
 
     /// Bytes of one element of a memory type.
@@ -81,13 +82,15 @@ public struct HardwareSpec: Hashable, Sendable {
     /// Why VTA could not be built with this configuration, or nil when it can.
     public var invalidReason: InvalidReason? {
         if blockIn < 2 || blockOut < 2 {
-            return .hardware(.blockTooSmall, "BLOCK_IN=\(blockIn), BLOCK_OUT=\(blockOut): each must be a power of two >= 2")
+            return .hardware(
+                .blockTooSmall, "BLOCK_IN=\(blockIn), BLOCK_OUT=\(blockOut): each must be a power of two >= 2")
         }
         let page = 4096
         for (name, bytes) in [("INP", inpElemBytes), ("WGT", wgtElemBytes), ("ACC", accElemBytes)] where bytes > page {
             return .hardware(.elementTooLarge, "a \(name) element is \(bytes) bytes, more than a \(page)-byte page")
         }
-        for (name, log) in [("UOP", logUopDepth), ("INP", logInpDepth), ("WGT", logWgtDepth), ("ACC", logAccDepth)] where log < 1 {
+        for (name, log) in [("UOP", logUopDepth), ("INP", logInpDepth), ("WGT", logWgtDepth), ("ACC", logAccDepth)]
+        where log < 1 {
             return .hardware(.bufferTooSmall, "the \(name) buffer holds fewer than two elements")
         }
         if let overflow = isa.overflow {

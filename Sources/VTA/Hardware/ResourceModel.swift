@@ -33,12 +33,15 @@ public struct FPGA: Hashable, Sendable {
     public var memoryBlocks: Int { bram36 + 8 * uram }
 
     public static let boards: [FPGA] = [
-        FPGA(name: "pynq-z1", aliases: ["pynq"], part: "xc7z020", dsp: 220, bram36: 140, uram: 0,
-             axiWidths: [64], clockMHz: 100, target: "pynq"),
-        FPGA(name: "ultra96", aliases: [], part: "zu3eg", dsp: 360, bram36: 216, uram: 0,
-             axiWidths: [64, 128], clockMHz: 333, target: "ultra96"),
-        FPGA(name: "zcu104", aliases: [], part: "zu7ev", dsp: 1728, bram36: 312, uram: 96,
-             axiWidths: [64, 128], clockMHz: 333, target: "zcu104"),
+        FPGA(
+            name: "pynq-z1", aliases: ["pynq"], part: "xc7z020", dsp: 220, bram36: 140, uram: 0,
+            axiWidths: [64], clockMHz: 100, target: "pynq"),
+        FPGA(
+            name: "ultra96", aliases: [], part: "zu3eg", dsp: 360, bram36: 216, uram: 0,
+            axiWidths: [64, 128], clockMHz: 333, target: "ultra96"),
+        FPGA(
+            name: "zcu104", aliases: [], part: "zu7ev", dsp: 1728, bram36: 312, uram: 96,
+            axiWidths: [64, 128], clockMHz: 333, target: "zcu104"),
     ]
 
     /// The board a command targets when none is named.
@@ -55,10 +58,14 @@ public struct FPGA: Hashable, Sendable {
     public func misfit(_ spec: HardwareSpec) -> InvalidReason? {
         let need = ResourceEstimate(spec)
         if need.dsp > dsp {
-            return InvalidReason(.exceedsFPGA, "needs about \(need.dsp) DSP slices for \(spec.macsPerCycle) MACs/cycle; \(name) (\(part)) has \(dsp)")
+            return InvalidReason(
+                .exceedsFPGA,
+                "needs about \(need.dsp) DSP slices for \(spec.macsPerCycle) MACs/cycle; \(name) (\(part)) has \(dsp)")
         }
         if need.bram36 > memoryBlocks {
-            return InvalidReason(.exceedsFPGA, "needs about \(need.bram36) 36Kb block RAMs for its buffers; \(name) (\(part)) has \(memoryBlocks)")
+            return InvalidReason(
+                .exceedsFPGA,
+                "needs about \(need.bram36) 36Kb block RAMs for its buffers; \(name) (\(part)) has \(memoryBlocks)")
         }
         return nil
     }

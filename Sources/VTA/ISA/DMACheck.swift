@@ -10,8 +10,10 @@ extension HardwareSpec {
         let depth = self.depth(m.memoryType)
         let sramElements = m.sramElements
         if m.sramBase + sramElements > depth {
-            return ("sram_base",
-                    "\(m.sramBase) + \(sramElements) elements exceeds the \(m.memoryType.name) buffer depth \(depth)")
+            return (
+                "sram_base",
+                "\(m.sramBase) + \(sramElements) elements exceeds the \(m.memoryType.name) buffer depth \(depth)"
+            )
         }
         if m.ySize > 1 && m.xStride < m.xSize {
             return ("x_stride", "\(m.xStride) is smaller than x_size \(m.xSize)")
@@ -20,8 +22,11 @@ extension HardwareSpec {
         let first = m.dramBase * elemBytes
         let last = (m.dramBase + (m.ySize - 1) * m.xStride + m.xSize) * elemBytes
         if first < dram.lowerBound || last > dram.upperBound {
-            return ("dram_base", "\(m.dramBase): bytes \(first)..<\(last) fall outside the \(dramName) "
-                        + "\(dram.lowerBound)..<\(dram.upperBound)")
+            return (
+                "dram_base",
+                "\(m.dramBase): bytes \(first)..<\(last) fall outside the \(dramName) "
+                    + "\(dram.lowerBound)..<\(dram.upperBound)"
+            )
         }
         return nil
     }

@@ -40,18 +40,24 @@ public struct ISALayout: Hashable, Sendable {
     public var fits: Bool { overflow == nil }
 
     init(logUopDepth: Int, logInpDepth: Int, logWgtDepth: Int, logAccDepth: Int) {
-        let common: [(String, Int)] = [("opcode", 3), ("pop_prev_dep", 1), ("pop_next_dep", 1),
-                                       ("push_prev_dep", 1), ("push_next_dep", 1)]
+        let common: [(String, Int)] = [
+            ("opcode", 3), ("pop_prev_dep", 1), ("pop_next_dep", 1),
+            ("push_prev_dep", 1), ("push_next_dep", 1),
+        ]
         let uopBgnWidth = logUopDepth
         let uopEndWidth = logUopDepth + 1
         let lowUsed = 7 + 1 + uopBgnWidth + uopEndWidth
         loopIterWidth = max(0, min(Self.maxLoopIterWidth, (64 - lowUsed) / 2))
-        let lowWord = common + [("reset_reg", 1), ("uop_bgn", uopBgnWidth), ("uop_end", uopEndWidth),
-                                ("iter_out", loopIterWidth), ("iter_in", loopIterWidth)]
+        let lowWord =
+            common + [
+                ("reset_reg", 1), ("uop_bgn", uopBgnWidth), ("uop_end", uopEndWidth),
+                ("iter_out", loopIterWidth), ("iter_in", loopIterWidth),
+            ]
         var problems: [String] = []
         if loopIterWidth < 1 { problems.append("uop_bgn/uop_end leave no room for iter_out/iter_in") }
         if logUopDepth > Self.memSramWidth || logInpDepth > Self.memSramWidth || logWgtDepth > Self.memSramWidth
-            || logAccDepth > Self.memSramWidth {
+            || logAccDepth > Self.memSramWidth
+        {
             problems.append("a buffer depth needs more than the 16-bit sram_base field")
         }
         func pack(_ fields: [(String, Int)], _ what: String, words: Int) -> [Field] {
@@ -67,18 +73,28 @@ public struct ISALayout: Hashable, Sendable {
             }
             return out
         }
-        memory = pack(common + [("memory_type", 3), ("sram_base", Self.memSramWidth), ("dram_base", Self.memDramWidth),
-                                ("y_size", Self.memSizeWidth), ("x_size", Self.memSizeWidth), ("x_stride", Self.memSizeWidth),
-                                ("y_pad_0", Self.memPadWidth), ("y_pad_1", Self.memPadWidth),
-                                ("x_pad_0", Self.memPadWidth), ("x_pad_1", Self.memPadWidth)], "LOAD/STORE", words: 2)
-        gemm = pack(lowWord + [("dst_factor_out", logAccDepth), ("dst_factor_in", logAccDepth),
-                               ("src_factor_out", logInpDepth), ("src_factor_in", logInpDepth),
-                               ("wgt_factor_out", logWgtDepth), ("wgt_factor_in", logWgtDepth)], "GEMM", words: 2)
-        alu = pack(lowWord + [("dst_factor_out", logAccDepth), ("dst_factor_in", logAccDepth),
-                              ("src_factor_out", logAccDepth), ("src_factor_in", logAccDepth),
-                              ("alu_opcode", 3), ("use_imm", 1), ("imm", Self.immWidth)], "ALU", words: 2)
-        uop = pack([("dst_idx", logAccDepth), ("src_idx", max(logAccDepth, logInpDepth)), ("wgt_idx", logWgtDepth)],
-                   "uop", words: 1)
+        memory = pack(
+            common + [
+                ("memory_type", 3), ("sram_base", Self.memSramWidth), ("dram_base", Self.memDramWidth),
+                ("y_size", Self.memSizeWidth), ("x_size", Self.memSizeWidth), ("x_stride", Self.memSizeWidth),
+                ("y_pad_0", Self.memPadWidth), ("y_pad_1", Self.memPadWidth),
+                ("x_pad_0", Self.memPadWidth), ("x_pad_1", Self.memPadWidth),
+            ], "LOAD/STORE", words: 2)
+        gemm = pack(
+            lowWord + [
+                ("dst_factor_out", logAccDepth), ("dst_factor_in", logAccDepth),
+                ("src_factor_out", logInpDepth), ("src_factor_in", logInpDepth),
+                ("wgt_factor_out", logWgtDepth), ("wgt_factor_in", logWgtDepth),
+            ], "GEMM", words: 2)
+        alu = pack(
+            lowWord + [
+                ("dst_factor_out", logAccDepth), ("dst_factor_in", logAccDepth),
+                ("src_factor_out", logAccDepth), ("src_factor_in", logAccDepth),
+                ("alu_opcode", 3), ("use_imm", 1), ("imm", Self.immWidth),
+            ], "ALU", words: 2)
+        uop = pack(
+            [("dst_idx", logAccDepth), ("src_idx", max(logAccDepth, logInpDepth)), ("wgt_idx", logWgtDepth)],
+            "uop", words: 1)
         // A uop is 32 bits wide in VTA's uop buffer; `pack` allowed 64, so check 32 here.
         if let last = uop.last, last.offset + last.width > 32 {
             problems.append("a uop needs \(last.offset + last.width) bits, more than 32 (dst_idx/src_idx/wgt_idx)")

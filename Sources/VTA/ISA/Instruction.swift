@@ -10,20 +10,35 @@ public struct DepFlags: OptionSet, Hashable, Sendable {
 }
 
 public enum Opcode: UInt8, Sendable {
-    case load = 0, store = 1, gemm = 2, finish = 3, alu = 4
+    case load = 0
+    case store = 1
+    case gemm = 2
+    case finish = 3
+    case alu = 4
 }
 
 public enum MemoryType: UInt8, Sendable, CaseIterable {
-    case uop = 0, wgt = 1, inp = 2, acc = 3, out = 4, acc8 = 5
+    case uop = 0
+    case wgt = 1
+    case inp = 2
+    case acc = 3
+    case out = 4
+    case acc8 = 5
 }
 
 public enum AluOpcode: UInt8, Sendable {
-    case min = 0, max = 1, add = 2, shr = 3, mul = 4
+    case min = 0
+    case max = 1
+    case add = 2
+    case shr = 3
+    case mul = 4
 }
 
 /// The three modules that execute instructions.
 public enum Module: Int, Sendable, CaseIterable {
-    case load = 0, compute = 1, store = 2
+    case load = 0
+    case compute = 1
+    case store = 2
     public var name: String { ["load", "compute", "store"][rawValue] }
 }
 
@@ -42,12 +57,22 @@ public struct MemoryInsn: Hashable, Sendable {
     public var xPad0: Int = 0
     public var xPad1: Int = 0
 
-    public init(deps: DepFlags = [], memoryType: MemoryType, sramBase: Int, dramBase: Int,
-                ySize: Int, xSize: Int, xStride: Int,
-                yPad0: Int = 0, yPad1: Int = 0, xPad0: Int = 0, xPad1: Int = 0) {
-        self.deps = deps; self.memoryType = memoryType; self.sramBase = sramBase; self.dramBase = dramBase
-        self.ySize = ySize; self.xSize = xSize; self.xStride = xStride
-        self.yPad0 = yPad0; self.yPad1 = yPad1; self.xPad0 = xPad0; self.xPad1 = xPad1
+    public init(
+        deps: DepFlags = [], memoryType: MemoryType, sramBase: Int, dramBase: Int,
+        ySize: Int, xSize: Int, xStride: Int,
+        yPad0: Int = 0, yPad1: Int = 0, xPad0: Int = 0, xPad1: Int = 0
+    ) {
+        self.deps = deps
+        self.memoryType = memoryType
+        self.sramBase = sramBase
+        self.dramBase = dramBase
+        self.ySize = ySize
+        self.xSize = xSize
+        self.xStride = xStride
+        self.yPad0 = yPad0
+        self.yPad1 = yPad1
+        self.xPad0 = xPad0
+        self.xPad1 = xPad1
     }
 
     /// SRAM elements written by a load: the padded rectangle.
@@ -65,11 +90,18 @@ public struct UopLoop: Hashable, Sendable {
     public var srcFactorOut: Int
     public var srcFactorIn: Int
 
-    public init(uopBegin: Int, uopEnd: Int, iterOut: Int, iterIn: Int,
-                dstFactorOut: Int, dstFactorIn: Int, srcFactorOut: Int, srcFactorIn: Int) {
-        self.uopBegin = uopBegin; self.uopEnd = uopEnd; self.iterOut = iterOut; self.iterIn = iterIn
-        self.dstFactorOut = dstFactorOut; self.dstFactorIn = dstFactorIn
-        self.srcFactorOut = srcFactorOut; self.srcFactorIn = srcFactorIn
+    public init(
+        uopBegin: Int, uopEnd: Int, iterOut: Int, iterIn: Int,
+        dstFactorOut: Int, dstFactorIn: Int, srcFactorOut: Int, srcFactorIn: Int
+    ) {
+        self.uopBegin = uopBegin
+        self.uopEnd = uopEnd
+        self.iterOut = iterOut
+        self.iterIn = iterIn
+        self.dstFactorOut = dstFactorOut
+        self.dstFactorIn = dstFactorIn
+        self.srcFactorOut = srcFactorOut
+        self.srcFactorIn = srcFactorIn
     }
 
     /// Uop executions: iter_out * iter_in * (uop_end - uop_bgn).
@@ -84,8 +116,11 @@ public struct GemmInsn: Hashable, Sendable {
     public var wgtFactorIn: Int
 
     public init(deps: DepFlags = [], reset: Bool = false, loop: UopLoop, wgtFactorOut: Int = 0, wgtFactorIn: Int = 0) {
-        self.deps = deps; self.reset = reset; self.loop = loop
-        self.wgtFactorOut = wgtFactorOut; self.wgtFactorIn = wgtFactorIn
+        self.deps = deps
+        self.reset = reset
+        self.loop = loop
+        self.wgtFactorOut = wgtFactorOut
+        self.wgtFactorIn = wgtFactorIn
     }
 }
 
@@ -99,7 +134,12 @@ public struct AluInsn: Hashable, Sendable {
     public var imm: Int
 
     public init(deps: DepFlags = [], reset: Bool = false, loop: UopLoop, op: AluOpcode, useImm: Bool, imm: Int = 0) {
-        self.deps = deps; self.reset = reset; self.loop = loop; self.op = op; self.useImm = useImm; self.imm = imm
+        self.deps = deps
+        self.reset = reset
+        self.loop = loop
+        self.op = op
+        self.useImm = useImm
+        self.imm = imm
     }
 }
 
@@ -150,5 +190,9 @@ public struct Uop: Hashable, Sendable {
     public var dst: Int
     public var src: Int
     public var wgt: Int
-    public init(dst: Int, src: Int, wgt: Int) { self.dst = dst; self.src = src; self.wgt = wgt }
+    public init(dst: Int, src: Int, wgt: Int) {
+        self.dst = dst
+        self.src = src
+        self.wgt = wgt
+    }
 }

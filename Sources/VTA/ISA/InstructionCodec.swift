@@ -10,7 +10,10 @@ public struct ISAError: Error, CustomStringConvertible, Equatable {
 public struct EncodedInstruction: Hashable, Sendable {
     public var low: UInt64
     public var high: UInt64
-    public init(low: UInt64, high: UInt64) { self.low = low; self.high = high }
+    public init(low: UInt64, high: UInt64) {
+        self.low = low
+        self.high = high
+    }
 
     /// The 16 bytes as they sit in DRAM (little-endian).
     public var bytes: [UInt8] {
@@ -20,11 +23,13 @@ public struct EncodedInstruction: Hashable, Sendable {
 
     public init(bytes: some Collection<UInt8>) {
         precondition(bytes.count == 16)
-        var low: UInt64 = 0, high: UInt64 = 0
+        var low: UInt64 = 0
+        var high: UInt64 = 0
         for (i, b) in bytes.enumerated() {
             if i < 8 { low |= UInt64(b) << (8 * UInt64(i)) } else { high |= UInt64(b) << (8 * UInt64(i - 8)) }
         }
-        self.low = low; self.high = high
+        self.low = low
+        self.high = high
     }
 }
 
@@ -34,7 +39,8 @@ struct BitWriter {
 
     mutating func put(_ field: ISALayout.Field, _ value: Int) throws {
         guard value >= 0, UInt64(value) <= field.maxValue else {
-            throw ISAError(field: field.name, message: "\(value) does not fit in \(field.width) bits (max \(field.maxValue))")
+            throw ISAError(
+                field: field.name, message: "\(value) does not fit in \(field.width) bits (max \(field.maxValue))")
         }
         put(field, raw: UInt64(value))
     }
@@ -126,7 +132,8 @@ extension HardwareSpec {
         let r = BitReader(words: (e.low, e.high))
         let f = layout.gemm
         guard let opcode = Opcode(rawValue: UInt8(r.get(f[0]))) else {
-            throw ISAError(field: "opcode", message: "\(r.get(f[0])) is not an opcode (LOAD 0, STORE 1, GEMM 2, FINISH 3, ALU 4)")
+            throw ISAError(
+                field: "opcode", message: "\(r.get(f[0])) is not an opcode (LOAD 0, STORE 1, GEMM 2, FINISH 3, ALU 4)")
         }
         var deps: DepFlags = []
         if r.get(f[1]) != 0 { deps.insert(.popPrev) }
@@ -134,30 +141,37 @@ extension HardwareSpec {
         if r.get(f[3]) != 0 { deps.insert(.pushPrev) }
         if r.get(f[4]) != 0 { deps.insert(.pushNext) }
         func loop(_ f: [ISALayout.Field]) -> UopLoop {
-            UopLoop(uopBegin: r.get(f[6]), uopEnd: r.get(f[7]), iterOut: r.get(f[8]), iterIn: r.get(f[9]),
-                    dstFactorOut: r.get(f[10]), dstFactorIn: r.get(f[11]),
-                    srcFactorOut: r.get(f[12]), srcFactorIn: r.get(f[13]))
+            UopLoop(
+                uopBegin: r.get(f[6]), uopEnd: r.get(f[7]), iterOut: r.get(f[8]), iterIn: r.get(f[9]),
+                dstFactorOut: r.get(f[10]), dstFactorIn: r.get(f[11]),
+                srcFactorOut: r.get(f[12]), srcFactorIn: r.get(f[13]))
         }
         switch opcode {
         case .load, .store:
             let m = layout.memory
             guard let type = MemoryType(rawValue: UInt8(r.get(m[5]))) else {
-                throw ISAError(field: "memory_type", message: "\(r.get(m[5])) is not a memory type (UOP 0 .. ACC_8BIT 5)")
+                throw ISAError(
+                    field: "memory_type", message: "\(r.get(m[5])) is not a memory type (UOP 0 .. ACC_8BIT 5)")
             }
-            let insn = MemoryInsn(deps: deps, memoryType: type, sramBase: r.get(m[6]), dramBase: r.get(m[7]),
-                                  ySize: r.get(m[8]), xSize: r.get(m[9]), xStride: r.get(m[10]),
-                                  yPad0: r.get(m[11]), yPad1: r.get(m[12]), xPad0: r.get(m[13]), xPad1: r.get(m[14]))
+            let insn = MemoryInsn(
+                deps: deps, memoryType: type, sramBase: r.get(m[6]), dramBase: r.get(m[7]),
+                ySize: r.get(m[8]), xSize: r.get(m[9]), xStride: r.get(m[10]),
+                yPad0: r.get(m[11]), yPad1: r.get(m[12]), xPad0: r.get(m[13]), xPad1: r.get(m[14]))
             return opcode == .load ? .load(insn) : .store(insn)
         case .gemm:
-            return .gemm(GemmInsn(deps: deps, reset: r.get(f[5]) != 0, loop: loop(f),
-                                  wgtFactorOut: r.get(f[14]), wgtFactorIn: r.get(f[15])))
+            return .gemm(
+                GemmInsn(
+                    deps: deps, reset: r.get(f[5]) != 0, loop: loop(f),
+                    wgtFactorOut: r.get(f[14]), wgtFactorIn: r.get(f[15])))
         case .alu:
             let a = layout.alu
             guard let op = AluOpcode(rawValue: UInt8(r.get(a[14]))) else {
                 throw ISAError(field: "alu_opcode", message: "\(r.get(a[14])) is not an ALU opcode (MIN 0 .. MUL 4)")
             }
             let imm = Int(Int16(bitPattern: UInt16(r.get(a[16]))))
-            return .alu(AluInsn(deps: deps, reset: r.get(a[5]) != 0, loop: loop(a), op: op, useImm: r.get(a[15]) != 0, imm: imm))
+            return .alu(
+                AluInsn(deps: deps, reset: r.get(a[5]) != 0, loop: loop(a), op: op, useImm: r.get(a[15]) != 0, imm: imm)
+            )
         case .finish:
             return .finish(deps)
         }

@@ -27,8 +27,10 @@ public struct ProgramDirectory: Sendable {
 
     /// Writes `program` as a directory. `initial` is the DRAM image before the run, `final` the
     /// image after a functional run (its out region becomes out.bin, the expected output).
-    public static func write(_ program: Program, to directory: String, initial: [UInt8], final: [UInt8],
-                             shift: Int?, simulated: SimulationResult?) throws {
+    public static func write(
+        _ program: Program, to directory: String, initial: [UInt8], final: [UInt8],
+        shift: Int?, simulated: SimulationResult?
+    ) throws {
         let fm = FileManager.default
         do {
             try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -40,12 +42,18 @@ public struct ProgramDirectory: Sendable {
             let file = "\(r.name.rawValue).bin"
             let source = r.name == .out ? final : initial
             let bytes = Data(source[r.base..<(r.base + r.bytes)])
-            do { try bytes.write(to: URL(fileURLWithPath: directory).appendingPathComponent(file), options: .atomic) } catch {
+            do {
+                try bytes.write(to: URL(fileURLWithPath: directory).appendingPathComponent(file), options: .atomic)
+            } catch {
                 throw ProgramError("\(directory)/\(file): cannot write: \(error.localizedDescription)")
             }
-            regions.append(.init(name: r.name.rawValue, file: file, base: r.base, elementBytes: r.elementBytes, elements: r.elements))
+            regions.append(
+                .init(
+                    name: r.name.rawValue, file: file, base: r.base, elementBytes: r.elementBytes, elements: r.elements)
+            )
         }
-        var manifest = ProgramManifest(hardware: program.spec.config, instructions: program.instructions.count, regions: regions)
+        var manifest = ProgramManifest(
+            hardware: program.spec.config, instructions: program.instructions.count, regions: regions)
         manifest.workload = program.workload?.description
         manifest.schedule = program.schedule?.description
         manifest.shift = shift
@@ -53,7 +61,8 @@ public struct ProgramDirectory: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         do {
-            try encoder.encode(manifest).write(to: URL(fileURLWithPath: directory).appendingPathComponent("program.json"), options: .atomic)
+            try encoder.encode(manifest).write(
+                to: URL(fileURLWithPath: directory).appendingPathComponent("program.json"), options: .atomic)
         } catch {
             throw ProgramError("\(directory)/program.json: cannot write: \(error.localizedDescription)")
         }
@@ -92,19 +101,26 @@ public struct ProgramDirectory: Sendable {
             throw ProgramError("\(manifestPath): \(Self.describe(error))")
         }
         guard manifest.format == ProgramManifest.formatName else {
-            throw ProgramError("\(manifestPath): format is '\(manifest.format)', expected '\(ProgramManifest.formatName)'")
+            throw ProgramError(
+                "\(manifestPath): format is '\(manifest.format)', expected '\(ProgramManifest.formatName)'")
         }
         guard manifest.version == ProgramManifest.currentVersion else {
-            throw ProgramError("\(manifestPath): version \(manifest.version) is not supported (this vtafarm reads version \(ProgramManifest.currentVersion))")
+            throw ProgramError(
+                "\(manifestPath): version \(manifest.version) is not supported (this vtafarm reads version \(ProgramManifest.currentVersion))"
+            )
         }
         var config: HardwareConfig
         do {
             config = try HardwareConfig(values: manifest.hardware)
             for assignment in overrides {
                 for item in assignment.split(separator: ",") {
-                    let key = item.split(separator: "=").first.map { $0.trimmingCharacters(in: .whitespaces).uppercased() } ?? ""
+                    let key =
+                        item.split(separator: "=").first.map { $0.trimmingCharacters(in: .whitespaces).uppercased() }
+                        ?? ""
                     guard ["AXI_WIDTH", "MAX_BURST", "CLOCK_MHZ", "DRAM_LATENCY"].contains(key) else {
-                        throw ProgramError("--hw-set \(key): only AXI_WIDTH, MAX_BURST, CLOCK_MHZ and DRAM_LATENCY can change for an existing program (other keys change how its bits are read)")
+                        throw ProgramError(
+                            "--hw-set \(key): only AXI_WIDTH, MAX_BURST, CLOCK_MHZ and DRAM_LATENCY can change for an existing program (other keys change how its bits are read)"
+                        )
                     }
                 }
                 try config.apply(assignments: assignment)
@@ -129,16 +145,23 @@ public struct ProgramDirectory: Sendable {
             }
             let expectedBytes = name == .insn ? HardwareSpec.instructionBytes : spec.elementBytes(Self.memoryType(name))
             guard r.elementBytes == expectedBytes else {
-                throw ProgramError("\(manifestPath): region '\(r.name)': element_bytes \(r.elementBytes), but this hardware's \(r.name) elements are \(expectedBytes) bytes")
+                throw ProgramError(
+                    "\(manifestPath): region '\(r.name)': element_bytes \(r.elementBytes), but this hardware's \(r.name) elements are \(expectedBytes) bytes"
+                )
             }
             guard r.elements >= 0, r.elements <= 1 << 30, r.base >= 0, r.base <= 1 << 40 else {
-                throw ProgramError("\(manifestPath): region '\(r.name)': base \(r.base) or elements \(r.elements) out of range")
+                throw ProgramError(
+                    "\(manifestPath): region '\(r.name)': base \(r.base) or elements \(r.elements) out of range")
             }
             guard r.base % r.elementBytes == 0 else {
-                throw ProgramError("\(manifestPath): region '\(r.name)': base \(r.base) is not a multiple of its \(r.elementBytes)-byte elements, so base | (dram_base << log2(element bytes)) would not address it")
+                throw ProgramError(
+                    "\(manifestPath): region '\(r.name)': base \(r.base) is not a multiple of its \(r.elementBytes)-byte elements, so base | (dram_base << log2(element bytes)) would not address it"
+                )
             }
             let region = DRAMRegion(name: name, base: r.base, elementBytes: r.elementBytes, elements: r.elements)
-            if let other = regions.first(where: { $0.base < region.base + region.bytes && region.base < $0.base + $0.bytes }) {
+            if let other = regions.first(where: {
+                $0.base < region.base + region.bytes && region.base < $0.base + $0.bytes
+            }) {
                 throw ProgramError("\(manifestPath): regions '\(r.name)' and '\(other.name.rawValue)' overlap")
             }
             regions.append(region)
@@ -149,14 +172,19 @@ public struct ProgramDirectory: Sendable {
                 files.append((region, file))
             }
         }
-        guard let insnRegion = regions.first(where: { $0.name == .insn }), files.contains(where: { $0.0.name == .insn }) else {
+        guard let insnRegion = regions.first(where: { $0.name == .insn }), files.contains(where: { $0.0.name == .insn })
+        else {
             throw ProgramError("\(manifestPath): no 'insn' region with a file")
         }
         guard manifest.instructions == insnRegion.elements else {
-            throw ProgramError("\(manifestPath): instructions is \(manifest.instructions) but the insn region holds \(insnRegion.elements)")
+            throw ProgramError(
+                "\(manifestPath): instructions is \(manifest.instructions) but the insn region holds \(insnRegion.elements)"
+            )
         }
         let size = regions.map { $0.base + $0.bytes }.max() ?? 0
-        guard size <= 1 << 32 else { throw ProgramError("\(manifestPath): the DRAM image would be \(size) bytes, more than 4 GiB") }
+        guard size <= 1 << 32 else {
+            throw ProgramError("\(manifestPath): the DRAM image would be \(size) bytes, more than 4 GiB")
+        }
         var dram = [UInt8](repeating: 0, count: size)
         var expected: [UInt8]? = nil
         for (region, file) in files {
@@ -165,7 +193,9 @@ public struct ProgramDirectory: Sendable {
                 throw ProgramError("\(path): cannot read the file named by region '\(region.name.rawValue)'")
             }
             guard bytes.count == region.bytes else {
-                throw ProgramError("\(path): \(bytes.count) bytes, but region '\(region.name.rawValue)' is \(region.elements) x \(region.elementBytes) = \(region.bytes) bytes")
+                throw ProgramError(
+                    "\(path): \(bytes.count) bytes, but region '\(region.name.rawValue)' is \(region.elements) x \(region.elementBytes) = \(region.bytes) bytes"
+                )
             }
             if region.name == .out {
                 expected = [UInt8](bytes)  // the expected result; the run starts from zeros
@@ -190,12 +220,15 @@ public struct ProgramDirectory: Sendable {
         if let uopRegion = regions.first(where: { $0.name == .uop }) {
             for k in 0..<uopRegion.elements {
                 let at = uopRegion.base + 4 * k
-                let word = UInt32(dram[at]) | UInt32(dram[at + 1]) << 8 | UInt32(dram[at + 2]) << 16 | UInt32(dram[at + 3]) << 24
+                let word =
+                    UInt32(dram[at]) | UInt32(dram[at + 1]) << 8 | UInt32(dram[at + 2]) << 16 | UInt32(dram[at + 3])
+                    << 24
                 uops.append(spec.decode(uop: word))
             }
         }
-        let program = Program(spec: spec, instructions: instructions, uops: uops, regions: regions,
-                              workload: workload, schedule: schedule)
+        let program = Program(
+            spec: spec, instructions: instructions, uops: uops, regions: regions,
+            workload: workload, schedule: schedule)
         try ProgramValidator(program: program, dram: dram).validate()
         return ProgramDirectory(manifest: manifest, program: program, dram: dram, expectedOutput: expected)
     }
@@ -214,7 +247,8 @@ public struct ProgramDirectory: Sendable {
         switch error {
         case DecodingError.keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
         case DecodingError.typeMismatch(_, let ctx), DecodingError.valueNotFound(_, let ctx):
-            return "field \(ctx.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")): \(ctx.debugDescription)"
+            return
+                "field \(ctx.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")): \(ctx.debugDescription)"
         case DecodingError.dataCorrupted(let ctx): return "not valid JSON (\(ctx.debugDescription))"
         default: return "\(error)"
         }
@@ -241,8 +275,10 @@ public struct ProgramDirectory: Sendable {
         if result.status == .ok, let expected = expectedOutput, let out = program.region(.out) {
             let got = machine.dram[out.base..<(out.base + out.bytes)]
             if let i = zip(expected.indices, got.indices).first(where: { expected[$0.0] != got[$0.1] })?.0 {
-                let element = i / out.elementBytes, lane = i % out.elementBytes
-                mismatch = "out element \(element) byte \(lane): expected \(Int8(bitPattern: expected[i])), got \(Int8(bitPattern: got[got.startIndex + i]))"
+                let element = i / out.elementBytes
+                let lane = i % out.elementBytes
+                mismatch =
+                    "out element \(element) byte \(lane): expected \(Int8(bitPattern: expected[i])), got \(Int8(bitPattern: got[got.startIndex + i]))"
             }
         }
         return Run(result: result, compared: expectedOutput != nil, mismatch: mismatch, finalDRAM: machine.dram)

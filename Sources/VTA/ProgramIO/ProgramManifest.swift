@@ -23,7 +23,11 @@ public struct ProgramManifest: Codable, Sendable {
         }
 
         public init(name: String, file: String?, base: Int, elementBytes: Int, elements: Int) {
-            self.name = name; self.file = file; self.base = base; self.elementBytes = elementBytes; self.elements = elements
+            self.name = name
+            self.file = file
+            self.base = base
+            self.elementBytes = elementBytes
+            self.elements = elements
         }
     }
 

@@ -14,7 +14,8 @@ struct ProgramValidator {
 
     func validate() throws {
         var uopSlots = [Uop?](repeating: nil, count: spec.uopDepth)
-        var pushes = [0, 0, 0, 0], pops = [0, 0, 0, 0]
+        var pushes = [0, 0, 0, 0]
+        var pops = [0, 0, 0, 0]
         var executions = 0
         var sawFinish = false
         for (k, insn) in program.instructions.enumerated() {
@@ -30,7 +31,9 @@ struct ProgramValidator {
                     try loadUops(m, into: &uopSlots, fail)
                 }
             case .store(let m):
-                if m.memoryType != .out { throw fail("memory_type", "\(m.memoryType.name.uppercased()) cannot be stored (only OUT)") }
+                if m.memoryType != .out {
+                    throw fail("memory_type", "\(m.memoryType.name.uppercased()) cannot be stored (only OUT)")
+                }
                 if m.yPad0 + m.yPad1 + m.xPad0 + m.xPad1 > 0 { throw fail("x_pad/y_pad", "a STORE takes no padding") }
                 try checkDMA(m, fail)
             case .gemm(let g):
@@ -59,18 +62,23 @@ struct ProgramValidator {
                 sawFinish = true
             }
             if executions > Self.maxUopExecutions {
-                throw ProgramError("instruction \(k): the program executes more than 2^34 uops; vtafarm will not simulate it")
+                throw ProgramError(
+                    "instruction \(k): the program executes more than 2^34 uops; vtafarm will not simulate it")
             }
         }
-        guard sawFinish else { throw ProgramError("the program has no FINISH instruction: VTA would never signal completion") }
+        guard sawFinish else {
+            throw ProgramError("the program has no FINISH instruction: VTA would never signal completion")
+        }
         let names = ["load->compute", "compute->load", "compute->store", "store->compute"]
         for q in 0..<4 where pushes[q] != pops[q] {
             throw ProgramError("tokens do not balance on the \(names[q]) queue: \(pushes[q]) pushes, \(pops[q]) pops")
         }
     }
 
-    private func countTokens(_ insn: Instruction, _ pushes: inout [Int], _ pops: inout [Int],
-                             _ fail: (String, String) -> ProgramError) throws {
+    private func countTokens(
+        _ insn: Instruction, _ pushes: inout [Int], _ pops: inout [Int],
+        _ fail: (String, String) -> ProgramError
+    ) throws {
         let d = insn.deps
         switch insn.module {
         case .load:
@@ -108,8 +116,10 @@ struct ProgramValidator {
             let name = m.memoryType == .acc8 ? "acc" : m.memoryType.name
             throw fail("memory_type", "the program has no \(name) region for this transfer")
         }
-        if let (field, message) = spec.dmaProblem(m, dram: r.base..<(r.base + r.bytes),
-                                                  dramName: "\(r.name.rawValue) region") {
+        if let (field, message) = spec.dmaProblem(
+            m, dram: r.base..<(r.base + r.bytes),
+            dramName: "\(r.name.rawValue) region")
+        {
             throw fail(field, message)
         }
     }
@@ -120,9 +130,14 @@ struct ProgramValidator {
             for x in 0..<width {
                 let slot = m.sramBase + y * width + x
                 let inside = y >= m.yPad0 && y < m.yPad0 + m.ySize && x >= m.xPad0 && x < m.xPad0 + m.xSize
-                guard inside else { slots[slot] = Uop(dst: 0, src: 0, wgt: 0); continue }
+                guard inside else {
+                    slots[slot] = Uop(dst: 0, src: 0, wgt: 0)
+                    continue
+                }
                 let at = (m.dramBase + (y - m.yPad0) * m.xStride + (x - m.xPad0)) * 4
-                let word = UInt32(dram[at]) | UInt32(dram[at + 1]) << 8 | UInt32(dram[at + 2]) << 16 | UInt32(dram[at + 3]) << 24
+                let word =
+                    UInt32(dram[at]) | UInt32(dram[at + 1]) << 8 | UInt32(dram[at + 2]) << 16 | UInt32(dram[at + 3])
+                    << 24
                 slots[slot] = spec.decode(uop: word)
             }
         }
@@ -131,18 +146,23 @@ struct ProgramValidator {
     /// Checks a GEMM/ALU loop: its uop range, that every uop was loaded, and (through `index`)
     /// every buffer index it computes at the loop extremes (factors are non-negative, so the
     /// largest index of a uop is reached at the last iteration).
-    private func checkLoop(_ l: UopLoop, _ slots: [Uop?], _ fail: (String, String) -> ProgramError,
-                           index: (Uop, Int, Int) -> (String, Int, Int, String)?) throws {
+    private func checkLoop(
+        _ l: UopLoop, _ slots: [Uop?], _ fail: (String, String) -> ProgramError,
+        index: (Uop, Int, Int) -> (String, Int, Int, String)?
+    ) throws {
         if l.uopBegin > l.uopEnd { throw fail("uop_bgn", "\(l.uopBegin) is after uop_end \(l.uopEnd)") }
-        if l.uopEnd > spec.uopDepth { throw fail("uop_end", "\(l.uopEnd) exceeds the uop buffer depth \(spec.uopDepth)") }
+        if l.uopEnd > spec.uopDepth {
+            throw fail("uop_end", "\(l.uopEnd) exceeds the uop buffer depth \(spec.uopDepth)")
+        }
         guard l.iterOut > 0 && l.iterIn > 0 else { return }
         for u in l.uopBegin..<l.uopEnd {
             guard let uop = slots[u] else {
                 throw fail("uop_bgn..uop_end", "uop \(u) was never loaded by a LOAD UOP before this instruction")
             }
             if let (field, value, depth, buffer) = index(uop, l.iterOut - 1, l.iterIn - 1) {
-                throw fail(field == "dst" ? "dst_factor_out/dst_factor_in" : "\(field)_factor_out/\(field)_factor_in",
-                           "uop \(u) reaches \(buffer) row \(value), beyond the buffer depth \(depth)")
+                throw fail(
+                    field == "dst" ? "dst_factor_out/dst_factor_in" : "\(field)_factor_out/\(field)_factor_in",
+                    "uop \(u) reaches \(buffer) row \(value), beyond the buffer depth \(depth)")
             }
         }
     }

@@ -13,15 +13,24 @@ public struct Schedule: Hashable, Sendable, Codable, CustomStringConvertible {
     public var hThreads: Int
     public var ocThreads: Int
 
-    public init(tileB: Int = 1, tileH: Int = 1, tileW: Int = 1, tileCI: Int = 1, tileCO: Int = 1,
-                hThreads: Int = 1, ocThreads: Int = 1) {
-        self.tileB = tileB; self.tileH = tileH; self.tileW = tileW; self.tileCI = tileCI; self.tileCO = tileCO
-        self.hThreads = hThreads; self.ocThreads = ocThreads
+    public init(
+        tileB: Int = 1, tileH: Int = 1, tileW: Int = 1, tileCI: Int = 1, tileCO: Int = 1,
+        hThreads: Int = 1, ocThreads: Int = 1
+    ) {
+        self.tileB = tileB
+        self.tileH = tileH
+        self.tileW = tileW
+        self.tileCI = tileCI
+        self.tileCO = tileCO
+        self.hThreads = hThreads
+        self.ocThreads = ocThreads
     }
 
     public static let knobNames = ["tile_b", "tile_h", "tile_w", "tile_ci", "tile_co", "h_nthread", "oc_nthread"]
 
-    nonisolated(unsafe) static let paths: [WritableKeyPath<Schedule, Int>] = [\.tileB, \.tileH, \.tileW, \.tileCI, \.tileCO, \.hThreads, \.ocThreads]
+    nonisolated(unsafe) static let paths: [WritableKeyPath<Schedule, Int>] = [
+        \.tileB, \.tileH, \.tileW, \.tileCI, \.tileCO, \.hThreads, \.ocThreads,
+    ]
 
     public subscript(knob name: String) -> Int? {
         guard let i = Self.knobNames.firstIndex(of: name) else { return nil }
@@ -36,9 +45,14 @@ public struct Schedule: Hashable, Sendable, Codable, CustomStringConvertible {
     public init(parsing text: String, base: Schedule = Schedule()) throws {
         self = base
         for item in text.split(separator: ",") where !item.trimmingCharacters(in: .whitespaces).isEmpty {
-            let kv = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            let kv = item.split(separator: "=", maxSplits: 1).map {
+                $0.trimmingCharacters(in: .whitespaces).lowercased()
+            }
             guard kv.count == 2, let i = Self.knobNames.firstIndex(of: kv[0]) else {
-                throw WorkloadError(message: "schedule '\(item)': expected KNOB=INTEGER with KNOB one of \(Self.knobNames.joined(separator: ", "))")
+                throw WorkloadError(
+                    message:
+                        "schedule '\(item)': expected KNOB=INTEGER with KNOB one of \(Self.knobNames.joined(separator: ", "))"
+                )
             }
             guard let v = Int(kv[1]) else {
                 throw WorkloadError(message: "schedule: \(kv[0])='\(kv[1])' is not an integer")

@@ -11,8 +11,10 @@ public enum Evaluation: Sendable {
 
 extension ScheduleSpace {
     /// Compiles and simulates (timing mode) one schedule.
-    public static func evaluate(_ workload: Workload, _ schedule: Schedule, _ spec: HardwareSpec,
-                                timing: TimingParameters = .tsim) -> Evaluation {
+    public static func evaluate(
+        _ workload: Workload, _ schedule: Schedule, _ spec: HardwareSpec,
+        timing: TimingParameters = .tsim
+    ) -> Evaluation {
         switch Compiler.compile(workload, schedule, spec) {
         case .failure(let reason): return .invalid(reason)
         case .success(let program):
@@ -34,8 +36,10 @@ extension ScheduleSpace {
     }
 
     /// Evaluates every schedule of the space (in parallel over `threads` workers).
-    public func sweep(_ spec: HardwareSpec, timing: TimingParameters = .tsim,
-                      threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> Sweep {
+    public func sweep(
+        _ spec: HardwareSpec, timing: TimingParameters = .tsim,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) -> Sweep {
         let n = size
         let results = UnsafeSendableBox([(Evaluation, Double)?](repeating: nil, count: n))
         let workers = max(1, min(threads, n))
@@ -54,7 +58,8 @@ extension ScheduleSpace {
             guard let (e, dt) = results.value[i] else { continue }
             switch e {
             case .invalid(let r): sweep.reasons[r.code, default: 0] += 1
-            case .failed(let status): sweep.failures.append("\(schedule(at: i)): \(status.name) \(status.message ?? "")")
+            case .failed(let status):
+                sweep.failures.append("\(schedule(at: i)): \(status.name) \(status.message ?? "")")
             case .measured(let cycles, let counters):
                 sweep.valid += 1
                 sweep.secondsPerValid.append(dt)
@@ -103,6 +108,8 @@ final class UnsafeSendableBox<T>: @unchecked Sendable {
     private let lock = NSLock()
     init(_ value: [T]) { self.value = value }
     func set<U>(_ i: Int, _ v: U) where T == U? {
-        lock.lock(); value[i] = v; lock.unlock()
+        lock.lock()
+        value[i] = v
+        lock.unlock()
     }
 }

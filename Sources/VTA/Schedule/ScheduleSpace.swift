@@ -13,8 +13,10 @@ public struct ScheduleSpace: Hashable, Sendable {
         let cob = max(1, workload.outChannels / spec.blockOut)
         switch workload.kind {
         case .conv2d:
-            choices = [Self.divisors(nb), Self.divisors(workload.outHeight), Self.divisors(workload.outWidth),
-                       Self.divisors(cib), Self.divisors(cob), [1, 2], [1, 2]]
+            choices = [
+                Self.divisors(nb), Self.divisors(workload.outHeight), Self.divisors(workload.outWidth),
+                Self.divisors(cib), Self.divisors(cob), [1, 2], [1, 2],
+            ]
         case .dense:
             choices = [Self.divisors(nb), [1], [1], Self.divisors(cib), Self.divisors(cob), [1], [1, 2]]
         }
@@ -22,7 +24,8 @@ public struct ScheduleSpace: Hashable, Sendable {
 
     public static func divisors(_ n: Int) -> [Int] {
         guard n >= 1 else { return [1] }
-        var small: [Int] = [], large: [Int] = []
+        var small: [Int] = []
+        var large: [Int] = []
         var d = 1
         while d * d <= n {
             if n % d == 0 {

@@ -23,9 +23,12 @@ public enum FunctionalCheck {
     /// Simulates `program`, compiled for `workload`, (timing and function together) on `input`
     /// and `weight`; returns the timing result, the machine (its final DRAM), the output tensor
     /// and the comparison with the reference.
-    public static func run(_ program: Program, of workload: Workload, spec: HardwareSpec, timing: TimingParameters = .tsim,
-                           input: Int8Tensor, weight: Int8Tensor, shift: Int = 8) throws
-        -> (result: SimulationResult, machine: FunctionalMachine, output: Int8Tensor?, outcome: Outcome) {
+    public static func run(
+        _ program: Program, of workload: Workload, spec: HardwareSpec, timing: TimingParameters = .tsim,
+        input: Int8Tensor, weight: Int8Tensor, shift: Int = 8
+    ) throws
+        -> (result: SimulationResult, machine: FunctionalMachine, output: Int8Tensor?, outcome: Outcome)
+    {
         let machine = FunctionalMachine(spec: spec, dram: try program.dramImage(input: input, weight: weight))
         let result = Simulator(spec: spec, timing: timing).run(program, machine: machine)
         guard result.status == .ok else { return (result, machine, nil, .notFinished(result.status)) }
@@ -40,7 +43,9 @@ public enum FunctionalCheck {
 
 extension FunctionalCheck {
     /// Compiles `schedule` and checks it on seeded random data; nil when the schedule is invalid.
-    public static func run(_ workload: Workload, _ schedule: Schedule, spec: HardwareSpec, seed: UInt64 = 1) throws -> Outcome? {
+    public static func run(
+        _ workload: Workload, _ schedule: Schedule, spec: HardwareSpec, seed: UInt64 = 1
+    ) throws -> Outcome? {
         guard case .success(let program) = Compiler.compile(workload, schedule, spec) else { return nil }
         let x = Int8Tensor.random(shape: workload.inputShape, seed: seed)
         let k = Int8Tensor.random(shape: workload.weightShape, seed: seed &+ 1)

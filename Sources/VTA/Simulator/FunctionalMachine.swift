@@ -50,7 +50,9 @@ public final class FunctionalMachine {
                 switch m.memoryType {
                 case .uop:
                     if inside {
-                        let word = UInt32(dram[addr]) | UInt32(dram[addr + 1]) << 8 | UInt32(dram[addr + 2]) << 16 | UInt32(dram[addr + 3]) << 24
+                        let word =
+                            UInt32(dram[addr]) | UInt32(dram[addr + 1]) << 8 | UInt32(dram[addr + 2]) << 16 | UInt32(
+                                dram[addr + 3]) << 24
                         uops[sram] = spec.decode(uop: word)
                     } else {
                         uops[sram] = Uop(dst: 0, src: 0, wgt: 0)
@@ -105,8 +107,12 @@ public final class FunctionalMachine {
     private func gemm(_ g: GemmInsn) -> String? {
         if let problem = checkLoop(g.loop) { return problem }
         let l = g.loop
-        let batch = spec.batch, bi = spec.blockIn, bo = spec.blockOut
-        let accDepth = spec.accDepth, inpDepth = spec.inpDepth, wgtDepth = spec.wgtDepth
+        let batch = spec.batch
+        let bi = spec.blockIn
+        let bo = spec.blockOut
+        let accDepth = spec.accDepth
+        let inpDepth = spec.inpDepth
+        let wgtDepth = spec.wgtDepth
         let uops = self.uops
         var problem: String? = nil
         inp.withUnsafeBufferPointer { inp in
@@ -128,7 +134,8 @@ public final class FunctionalMachine {
                                 let src = uop.src + o * l.srcFactorOut + i * l.srcFactorIn
                                 let w = uop.wgt + o * g.wgtFactorOut + i * g.wgtFactorIn
                                 guard src < inpDepth, w < wgtDepth else {
-                                    problem = "uop \(u) reads input row \(src) / weight block \(w) beyond the buffer depths \(inpDepth) / \(wgtDepth)"
+                                    problem =
+                                        "uop \(u) reads input row \(src) / weight block \(w) beyond the buffer depths \(inpDepth) / \(wgtDepth)"
                                     break outer
                                 }
                                 for b in 0..<batch {
@@ -168,7 +175,10 @@ public final class FunctionalMachine {
                     }
                     for k in 0..<lanes {
                         let x = acc[dst * lanes + k]
-                        if a.reset { acc[dst * lanes + k] = 0; continue }
+                        if a.reset {
+                            acc[dst * lanes + k] = 0
+                            continue
+                        }
                         let y = a.useImm ? Int32(a.imm) : acc[src * lanes + k]
                         let r: Int32
                         switch a.op {

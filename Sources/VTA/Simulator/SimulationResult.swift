@@ -25,9 +25,12 @@ public struct SimCounters: Hashable, Sendable, Codable {
     /// JSON keys in snake_case, as in every vtafarm JSON output.
     enum CodingKeys: String, CodingKey {
         case cycles, instructions, macs, busy, starved
-        case gemmUops = "gemm_uops", aluUops = "alu_uops"
-        case dramBytesRead = "dram_bytes_read", dramBytesWritten = "dram_bytes_written"
-        case fetchBytes = "fetch_bytes", busBusyCycles = "bus_busy_cycles"
+        case gemmUops = "gemm_uops"
+        case aluUops = "alu_uops"
+        case dramBytesRead = "dram_bytes_read"
+        case dramBytesWritten = "dram_bytes_written"
+        case fetchBytes = "fetch_bytes"
+        case busBusyCycles = "bus_busy_cycles"
         case stalledOnTokens = "stalled_on_tokens"
     }
 }

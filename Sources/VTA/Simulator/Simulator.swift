@@ -55,12 +55,12 @@ private struct Engine {
     var moduleOf: [Int]
     var streamPos: [Int]
     var streams: [[Int]] = [[], [], []]
-    var popQueues: [(Int, Int)]   // up to two queues popped, -1 if none
+    var popQueues: [(Int, Int)]  // up to two queues popped, -1 if none
     var pushQueues: [(Int, Int)]
 
     // Front end.
     let chunkInsns: Int
-    var chunkStart: [Int]         // first data beat of each requested chunk
+    var chunkStart: [Int]  // first data beat of each requested chunk
     var chunkRequest: [Int]
     var nextDispatch = 0
     var lastDispatch = -1
@@ -112,14 +112,18 @@ private struct Engine {
     }
 
     /// Maps an instruction's prev/next flags to token queues for its module.
-    static func tokenQueues(_ insn: Instruction, _ m: Int, _ pop: inout (Int, Int), _ push: inout (Int, Int)) -> String? {
+    static func tokenQueues(_ insn: Instruction, _ m: Int, _ pop: inout (Int, Int), _ push: inout (Int, Int)) -> String?
+    {
         let d = insn.deps
         // (prev queue popped, next queue popped, prev queue pushed, next queue pushed), -1: none
         let map: (Int, Int, Int, Int)
         switch m {
         case Module.load.rawValue: map = (-1, TokenQueue.computeToLoad, -1, TokenQueue.loadToCompute)
-        case Module.compute.rawValue: map = (TokenQueue.loadToCompute, TokenQueue.storeToCompute,
-                                             TokenQueue.computeToLoad, TokenQueue.computeToStore)
+        case Module.compute.rawValue:
+            map = (
+                TokenQueue.loadToCompute, TokenQueue.storeToCompute,
+                TokenQueue.computeToLoad, TokenQueue.computeToStore
+            )
         default: map = (TokenQueue.computeToStore, -1, TokenQueue.storeToCompute, -1)
         }
         if d.contains(.popPrev) && map.0 < 0 { return "pop_prev_dep set, but the load module has no previous module" }
@@ -153,10 +157,13 @@ private struct Engine {
         let axi = spec.axiBytes
         let burstBytes = spec.config.maxBurstBeats * axi
         let rowBytes = m.xSize * elemBytes
-        if elemBytes % axi == 0 && (m.xStride * elemBytes) % burstBytes == 0 && (m.dramBase * elemBytes) % burstBytes == 0 {
+        if elemBytes % axi == 0 && (m.xStride * elemBytes) % burstBytes == 0
+            && (m.dramBase * elemBytes) % burstBytes == 0
+        {
             return (m.ySize * rowBytes / axi, m.ySize * ((rowBytes + burstBytes - 1) / burstBytes))
         }
-        var beats = 0, bursts = 0
+        var beats = 0
+        var bursts = 0
         for y in 0..<m.ySize {
             let start = (m.dramBase + y * m.xStride) * elemBytes
             let end = start + rowBytes - 1
@@ -186,7 +193,8 @@ private struct Engine {
         let q = i - c * chunkInsns
         let arrival = chunkStart[c] + ((q + 1) * HardwareSpec.instructionBytes + spec.axiBytes - 1) / spec.axiBytes
         var t = max(arrival, lastDispatch + 1)
-        let m = moduleOf[i], k = streamPos[i]
+        let m = moduleOf[i]
+        let k = streamPos[i]
         if k >= timing.queueDepth {
             let blocker = k - timing.queueDepth
             guard pos[m] > blocker else { return nil }
@@ -233,7 +241,9 @@ private struct Engine {
         let insn = insns[i]
         let notBefore = max(dispatchTime[i] + timing.dispatchToStart, free[m])
         if start > notBefore { stalled[m] += start - notBefore }
-        if dispatchTime[i] + timing.dispatchToStart > free[m] { starved[m] += dispatchTime[i] + timing.dispatchToStart - free[m] }
+        if dispatchTime[i] + timing.dispatchToStart > free[m] {
+            starved[m] += dispatchTime[i] + timing.dispatchToStart - free[m]
+        }
         let (p0, p1) = popQueues[i]
         if p0 >= 0 { pops[p0] += 1 }
         if p1 >= 0 { pops[p1] += 1 }
@@ -265,7 +275,9 @@ private struct Engine {
                 let elemBytes = spec.elementBytes(mem.memoryType)
                 let shape = transferShape(mem, elemBytes: elemBytes)
                 let first = write(at: start, beats: shape.beats)
-                end = first + shape.beats + mem.xSize * mem.ySize + timing.storeBase + shape.bursts * timing.storeBurstOverhead
+                end =
+                    first + shape.beats + mem.xSize * mem.ySize + timing.storeBase + shape.bursts
+                    * timing.storeBurstOverhead
                 counters.dramBytesWritten += mem.xSize * mem.ySize * elemBytes
             }
             kindCounts[4] += 1
@@ -316,28 +328,45 @@ private struct Engine {
         if failure == nil, !insns.contains(where: { if case .finish = $0 { return true } else { return false } }) {
             failure = .malformed("the program has no FINISH instruction: VTA would never signal completion")
         }
-        if failure == nil && !insns.isEmpty { requestChunk(0, at: 0); requestChunk(1, at: 1) }
+        if failure == nil && !insns.isEmpty {
+            requestChunk(0, at: 0)
+            requestChunk(1, at: 1)
+        }
         var steps = 0
         while failure == nil {
             steps &+= 1
-            if steps & 1023 == 0, let deadline, ContinuousClock.now >= deadline { failure = .stopped; break }
+            if steps & 1023 == 0, let deadline, ContinuousClock.now >= deadline {
+                failure = .stopped
+                break
+            }
             // Pick the actor that can act earliest; ties go to the front end, then compute, load, store.
             var best = Int.max
             var who = -2
-            if nextDispatch < insns.count, let t = frontEndReady() { best = t; who = -1 }
+            if nextDispatch < insns.count, let t = frontEndReady() {
+                best = t
+                who = -1
+            }
             for m in [1, 0, 2] {
-                if let t = moduleReady(m), t < best { best = t; who = m }
+                if let t = moduleReady(m), t < best {
+                    best = t
+                    who = m
+                }
             }
             if who == -2 {
                 if nextDispatch == insns.count && (0..<3).allSatisfy({ pos[$0] == streams[$0].count }) { break }
                 failure = .deadlock(deadlockReport())
                 break
             }
-            if best > cycleLimit { failure = .cycleLimit(cycleLimit); break }
+            if best > cycleLimit {
+                failure = .cycleLimit(cycleLimit)
+                break
+            }
             if who == -1 { dispatch(at: best) } else { execute(who, at: best, machine: machine) }
         }
         counters.cycles = max(finishEnd ?? 0, free.max() ?? 0)
-        for (k, name) in Self.kindNames.enumerated() where kindCounts[k] > 0 { counters.instructions[name] = kindCounts[k] }
+        for (k, name) in Self.kindNames.enumerated() where kindCounts[k] > 0 {
+            counters.instructions[name] = kindCounts[k]
+        }
         for m in Module.allCases {
             counters.busy[m.name] = busy[m.rawValue]
             counters.stalledOnTokens[m.name] = stalled[m.rawValue]
@@ -355,13 +384,17 @@ private struct Engine {
             let (p0, p1) = popQueues[i]
             let waits = [p0, p1].filter { $0 >= 0 && pops[$0] >= pushes[$0].count }.map { queueNames[$0] }
             if !waits.isEmpty {
-                parts.append("\(Module(rawValue: m)!.name) waits at instruction \(i) (\(insns[i].kind)) for a \(waits.joined(separator: " and ")) token")
+                parts.append(
+                    "\(Module(rawValue: m)!.name) waits at instruction \(i) (\(insns[i].kind)) for a \(waits.joined(separator: " and ")) token"
+                )
             } else if i >= nextDispatch {
                 parts.append("\(Module(rawValue: m)!.name) waits for instruction \(i) to be dispatched")
             }
         }
         if nextDispatch < insns.count {
-            parts.append("dispatch waits at instruction \(nextDispatch) for a full \(Module(rawValue: moduleOf[nextDispatch])!.name) queue")
+            parts.append(
+                "dispatch waits at instruction \(nextDispatch) for a full \(Module(rawValue: moduleOf[nextDispatch])!.name) queue"
+            )
         }
         return parts.joined(separator: "; ")
     }

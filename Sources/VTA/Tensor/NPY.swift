@@ -22,9 +22,12 @@ public enum NPY {
             throw FormatError(message: "not a NumPy .npy file (bad magic)")
         }
         let major = bytes[6]
-        let headerLength: Int, headerStart: Int
+        let headerLength: Int
+        let headerStart: Int
         switch major {
-        case 1: headerLength = Int(bytes[8]) | Int(bytes[9]) << 8; headerStart = 10
+        case 1:
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+            headerStart = 10
         case 2, 3:
             guard bytes.count >= 12 else { throw FormatError(message: "truncated header") }
             headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
@@ -32,10 +35,12 @@ public enum NPY {
         default: throw FormatError(message: "unsupported .npy version \(major)")
         }
         guard headerStart + headerLength <= bytes.count,
-              let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: .utf8) else {
+            let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: .utf8)
+        else {
             throw FormatError(message: "truncated or unreadable header")
         }
-        guard let descr = value(of: "descr", in: header)?.trimmingCharacters(in: CharacterSet(charactersIn: "'\" ")) else {
+        guard let descr = value(of: "descr", in: header)?.trimmingCharacters(in: CharacterSet(charactersIn: "'\" "))
+        else {
             throw FormatError(message: "header has no descr")
         }
         guard descr == "|i1" || descr == "i1" || descr == "|u1" || descr == "u1" else {
@@ -75,7 +80,8 @@ public enum NPY {
     }
 
     public static func encode(_ t: Int8Tensor) -> [UInt8] {
-        let shape = t.shape.count == 1 ? "(\(t.shape[0]),)" : "(" + t.shape.map(String.init).joined(separator: ", ") + ")"
+        let shape =
+            t.shape.count == 1 ? "(\(t.shape[0]),)" : "(" + t.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '|i1', 'fortran_order': False, 'shape': \(shape), }"
         let total = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"

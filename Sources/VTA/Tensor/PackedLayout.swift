@@ -4,7 +4,9 @@
 extension Program {
     /// A DRAM image holding the instructions, uops, input and weights; the output region zeroed.
     public func dramImage(input: Int8Tensor, weight: Int8Tensor) throws -> [UInt8] {
-        guard let w = workload else { throw WorkloadError(message: "the program carries no workload to pack tensors for") }
+        guard let w = workload else {
+            throw WorkloadError(message: "the program carries no workload to pack tensors for")
+        }
         guard input.shape == w.inputShape else {
             throw WorkloadError(message: "input has shape \(input.shape), the workload needs \(w.inputShape)")
         }
@@ -12,7 +14,10 @@ extension Program {
             throw WorkloadError(message: "weight has shape \(weight.shape), the workload needs \(w.weightShape)")
         }
         var dram = [UInt8](repeating: 0, count: dramBytes)
-        let insnRegion = region(.insn)!, uopRegion = region(.uop)!, inpRegion = region(.inp)!, wgtRegion = region(.wgt)!
+        let insnRegion = region(.insn)!
+        let uopRegion = region(.uop)!
+        let inpRegion = region(.inp)!
+        let wgtRegion = region(.wgt)!
         for (k, insn) in instructions.enumerated() {
             let bytes = try spec.encode(insn).bytes
             for b in 0..<16 { dram[insnRegion.base + 16 * k + b] = bytes[b] }
@@ -21,8 +26,13 @@ extension Program {
             let word = try spec.encode(uop)
             for b in 0..<4 { dram[uopRegion.base + 4 * k + b] = UInt8(truncatingIfNeeded: word >> (8 * UInt32(b))) }
         }
-        let batch = spec.batch, bi = spec.blockIn, bo = spec.blockOut
-        let inH = w.height, inW = w.width, inC = w.inChannels, cib = inC / bi
+        let batch = spec.batch
+        let bi = spec.blockIn
+        let bo = spec.blockOut
+        let inH = w.height
+        let inW = w.width
+        let inC = w.inChannels
+        let cib = inC / bi
         for n in 0..<w.batch {
             for c in 0..<inC {
                 for y in 0..<inH {
@@ -34,7 +44,8 @@ extension Program {
                 }
             }
         }
-        let kernH = w.kernelH, kernW = w.kernelW
+        let kernH = w.kernelH
+        let kernW = w.kernelW
         for o in 0..<w.outChannels {
             for c in 0..<inC {
                 for y in 0..<kernH {
@@ -53,8 +64,12 @@ extension Program {
     public func output(from dram: [UInt8]) -> Int8Tensor {
         let w = workload!
         let outRegion = region(.out)!
-        let batch = spec.batch, bo = spec.blockOut
-        let outH = w.outHeight, outW = w.outWidth, outC = w.outChannels, cob = outC / bo
+        let batch = spec.batch
+        let bo = spec.blockOut
+        let outH = w.outHeight
+        let outW = w.outWidth
+        let outC = w.outChannels
+        let cob = outC / bo
         var out = [Int8](repeating: 0, count: w.batch * outC * outH * outW)
         for n in 0..<w.batch {
             for c in 0..<outC {

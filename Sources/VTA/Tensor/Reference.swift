@@ -4,9 +4,14 @@
 /// arithmetic shift.
 public enum Reference {
     public static func run(_ w: Workload, input: Int8Tensor, weight: Int8Tensor, shift: Int = 8) -> Int8Tensor {
-        let oh = w.outHeight, ow = w.outWidth
+        let oh = w.outHeight
+        let ow = w.outWidth
         var out = [Int8](repeating: 0, count: w.batch * w.outChannels * oh * ow)
-        let inH = w.height, inW = w.width, inC = w.inChannels, kernH = w.kernelH, kernW = w.kernelW
+        let inH = w.height
+        let inW = w.width
+        let inC = w.inChannels
+        let kernH = w.kernelH
+        let kernW = w.kernelW
         input.data.withUnsafeBufferPointer { inp in
             weight.data.withUnsafeBufferPointer { wgt in
                 for n in 0..<w.batch {

@@ -7,7 +7,9 @@ public struct Model: Hashable, Sendable, Codable {
         public var workload: Workload
         public var count: Int
         public init(name: String, workload: Workload, count: Int = 1) {
-            self.name = name; self.workload = workload; self.count = count
+            self.name = name
+            self.workload = workload
+            self.count = count
         }
     }
 
@@ -30,7 +32,8 @@ public struct Model: Hashable, Sendable, Codable {
                 throw WorkloadError(message: "model '\(name)': layer name '\(layer.name)' appears twice")
             }
             guard layer.count >= 1 && layer.count <= 10_000 else {
-                throw WorkloadError(message: "model '\(name)', layer \(layer.name): count \(layer.count) must be between 1 and 10000")
+                throw WorkloadError(
+                    message: "model '\(name)', layer \(layer.name): count \(layer.count) must be between 1 and 10000")
             }
             do { try layer.workload.validate() } catch let error as WorkloadError {
                 throw WorkloadError(message: "model '\(name)', layer \(layer.name): \(error.message)")
@@ -63,7 +66,16 @@ public struct ModelFile: Codable, Sendable {
         // The file's keys are the conv notation of VTA.md (N, H, W, CI, CO, K, KH, KW, S, P).
         enum CodingKeys: String, CodingKey {
             case name, op, count
-            case n = "N", h = "H", w = "W", ci = "CI", co = "CO", k = "K", kh = "KH", kw = "KW", s = "S", p = "P"
+            case n = "N"
+            case h = "H"
+            case w = "W"
+            case ci = "CI"
+            case co = "CO"
+            case k = "K"
+            case kh = "KH"
+            case kw = "KW"
+            case s = "S"
+            case p = "P"
         }
     }
     public var name: String
@@ -81,8 +93,9 @@ public struct ModelFile: Codable, Sendable {
                 guard let kh = row.kh ?? row.k, let kw = row.kw ?? row.k else {
                     throw WorkloadError(message: "layer \(row.name): conv2d needs K (or KH and KW)")
                 }
-                workload = Workload(kind: .conv2d, batch: row.n ?? 1, height: h, width: w, inChannels: row.ci,
-                                    outChannels: row.co, kernelH: kh, kernelW: kw, stride: row.s ?? 1, pad: row.p ?? 0)
+                workload = Workload(
+                    kind: .conv2d, batch: row.n ?? 1, height: h, width: w, inChannels: row.ci,
+                    outChannels: row.co, kernelH: kh, kernelW: kw, stride: row.s ?? 1, pad: row.p ?? 0)
             case "dense":
                 workload = .dense(n: row.n ?? 1, ci: row.ci, co: row.co)
             default:

@@ -4,5 +4,7 @@ extension Workload {
     public var weightShape: [Int] {
         kind == .dense ? [outChannels, inChannels] : [outChannels, inChannels, kernelH, kernelW]
     }
-    public var outputShape: [Int] { kind == .dense ? [batch, outChannels] : [batch, outChannels, outHeight, outWidth] }
+    public var outputShape: [Int] {
+        kind == .dense ? [batch, outChannels] : [batch, outChannels, outHeight, outWidth]
+    }
 }

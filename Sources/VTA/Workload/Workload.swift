@@ -16,21 +16,33 @@ public struct Workload: Hashable, Sendable, Codable, CustomStringConvertible {
     public var stride: Int
     public var pad: Int
 
-    public init(kind: Kind, batch: Int, height: Int, width: Int, inChannels: Int, outChannels: Int,
-                kernelH: Int, kernelW: Int, stride: Int, pad: Int) {
-        self.kind = kind; self.batch = batch; self.height = height; self.width = width
-        self.inChannels = inChannels; self.outChannels = outChannels
-        self.kernelH = kernelH; self.kernelW = kernelW; self.stride = stride; self.pad = pad
+    public init(
+        kind: Kind, batch: Int, height: Int, width: Int, inChannels: Int, outChannels: Int,
+        kernelH: Int, kernelW: Int, stride: Int, pad: Int
+    ) {
+        self.kind = kind
+        self.batch = batch
+        self.height = height
+        self.width = width
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelH = kernelH
+        self.kernelW = kernelW
+        self.stride = stride
+        self.pad = pad
     }
 
-    public static func conv2d(n: Int = 1, h: Int, w: Int, ci: Int, co: Int, k: Int, s: Int = 1, p: Int = 0) -> Workload {
-        Workload(kind: .conv2d, batch: n, height: h, width: w, inChannels: ci, outChannels: co,
-                 kernelH: k, kernelW: k, stride: s, pad: p)
+    public static func conv2d(n: Int = 1, h: Int, w: Int, ci: Int, co: Int, k: Int, s: Int = 1, p: Int = 0) -> Workload
+    {
+        Workload(
+            kind: .conv2d, batch: n, height: h, width: w, inChannels: ci, outChannels: co,
+            kernelH: k, kernelW: k, stride: s, pad: p)
     }
 
     public static func dense(n: Int = 1, ci: Int, co: Int) -> Workload {
-        Workload(kind: .dense, batch: n, height: 1, width: 1, inChannels: ci, outChannels: co,
-                 kernelH: 1, kernelW: 1, stride: 1, pad: 0)
+        Workload(
+            kind: .dense, batch: n, height: 1, width: 1, inChannels: ci, outChannels: co,
+            kernelH: 1, kernelW: 1, stride: 1, pad: 0)
     }
 
     public var outHeight: Int { (height + 2 * pad - kernelH) / stride + 1 }
@@ -59,7 +71,8 @@ public struct Workload: Hashable, Sendable, Codable, CustomStringConvertible {
         switch kind {
         case .conv2d:
             let k = kernelH == kernelW ? "K=\(kernelH)" : "KH=\(kernelH),KW=\(kernelW)"
-            return "conv2d:N=\(batch),H=\(height),W=\(width),CI=\(inChannels),CO=\(outChannels),\(k),S=\(stride),P=\(pad)"
+            return
+                "conv2d:N=\(batch),H=\(height),W=\(width),CI=\(inChannels),CO=\(outChannels),\(k),S=\(stride),P=\(pad)"
         case .dense:
             return "dense:N=\(batch),CI=\(inChannels),CO=\(outChannels)"
         }
@@ -75,12 +88,16 @@ public struct Workload: Hashable, Sendable, Codable, CustomStringConvertible {
             if !ok { throw WorkloadError(message: "\(field): \(why) in \(self)") }
         }
         let limit = 1 << 20
-        for (name, value) in [("N", batch), ("H", height), ("W", width), ("CI", inChannels), ("CO", outChannels),
-                              ("KH", kernelH), ("KW", kernelW), ("S", stride)] {
+        for (name, value) in [
+            ("N", batch), ("H", height), ("W", width), ("CI", inChannels), ("CO", outChannels),
+            ("KH", kernelH), ("KW", kernelW), ("S", stride),
+        ] {
             try need(value >= 1 && value <= limit, name, "\(value) must be between 1 and \(limit)")
         }
         try need(pad >= 0 && pad <= 1024, "P", "\(pad) must be between 0 and 1024")
-        try need(height + 2 * pad >= kernelH && width + 2 * pad >= kernelW, "K", "the kernel is larger than the padded input")
+        try need(
+            height + 2 * pad >= kernelH && width + 2 * pad >= kernelW, "K", "the kernel is larger than the padded input"
+        )
         let sizes: [(String, [Int])] = [
             ("shape", [batch, outChannels, outHeight, outWidth, inChannels, kernelH, kernelW]),
             ("input", [batch, inChannels, height, width]),
@@ -89,8 +106,9 @@ public struct Workload: Hashable, Sendable, Codable, CustomStringConvertible {
         ]
         for (name, factors) in sizes {
             let size = Self.checkedProduct(factors)
-            try need(size.map { $0 <= Self.maxSize } ?? false, name,
-                     name == "shape" ? "more than 2^40 multiply-accumulates" : "more than 2^40 elements")
+            try need(
+                size.map { $0 <= Self.maxSize } ?? false, name,
+                name == "shape" ? "more than 2^40 multiply-accumulates" : "more than 2^40 elements")
         }
     }
 
@@ -98,7 +116,9 @@ public struct Workload: Hashable, Sendable, Codable, CustomStringConvertible {
     public func packingProblem(_ spec: HardwareSpec) -> String? {
         if batch % spec.batch != 0 { return "batch N=\(batch) is not a multiple of BATCH=\(spec.batch)" }
         if inChannels % spec.blockIn != 0 { return "CI=\(inChannels) is not a multiple of BLOCK_IN=\(spec.blockIn)" }
-        if outChannels % spec.blockOut != 0 { return "CO=\(outChannels) is not a multiple of BLOCK_OUT=\(spec.blockOut)" }
+        if outChannels % spec.blockOut != 0 {
+            return "CO=\(outChannels) is not a multiple of BLOCK_OUT=\(spec.blockOut)"
+        }
         return nil
     }
 }
@@ -119,15 +139,21 @@ extension Workload {
         }
         var values: [String: Int] = [:]
         for item in parts[1].split(separator: ",") {
-            let kv = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces).uppercased() }
+            let kv = item.split(separator: "=", maxSplits: 1).map {
+                $0.trimmingCharacters(in: .whitespaces).uppercased()
+            }
             guard kv.count == 2, let v = Int(kv[1]) else {
                 throw WorkloadError(message: "workload '\(text)': '\(item)' is not KEY=INTEGER")
             }
             values[kv[0]] = v
         }
-        let allowed: Set<String> = kind == .conv2d ? ["N", "H", "W", "CI", "CO", "K", "KH", "KW", "S", "P"] : ["N", "CI", "CO"]
+        let allowed: Set<String> =
+            kind == .conv2d ? ["N", "H", "W", "CI", "CO", "K", "KH", "KW", "S", "P"] : ["N", "CI", "CO"]
         if let unknown = values.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw WorkloadError(message: "workload '\(text)': unknown key \(unknown) (\(kind.rawValue) takes \(allowed.sorted().joined(separator: ", ")))")
+            throw WorkloadError(
+                message:
+                    "workload '\(text)': unknown key \(unknown) (\(kind.rawValue) takes \(allowed.sorted().joined(separator: ", ")))"
+            )
         }
         func required(_ key: String) throws -> Int {
             guard let v = values[key] else { throw WorkloadError(message: "workload '\(text)': missing \(key)") }
@@ -139,9 +165,10 @@ extension Workload {
             guard let kh = values["KH"] ?? k, let kw = values["KW"] ?? k else {
                 throw WorkloadError(message: "workload '\(text)': missing K (or KH and KW)")
             }
-            self.init(kind: .conv2d, batch: values["N"] ?? 1, height: try required("H"), width: try required("W"),
-                      inChannels: try required("CI"), outChannels: try required("CO"),
-                      kernelH: kh, kernelW: kw, stride: values["S"] ?? 1, pad: values["P"] ?? 0)
+            self.init(
+                kind: .conv2d, batch: values["N"] ?? 1, height: try required("H"), width: try required("W"),
+                inChannels: try required("CI"), outChannels: try required("CO"),
+                kernelH: kh, kernelW: kw, stride: values["S"] ?? 1, pad: values["P"] ?? 0)
         case .dense:
             self = .dense(n: values["N"] ?? 1, ci: try required("CI"), co: try required("CO"))
         }
