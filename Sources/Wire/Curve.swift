@@ -36,6 +36,27 @@ public enum CurveKeys {
         return String(cString: text)
     }
 
+    /// Reads a secret key file for `--curve-secret-key`. It must not be readable by others (it is the
+    /// runner's identity) and must not be a public key file handed over by mistake.
+    public static func readSecret(from file: String) throws -> String {
+        var info = stat()
+        guard stat(file, &info) == 0, let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw CurveKeyError("\(file): cannot read the secret key")
+        }
+        if file.hasSuffix(".public") || text.contains("CURVE public key") {
+            throw CurveKeyError("\(file) is a public key; --curve-secret-key takes the .secret file")
+        }
+        if info.st_mode & 0o004 != 0 {
+            throw CurveKeyError("\(file): the secret key is world-readable; chmod 600 it")
+        }
+        let key = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { !$0.isEmpty && !$0.hasPrefix("#") }
+        guard let key, key.utf8.count == 40 else {
+            throw CurveKeyError("\(file): no 40-character Z85 secret key in it")
+        }
+        return key
+    }
+
     /// Reads the Z85 public keys in a directory (one per file; blank lines and # comments ignored),
     /// as `--allow-clients DIR` names it.
     public static func allowedClients(in directory: String) throws -> Set<String> {
@@ -45,6 +66,12 @@ public enum CurveKeys {
         var keys = Set<String>()
         for name in names {
             guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else { continue }
+            // A secret key here means it was shipped to the runner boxes: refuse it rather than serve with it.
+            if name.hasSuffix(".secret") || text.contains("CURVE secret key") {
+                throw CurveKeyError(
+                    "\(directory)/\(name) is a secret key: --allow-clients takes public keys only (keep the secret one on the coordinator)"
+                )
+            }
             for line in text.split(separator: "\n") {
                 let key = line.trimmingCharacters(in: .whitespaces)
                 if key.isEmpty || key.hasPrefix("#") { continue }

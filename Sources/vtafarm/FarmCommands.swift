@@ -190,13 +190,17 @@ struct KeysGenerate: ParsableCommand {
         }
         for (suffix, key) in [("public", pair.publicKey), ("secret", pair.secretKey)] {
             let path = "\(out)/\(name).\(suffix)"
-            guard !fm.fileExists(atPath: path) else { throw UserError("\(path) exists; not overwriting a key") }
-            guard
-                fm.createFile(
-                    atPath: path, contents: Data("# vtafarm CURVE \(suffix) key\n\(key)\n".utf8),
-                    attributes: [.posixPermissions: 0o600])
-            else {
-                throw UserError("\(path): cannot write")
+            // O_EXCL: never overwrite a key; mode 600 from the first byte (no window where it is readable).
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, suffix == "secret" ? 0o600 : 0o644)
+            if fd < 0 && errno == EEXIST { throw UserError("\(path) exists; not overwriting a key") }
+            guard fd >= 0 else { throw UserError("\(path): cannot create (\(String(cString: strerror(errno))))") }
+            let bytes = Array("# vtafarm CURVE \(suffix) key\n\(key)\n".utf8)
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let synced = fsync(fd) == 0
+            close(fd)
+            guard written == bytes.count, synced else {
+                unlink(path)
+                throw UserError("\(path): write failed (\(String(cString: strerror(errno))))")
             }
             print("wrote \(path)")
         }

@@ -69,16 +69,7 @@ struct RunnerCommand: ParsableCommand {
             let chosen = try makeBackend(backend)
             options.defaultBackend = chosen.name
             if chosen.name != "vta-sim" { backends.append(chosen) }
-            if let file = curveSecretKey {
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                    throw UserError("\(file): cannot read the secret key")
-                }
-                options.curveSecretKey = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-                    .first { !$0.isEmpty && !$0.hasPrefix("#") }
-                guard options.curveSecretKey?.utf8.count == 40 else {
-                    throw UserError("\(file): no 40-character Z85 secret key in it")
-                }
-            }
+            if let file = curveSecretKey { options.curveSecretKey = try CurveKeys.readSecret(from: file) }
             if let dir = allowClients { options.allowedClientKeys = try CurveKeys.allowedClients(in: dir) }
         } catch let e as BackendError {
             throw UserError(e.description)

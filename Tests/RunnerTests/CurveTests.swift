@@ -9,7 +9,8 @@ import VTA
 @Suite(.serialized) struct CurveTests {
     func writeKey(_ dir: String, _ name: String, _ key: String) -> String {
         let path = dir + "/" + name
-        FileManager.default.createFile(atPath: path, contents: Data("\(key)\n".utf8))
+        FileManager.default.createFile(
+            atPath: path, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
         return path
     }
 
