@@ -128,10 +128,7 @@ public struct DispatcherState {
     public mutating func sendFailed(runner i: Int, _ message: Message, now: Instant) {
         switch message {
         case .measureRequest(let request):
-            guard let f = inFlight[request.requestID], f.runner == i else { return }
-            inFlight[request.requestID] = nil
-            runners[i].inFlight -= 1
-            queue.pushFront(f.pending)
+            requeue(request.requestID, from: i)
         case .hello: runners[i].nextHello = now + Self.sendRetry
         case .ping: runners[i].nextPing = now + Self.sendRetry
         default: break
@@ -141,13 +138,14 @@ public struct DispatcherState {
     /// A message from runner `i` at `now`.
     public mutating func received(_ message: Message, from i: Int, now: Instant, actions: inout [DispatchAction]) {
         runners[i].lastHeard = now
-        if runners[i].lost && !runners[i].ready {
-            if case .welcome = message {
-            } else {
-                // Greet a returning runner.
-                actions.append(.send(runner: i, .hello(Hello(coordinator: options.coordinatorName))))
-                runners[i].nextHello = now + options.pingInterval
-            }
+        var isWelcome: Bool {
+            if case .welcome = message { return true }
+            return false
+        }
+        if runners[i].lost && !runners[i].ready && !isWelcome {
+            // Greet a returning runner.
+            actions.append(.send(runner: i, .hello(Hello(coordinator: options.coordinatorName))))
+            runners[i].nextHello = now + options.pingInterval
         }
         switch message {
         case .welcome(let w):
@@ -177,11 +175,8 @@ public struct DispatcherState {
             dispatchTo(i, &actions)  // refill the credit this result freed
         case .error(let e):
             if e.code == .shuttingDown { runners[i].draining = true }
-            if e.requestID != 0, let f = inFlight[e.requestID], f.runner == i {
-                inFlight[e.requestID] = nil
-                runners[i].inFlight -= 1
-                queue.pushFront(f.pending)  // refused, not measured: try elsewhere
-                dispatch(&actions)
+            if e.requestID != 0, requeue(e.requestID, from: i) {
+                dispatch(&actions)  // refused, not measured: try elsewhere
             } else {
                 logger.warning("runner \(runners[i].address.endpoint) answered with an error: \(e)")
             }
@@ -197,6 +192,17 @@ public struct DispatcherState {
                 slots: r.everReady ? r.slots : nil, busySlots: r.busy, queueDepth: r.queued,
                 roundTrip: r.rtt, inFlight: r.inFlight, completed: r.completed)
         }
+    }
+
+    /// Takes request `id` back from runner `i` (it was not measured there) to the front of the
+    /// queue; false when it is not in flight on that runner.
+    @discardableResult
+    mutating func requeue(_ id: UInt64, from i: Int) -> Bool {
+        guard let f = inFlight[id], f.runner == i else { return false }
+        inFlight[id] = nil
+        runners[i].inFlight -= 1
+        queue.pushFront(f.pending)
+        return true
     }
 
     mutating func markLost(_ i: Int, reason: String, _ actions: inout [DispatchAction]) {
