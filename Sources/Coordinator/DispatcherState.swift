@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import VTA
 import Wire
 
 /// What the dispatcher's state machine asks its I/O loop to do.
@@ -249,8 +250,7 @@ public struct DispatcherState {
     }
 
     func nanoseconds(_ t: Instant) -> Int64 {
-        let d = t - origin
-        return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+        (t - origin).inNanoseconds
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import VTA
 
 /// Wakes a waiter when a child process exits (its termination handler signals), so waiting for
 /// a child with a deadline needs no polling of `isRunning`. Create it before `Process.run()`.
@@ -12,8 +13,7 @@ public final class ExitWatch: Sendable {
     /// True when the process has exited by `deadline`; once true, true for every later call.
     public func wait(until deadline: ContinuousClock.Instant) -> Bool {
         let left = max(.zero, deadline - .now)
-        let nanos = left.components.seconds * 1_000_000_000 + left.components.attoseconds / 1_000_000_000
-        guard exited.wait(timeout: .now() + .nanoseconds(Int(nanos))) == .success else { return false }
+        guard exited.wait(timeout: .now() + .nanoseconds(Int(left.inNanoseconds))) == .success else { return false }
         exited.signal()  // keep the news for the next waiter
         return true
     }
