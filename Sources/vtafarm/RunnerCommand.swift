@@ -66,7 +66,7 @@ struct RunnerCommand: ParsableCommand {
         options.parentPID = exitWithParent
         var backends: [MeasurementBackend] = [VTASimBackend()]
         do {
-            let chosen = try makeBackend(backend)
+            let chosen = try BackendKind.make(backend)
             options.defaultBackend = chosen.name
             if chosen.name != "vta-sim" { backends.append(chosen) }
             if let file = curveSecretKey { options.curveSecretKey = try CurveKeys.readSecret(from: file) }

@@ -11,9 +11,6 @@ public protocol MeasurementBackend: Sendable {
     func measure(_ request: MeasureRequest, deadline: ContinuousClock.Instant) -> MeasureResult
 }
 
-/// Parses a `--backend` value (`BackendKind.choices` lists them).
-public func makeBackend(_ spec: String) throws -> MeasurementBackend { try BackendKind.make(spec) }
-
 public struct BackendError: Error, CustomStringConvertible {
     public let description: String
     init(_ message: String) { description = message }
