@@ -1,229 +1,154 @@
 import Foundation
 import VTA
-import Wire
 
-/// How a measurement ended, as written in the records file (the strings are the file format).
-/// The runner's statuses plus FILTERED: rejected by the coordinator's validity filter, so it is
-/// in the `.filtered` file and took no runner time.
-public enum RecordStatus: String, Codable, Sendable, Equatable, CaseIterable {
-    case ok = "OK"
-    case invalid = "INVALID"
-    case runtimeError = "RUNTIME_ERROR"
-    case timeout = "TIMEOUT"
-    case wrongAnswer = "WRONG_ANSWER"
-    case unsupported = "UNSUPPORTED"
-    case internalError = "INTERNAL"
-    case filtered = "FILTERED"
-
-    public init(_ status: MeasureStatus) {
-        switch status {
-        case .ok: self = .ok
-        case .invalid: self = .invalid
-        case .runtimeError: self = .runtimeError
-        case .timeout: self = .timeout
-        case .wrongAnswer: self = .wrongAnswer
-        case .unsupported: self = .unsupported
-        case .internalError: self = .internalError
-        }
-    }
-
-    /// A failure of the run itself (not a configuration VTA rejects, not one we filtered).
-    public var isFailure: Bool { self != .ok && self != .invalid && self != .filtered }
-}
-
-/// One finished measurement, one JSON line in the records file.
-public struct Record: Codable, Sendable, Equatable {
-    public static let formatVersion = 1
-    public var v = Record.formatVersion
-    public var model: String
-    public var task: String
-    /// How often the layer occurs in the model.
-    public var count: Int
-    public var workload: String
-    public var hardware: [String: JSONScalar]
-    public var schedule: String
-    public var status: RecordStatus
-    public var cycles: Int?
-    public var reason: String?
-    public var error: String?
-    public var runner: String?
-    /// Unix seconds when the request was sent and when its result was recorded.
-    public var sent: Double
-    public var finished: Double
-    public var wallSeconds: Double?
-    /// The flow stage that measured it (absent outside flows): each stage's budget counts only
-    /// its own records, so a resumed flow picks up where each stage stopped.
-    public var stage: String?
-
-    enum CodingKeys: String, CodingKey {
-        case v, model, task, count, workload, hardware, schedule, status, cycles, reason, error, runner, sent, finished
-        case wallSeconds = "wall_seconds"
-        case stage
-    }
-
-    public init(
-        model: String, task: String, count: Int, workload: Workload, hardware: HardwareConfig, schedule: Schedule,
-        status: RecordStatus, cycles: Int? = nil, reason: String? = nil, error: String? = nil,
-        runner: String? = nil,
-        sent: Double, finished: Double, wallSeconds: Double? = nil
-    ) {
-        self.model = model
-        self.task = task
-        self.count = count
-        self.workload = workload.description
-        self.hardware = hardware.values
-        self.schedule = schedule.description
-        self.status = status
-        self.cycles = cycles
-        self.reason = reason
-        self.error = error
-        self.runner = runner
-        self.sent = sent
-        self.finished = finished
-        self.wallSeconds = wallSeconds
-    }
-
-    /// What makes two measurements the same measurement: layer, hardware and schedule.
-    public var key: String { Self.key(task: task, hardwareKey: hardwareKey, schedule: schedule) }
-
-    /// The key of a measurement not recorded yet, without building (and re-parsing) a record.
-    public static func key(task: String, hardwareKey: String, schedule: String) -> String {
-        "\(task)|\(hardwareKey)|\(schedule)"
-    }
-
-    /// The hardware's canonical key (JSON may spell 100.0 as 100; this does not care).
-    public var hardwareKey: String {
-        hardwareConfig?.canonicalKey
-            ?? hardware.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-    }
-
-    public var hardwareConfig: HardwareConfig? { try? HardwareConfig(values: hardware) }
-}
-
-/// An append-only JSON Lines file of records. Each line is written and fsync'd before `append`
-/// returns, so a record counted is a record kept. A torn last line (a crash mid-write) is
-/// detected on open, reported, and cut off so that new lines do not join it.
+/// An append-only JSON Lines file of records.
+///
+/// A writer (`init(path:resume:model:)`) holds an exclusive lock on the file, so two coordinators
+/// never interleave lines in one file; it appends with O_APPEND, and each line is written and
+/// fsync'd before `append` returns, so a record counted is a record kept. A torn last line (a
+/// crash mid-write) is reported and cut off so that new lines do not join it. A reader
+/// (`read(path:)`) takes no lock and changes nothing: a torn tail may be a line a running writer
+/// is still completing.
+///
+/// Loading is strict about what it trusts: a line of another format version is an error (not
+/// skipped: that file is not ours to append to), a line that is not a record is reported and
+/// skipped, a record seen before (same layer, hardware and schedule) is counted as a duplicate
+/// and not loaded again, and a writer refuses a file holding another model's records.
 public final class RecordStore {
     public let path: String
     public private(set) var records: [Record] = []
-    /// Lines that could not be read (a torn tail), with their 1-based line numbers.
+    /// Lines that could not be read (a torn tail, a line that is not a record), 1-based.
     public private(set) var skipped: [(line: Int, text: String)] = []
-    /// `records[i].hardwareKey`, computed once per record: the key parses the hardware
-    /// dictionary, and the tuners' replays and the flows' latency queries filter by it often.
-    public private(set) var hardwareKeys: [String] = []
-    private let fd: Int32
+    /// Records dropped on load because an earlier line holds the same measurement.
+    public private(set) var duplicates = 0
+    private let fd: Int32?
     private var keys = Set<String>()
 
     public struct OpenError: Error, CustomStringConvertible {
         public let description: String
     }
 
-    /// Opens (creating if needed) a records file. With `resume: false` an existing non-empty file
-    /// is an error, so that no run silently mixes with an old one.
-    public init(path: String, resume: Bool) throws {
+    /// Opens (creating if needed) a records file to append to, locked against other writers.
+    /// With `resume: false` an existing non-empty file is an error, so that no run silently mixes
+    /// with an old one. With `model`, records of any other model make it an error too.
+    public init(path: String, resume: Bool, model: String? = nil) throws {
         self.path = path
-        let exists = FileManager.default.fileExists(atPath: path)
-        var keepBytes = 0
-        var loaded: [Record] = []
-        if exists {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw OpenError(description: "\(path): cannot read")
-            }
-            if !data.isEmpty && !resume {
-                throw OpenError(
-                    description:
-                        "\(path) already holds records: pass --resume to continue that run, or choose another --records file"
-                )
-            }
-            let decoder = JSONDecoder()
-            var offset = 0
-            var lineNumber = 0
-            let bytes = [UInt8](data)
-            while offset < bytes.count {
-                lineNumber += 1
-                let end = bytes[offset...].firstIndex(of: UInt8(ascii: "\n"))
-                let line = Data(bytes[offset..<(end ?? bytes.count)])
-                let complete = end != nil
-                if complete, let record = try? decoder.decode(Record.self, from: line) {
-                    loaded.append(record)
-                    keepBytes = end! + 1
-                } else if !line.isEmpty {
-                    skipped.append((lineNumber, String(decoding: line.prefix(120), as: UTF8.self)))
-                    if complete { keepBytes = end! + 1 }  // a bad line in the middle is kept (and reported), not cut
-                } else if complete {
-                    keepBytes = end! + 1
-                }
-                offset = (end ?? bytes.count) + 1
-            }
+        let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw OpenError(description: "\(path): cannot open: \(Self.lastError())") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let why = errno == EWOULDBLOCK ? "another vtafarm process is writing it" : Self.lastError()
+            close(fd)
+            throw OpenError(description: "\(path): cannot lock: \(why) (one writer per records file)")
         }
-        fd = open(path, O_WRONLY | O_CREAT, 0o644)
-        guard fd >= 0 else {
-            throw OpenError(description: "\(path): cannot open for writing: \(String(cString: strerror(errno)))")
+        self.fd = fd
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw OpenError(description: "\(path): cannot read")
         }
-        // Cut a torn tail so the next record starts on its own line.
-        if exists { _ = ftruncate(fd, off_t(keepBytes)) }
-        _ = lseek(fd, 0, SEEK_END)
-        loaded.forEach(remember)
+        if !data.isEmpty && !resume {
+            throw OpenError(
+                description:
+                    "\(path) already holds records: pass --resume to continue that run, or choose another --records file"
+            )
+        }
+        let keepBytes = try load(data)
+        if let model, let other = records.first(where: { $0.model != model }) {
+            throw OpenError(
+                description:
+                    "\(path) holds records of model \(other.model), not \(model): choose another --records file")
+        }
+        // Cut a torn tail so the next record starts on its own line (only a writer may: it holds the lock).
+        if keepBytes < data.count, ftruncate(fd, off_t(keepBytes)) != 0 {
+            throw OpenError(description: "\(path): cannot cut the torn last line: \(Self.lastError())")
+        }
     }
 
-    deinit { close(fd) }
+    /// Reads a records file without locking or changing it.
+    public init(reading path: String) throws {
+        self.path = path
+        fd = nil
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw OpenError(description: "\(path): no such file")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw OpenError(description: "\(path): cannot read")
+        }
+        _ = try load(data)
+    }
+
+    deinit { if let fd { close(fd) } }
+
+    static func lastError() -> String { String(cString: strerror(errno)) }
+
+    /// Parses every line; returns how many leading bytes hold complete lines (the rest is a torn tail).
+    private func load(_ data: Data) throws -> Int {
+        let decoder = JSONDecoder()
+        var keepBytes = 0
+        var offset = 0
+        var lineNumber = 0
+        let bytes = [UInt8](data)
+        while offset < bytes.count {
+            lineNumber += 1
+            let end = bytes[offset...].firstIndex(of: UInt8(ascii: "\n"))
+            let line = Data(bytes[offset..<(end ?? bytes.count)])
+            if let end { keepBytes = end + 1 }  // a bad line in the middle is kept (and reported), not cut
+            offset = (end ?? bytes.count) + 1
+            guard !line.isEmpty else { continue }
+            // A line without its newline is a torn write, whatever it holds.
+            guard end != nil else {
+                skipped.append((lineNumber, String(decoding: line.prefix(120), as: UTF8.self)))
+                continue
+            }
+            let record: Record
+            do { record = try decoder.decode(Record.self, from: line) } catch let e as Record.FormatError
+                where e.foreignVersion
+            {
+                throw OpenError(description: "\(path):\(lineNumber): \(e.description)")
+            } catch {
+                skipped.append((lineNumber, String(decoding: line.prefix(120), as: UTF8.self)))
+                continue
+            }
+            guard keys.insert(record.key).inserted else {
+                duplicates += 1
+                continue
+            }
+            records.append(record)
+        }
+        return keepBytes
+    }
 
     /// Whether this exact measurement (layer, hardware, schedule) is already recorded.
     public func contains(key: String) -> Bool { keys.contains(key) }
 
-    /// Appends one record and fsyncs it.
+    /// Appends one record and fsyncs it. On a failed or short write (a full disk) the partial
+    /// line is cut off again, so the file holds exactly the records counted before the error.
     public func append(_ record: Record) throws {
+        guard let fd else { throw OpenError(description: "\(path): opened for reading only") }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var line = try encoder.encode(record)
         line.append(UInt8(ascii: "\n"))
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == line.count else {
-            throw OpenError(description: "\(path): write failed: \(String(cString: strerror(errno)))")
+        let before = lseek(fd, 0, SEEK_END)
+        var done = 0
+        while done < line.count {
+            let n = line.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n > 0 {
+                done += n
+                continue
+            }
+            if n < 0 && errno == EINTR { continue }
+            let why = n < 0 ? Self.lastError() : "no space left on the device"
+            if before >= 0 { _ = ftruncate(fd, before) }
+            throw OpenError(
+                description:
+                    "\(path): write failed: \(why); the \(records.count) records before this one are kept")
         }
         guard fsync(fd) == 0 else {
-            throw OpenError(description: "\(path): fsync failed: \(String(cString: strerror(errno)))")
+            let why = Self.lastError()
+            if before >= 0 { _ = ftruncate(fd, before) }
+            throw OpenError(
+                description: "\(path): fsync failed: \(why); the \(records.count) records before this one are kept")
         }
-        remember(record)
-    }
-
-    private func remember(_ record: Record) {
-        let hardwareKey = record.hardwareKey
+        keys.insert(record.key)
         records.append(record)
-        hardwareKeys.append(hardwareKey)
-        keys.insert(Record.key(task: record.task, hardwareKey: hardwareKey, schedule: record.schedule))
-    }
-
-    /// Every record with its hardware key, ordered by (task, hardware, schedule). The file is in
-    /// arrival order, which differs from run to run; learning from a replay in this order makes
-    /// later jobs on the same file (a flow's next stage, a resumed run) repeat exactly.
-    public func replayOrder() -> [(record: Record, hardwareKey: String)] {
-        zip(records, hardwareKeys).map { (record: $0, hardwareKey: $1) }.sorted {
-            ($0.record.task, $0.hardwareKey, $0.record.schedule) < ($1.record.task, $1.hardwareKey, $1.record.schedule)
-        }
-    }
-
-    /// The records on one hardware configuration, in file order.
-    public func records(onHardware key: String) -> [Record] {
-        zip(records, hardwareKeys).compactMap { $0.1 == key ? $0.0 : nil }
-    }
-
-    /// Per task on one hardware configuration: how many records it has, and the fastest valid
-    /// measurement (the first, on a tie).
-    public func bestPerTask(
-        onHardware key: String
-    ) -> [String: (measured: Int, best: (schedule: Schedule, cycles: Int)?)] {
-        var out: [String: (measured: Int, best: (schedule: Schedule, cycles: Int)?)] = [:]
-        for r in records(onHardware: key) {
-            var entry = out[r.task] ?? (0, nil)
-            entry.measured += 1
-            if r.status == .ok, let c = r.cycles, entry.best == nil || c < entry.best!.cycles,
-                let s = try? Schedule(parsing: r.schedule)
-            {
-                entry.best = (s, c)
-            }
-            out[r.task] = entry
-        }
-        return out
     }
 }

@@ -76,9 +76,7 @@ struct BenchSearch: ParsableCommand {
                 ) { _ in }.run()
                 dispatcher.close()
                 var perLayer: [String: [Int?]] = [:]
-                for r in store.records(onHardware: summary.hardware.canonicalKey) {
-                    perLayer[r.task, default: []].append(r.status == .ok ? r.cycles : nil)
-                }
+                for r in store.records(on: summary.hardware) { perLayer[r.task, default: []].append(r.okCycles) }
                 let dispatched = store.records.count
                 runs[tuner, default: []].append(
                     Run(

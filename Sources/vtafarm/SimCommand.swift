@@ -325,7 +325,7 @@ struct Sim: ParsableCommand {
                 )
             }
         }
-        let total = rows.reduce(0) { $0 + ($1.cycles ?? 0) * $1.layer.count }
+        let total = model.latency { rows[$0].cycles ?? 0 } ?? 0  // the layers with a valid schedule
         let bound = rows.reduce(0) {
             $0 + $1.layer.count * (($1.layer.workload.macs + spec.macsPerCycle - 1) / spec.macsPerCycle)
         }
