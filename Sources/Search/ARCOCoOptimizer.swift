@@ -20,13 +20,7 @@ import VTA
 ///   as the plan size needs.
 /// The first round measures the base configuration and the buildable one farthest from it
 /// (max-min distance over 64 random buildable ones).
-public final class ARCOCoOptimizer {
-    public struct Proposal: Sendable {
-        public var hardware: HardwareConfig
-        public var layer: Int
-        public var schedule: Schedule
-    }
-
+public final class ARCOCoOptimizer: Proposer {
     public let space: HardwareSpace
     public let layers: [Model.Layer]
     let seed: UInt64
@@ -123,7 +117,7 @@ public final class ARCOCoOptimizer {
     public var measuredModels: [(hardware: HardwareConfig, cycles: Int)] {
         measured.compactMap { k, perLayer in
             guard perLayer.count == layers.count, let c = configs[k] else { return nil }
-            return (c, layers.indices.reduce(0) { $0 + perLayer[$1]! * layers[$1].count })
+            return Model.latency(of: layers) { perLayer[$0] }.map { (c, $0) }
         }.sorted { $0.cycles != $1.cycles ? $0.cycles < $1.cycles : key($0.hardware) < key($1.hardware) }
     }
 
@@ -133,23 +127,25 @@ public final class ARCOCoOptimizer {
     /// call: each round's configurations get `perLayer` schedules of every layer, over as many
     /// calls as that takes, so the result does not depend on the plan size and the hardware
     /// agent runs once per round rather than once per plan.
-    public func propose(_ count: Int) -> [Proposal] {
+    public func propose(_ count: Int) throws -> [Candidate] {
         guard count > 0 else { return [] }
-        var out: [Proposal] = []
+        var out: [Candidate] = []
         var newRounds = 0
         while out.count < count {
             if !round.contains(where: { $0.left > 0 }) {
                 guard newRounds < 2 else { break }
                 newRounds += 1
-                startRound()
+                try startRound()
                 if round.isEmpty { break }
             }
             for k in round.indices where round[k].left > 0 && out.count < count {
                 let t = tuner(round[k].hardware, round[k].layer)
-                let picks = t.propose(min(round[k].left, count - out.count))
+                let picks = try t.propose(min(round[k].left, count - out.count))
                 round[k].left = picks.isEmpty ? 0 : round[k].left - picks.count
                 out += picks.map {
-                    Proposal(hardware: round[k].hardware, layer: round[k].layer, schedule: t.space.schedule(at: $0))
+                    Candidate(
+                        hardware: round[k].hardware, layer: round[k].layer, schedule: t.space.schedule(at: $0),
+                        knownValid: t.checksValidity)
                 }
             }
         }
@@ -162,18 +158,17 @@ public final class ARCOCoOptimizer {
 
     /// Picks the round's configurations: at first the base and one random buildable one; then
     /// the best fully measured one (exploit) and the hardware agent's most promising new one.
-    func startRound() {
+    func startRound() throws {
         var targets: [HardwareConfig] = []
         if measured.isEmpty || !model.isTrained {
             if canBuild(space.base) { targets.append(space.base) }
             targets += spreadBuildable(firstRound - targets.count, from: targets)
         } else {
             if let best = measuredModels.first?.hardware { targets.append(best) }
-            if let explore = try? exploreHardware(),
-                let pick = explore.visited.first(where: {
-                    measured[key($0.config)] == nil || measured[key($0.config)]!.count < layers.count
-                })
-            {
+            let explore = try exploreHardware()
+            if let pick = explore.visited.first(where: {
+                measured[key($0.config)] == nil || measured[key($0.config)]!.count < layers.count
+            }) {
                 // Confidence sampling over hardware: skip a candidate whose optimistic bound
                 // (mean + std) still predicts it slower than the best measured configuration;
                 // the round then goes to the best one alone.
@@ -184,24 +179,32 @@ public final class ARCOCoOptimizer {
         round = targets.flatMap { c in layers.indices.map { (c, $0, perLayer) } }
     }
 
-    public func observe(_ results: [(hardware: HardwareConfig, layer: Int, schedule: Schedule, cycles: Int?)]) {
+    public func observe(_ results: [(candidate: Candidate, cycles: Int?)]) throws {
         var byTuner: [String: [(index: Int, cycles: Int?)]] = [:]
-        for r in results {
-            let k = key(r.hardware)
-            configs[k] = r.hardware
-            let t = tuner(r.hardware, r.layer)
-            if let i = t.space.index(of: r.schedule) { byTuner["\(k)|\(r.layer)", default: []].append((i, r.cycles)) }
-            if let c = r.cycles {
-                let old = measured[k]?[r.layer]
-                if old == nil || c < old! { measured[k, default: [:]][r.layer] = c }
+        for (candidate, cycles) in results where layers.indices.contains(candidate.layer) {
+            let k = key(candidate.hardware)
+            configs[k] = candidate.hardware
+            let t = tuner(candidate.hardware, candidate.layer)
+            if let i = t.space.index(of: candidate.schedule) {
+                byTuner["\(k)|\(candidate.layer)", default: []].append((i, cycles))
+            }
+            if let c = cycles {
+                let old = measured[k]?[candidate.layer]
+                if old == nil || c < old! { measured[k, default: [:]][candidate.layer] = c }
             } else if measured[k] == nil {
                 measured[k] = [:]
             }
-            model.add(globalFeatures(r.hardware, r.layer, r.schedule), cycles: r.cycles)
+            model.add(globalFeatures(candidate.hardware, candidate.layer, candidate.schedule), cycles: cycles)
         }
-        for (k, rs) in byTuner.sorted(by: { $0.key < $1.key }) { tuners[k]?.observe(rs) }
-        try? model.fit()
+        for (k, rs) in byTuner.sorted(by: { $0.key < $1.key }) { try tuners[k]?.observe(rs) }
+        try model.fit()
     }
+
+    /// A new round of hardware may always have something to offer.
+    public var isExhausted: Bool { false }
+    /// One call per plan: a call fills it from whole hardware rounds, and asking again would
+    /// start another round.
+    public var proposalRounds: Int { 1 }
 
     /// Predicted -log model latency of a configuration, with the spread of the ensemble.
     func predictModel(_ c: HardwareConfig) throws -> (mean: Float, std: Float) {

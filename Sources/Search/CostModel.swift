@@ -3,7 +3,8 @@ import VTA
 
 /// A surrogate of measured latency with a confidence: an ensemble of gradient-boosted trees, each
 /// trained on a bootstrap resample of the observations. The mean of their predictions is the
-/// estimate; their spread is the uncertainty (small where the data agree, large off the data).
+/// estimate; their spread is the uncertainty where the observations disagree (measured: the
+/// spread does not grow off the data, where every member extrapolates the same constant).
 ///
 /// Target: -log(cycles), so higher is better and ratios become differences. Invalid
 /// configurations are fed with a penalty one unit (a factor e) below the worst valid one, as

@@ -43,14 +43,14 @@ import VTA
         let job = TuningJob(settings: settings, dispatcher: dispatcher, records: records, filteredRecords: filtered) {
             _ in
         }
-        _ = try job.run()
+        let summary = try job.run()
         let statuses = records.records.map(\.status)
         #expect(statuses.count == 60)
         let early = statuses.prefix(20).filter { $0 == .invalid }.count
         let late = statuses.suffix(20).filter { $0 == .invalid }.count
         #expect(early >= 5, "the board rejected \(early) of the first 20")
         #expect(late < early, "invalid dispatches: first 20 \(early), last 20 \(late)")
-        #expect(job.predictedInvalid > 0)
+        #expect(summary.predictedInvalid > 0)
         #expect(filtered.records.contains { $0.reason == "predicted_invalid" })
     }
 }

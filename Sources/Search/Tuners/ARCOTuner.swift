@@ -26,6 +26,8 @@ import VTA
 /// other half their one-step valid neighbours. Everything is seeded.
 public final class ARCOTuner: ScheduleTuner {
     public let name = "arco"
+    /// Every schedule it proposes passed `isValid` (the static VTA rules).
+    public var checksValidity: Bool { true }
     let context: TuningContext
     let model: CostModel
     var rng: SplitMix64
@@ -98,7 +100,7 @@ public final class ARCOTuner: ScheduleTuner {
 
     // MARK: tuner interface
 
-    public func propose(_ count: Int) -> [Int] {
+    public func propose(_ count: Int) throws -> [Int] {
         guard count > 0 else { return [] }
         var plan: [Int]
         if !model.isTrained && !initialized {
@@ -117,7 +119,7 @@ public final class ARCOTuner: ScheduleTuner {
             let anchors = measured.filter { $0.value != nil }.map(\.key).sorted()
             plan = randomValid(count, near: anchors)
         } else {
-            let candidates = (try? explore()) ?? [:]
+            let candidates = try explore()
             let exploreCount = max(1, count / 10)
             plan = confidenceSample(candidates, count - exploreCount)
             let anchors = measured.filter { $0.value != nil }.map(\.key).sorted()
@@ -127,13 +129,13 @@ public final class ARCOTuner: ScheduleTuner {
         return plan
     }
 
-    public func observe(_ results: [(index: Int, cycles: Int?)]) {
+    public func observe(_ results: [(index: Int, cycles: Int?)]) throws {
         for r in results {
             measured[r.index] = r.cycles
             proposed.insert(r.index)
             model.add(context.features(r.index), cycles: r.cycles)
         }
-        try? model.fit()
+        try model.fit()
     }
 
     /// Best-first by lower confidence bound, with a cap per channel-knob setting.

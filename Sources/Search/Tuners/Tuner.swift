@@ -6,10 +6,17 @@ import VTA
 public protocol ScheduleTuner: AnyObject {
     var name: String { get }
     /// Up to `count` schedule indices of the space, none proposed before. Fewer (or none) when
-    /// the tuner has nothing new to offer.
-    func propose(_ count: Int) -> [Int]
+    /// the tuner has nothing new to offer. Throws when its cost model fails.
+    func propose(_ count: Int) throws -> [Int]
     /// Results for proposed (or replayed) indices: cycles, or nil when invalid or failed.
-    func observe(_ results: [(index: Int, cycles: Int?)])
+    /// Throws when its cost model cannot be fitted.
+    func observe(_ results: [(index: Int, cycles: Int?)]) throws
+    /// Whether it proposes only schedules the static VTA rules accept (so nobody checks again).
+    var checksValidity: Bool { get }
+}
+
+extension ScheduleTuner {
+    public var checksValidity: Bool { false }
 }
 
 /// What every tuner gets: the space it searches, the hardware it searches for, and a seed.

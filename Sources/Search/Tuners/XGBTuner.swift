@@ -38,14 +38,14 @@ public final class XGBTuner: ScheduleTuner {
         return out
     }
 
-    public func propose(_ count: Int) -> [Int] {
+    public func propose(_ count: Int) throws -> [Int] {
         guard count > 0 else { return [] }
         var plan: [Int]
         if !model.isTrained {
             plan = randomUnvisited(count)
         } else {
             let greedy = Int((1 - epsilon) * Double(count))
-            plan = (try? anneal(greedy)) ?? []
+            plan = try anneal(greedy)
             for i in randomUnvisited(count) where plan.count < count && !plan.contains(i) { plan.append(i) }
         }
         visited.formUnion(plan)
@@ -84,11 +84,11 @@ public final class XGBTuner: ScheduleTuner {
         return best.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(count).map(\.key)
     }
 
-    public func observe(_ results: [(index: Int, cycles: Int?)]) {
+    public func observe(_ results: [(index: Int, cycles: Int?)]) throws {
         for r in results {
             visited.insert(r.index)
             model.add(context.features(r.index), cycles: r.cycles)
         }
-        try? model.fit()
+        try model.fit()
     }
 }
