@@ -26,6 +26,7 @@ import Yams
 /// (`when`, `until`) compare `latency` (cycles), `gain` (percent improvement of the model latency
 /// by the last stage run) or `measured` (measurements so far) with a number.
 public struct Flow: Sendable, Equatable {
+    /// The stage kinds; what each one does, and the settings it takes, are in FlowStages/.
     public enum Kind: String, Sendable, CaseIterable { case search, tune, verify, fork }
 
     public struct Stage: Sendable, Equatable {
@@ -114,13 +115,6 @@ public struct Flow: Sendable, Equatable {
         return try parse(text, path: path)
     }
 
-    static let keys: [Kind: Set<String>] = [
-        .search: ["budget", "fpga", "space", "plan-size", "seed", "when", "repeat", "until"],
-        .tune: ["budget", "tuner", "plan-size", "seed", "when", "repeat", "until"],
-        .verify: ["seed", "when"],
-        .fork: [],
-    ]
-
     public static func parse(_ text: String, path: String = "flow.yaml") throws -> Flow {
         func fail(_ node: Node?, _ message: String) -> LoadError {
             LoadError(path: path, line: node?.mark.map { $0.line }, message: message)
@@ -192,9 +186,10 @@ public struct Flow: Sendable, Equatable {
             }
             for (keyNode, value) in settings {
                 let key = keyNode.string ?? "?"
-                guard keys[kind]!.contains(key) else {
+                guard kind.stage.settings.contains(key) else {
                     throw fail(
-                        keyNode, "\(name): unknown setting \(key) (\(keys[kind]!.sorted().joined(separator: ", ")))")
+                        keyNode,
+                        "\(name): unknown setting \(key) (\(kind.stage.settings.sorted().joined(separator: ", ")))")
                 }
                 switch key {
                 case "budget": stage.budget = try int(value, key, 1...10_000_000)
@@ -226,7 +221,7 @@ public struct Flow: Sendable, Equatable {
                 default: break
                 }
             }
-            if kind != .verify && stage.budget == 0 {
+            if kind.stage.needsBudget && stage.budget == 0 {
                 throw fail(kindNode, "\(name): needs a budget (measurements for this stage)")
             }
             if stage.until != nil && stage.repeats == 1 {
@@ -243,48 +238,5 @@ public struct Flow: Sendable, Equatable {
 
     static func budget(_ stages: [Stage]) -> Int {
         stages.reduce(0) { $0 + $1.budget * $1.repeats + $1.branches.reduce(0) { $0 + budget($1.stages) } }
-    }
-}
-
-/// `KNOB: value` or `KNOB: [values]` lines narrowing or fixing arco's hardware knobs (a
-/// `--hw-space` file, or a flow's `space:`).
-public enum HardwareSpaceFile {
-    public static func load(path: String) throws -> [String: [Int]] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw Flow.LoadError(path: path, line: nil, message: "cannot read the file")
-        }
-        let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch {
-            throw Flow.LoadError(path: path, line: nil, message: "not valid YAML: \(error)")
-        }
-        guard let node else { throw Flow.LoadError(path: path, line: nil, message: "expected KNOB: value lines") }
-        return try overrides(node, path: path)
-    }
-
-    static func overrides(_ node: Node, path: String) throws -> [String: [Int]] {
-        guard let mapping = node.mapping else {
-            throw Flow.LoadError(path: path, line: node.mark?.line, message: "expected KNOB: value lines")
-        }
-        var out: [String: [Int]] = [:]
-        for (key, value) in mapping {
-            let name = key.string ?? "?"
-            let line = key.mark?.line
-            if let v = value.int {
-                out[name] = [v]
-                continue
-            }
-            guard let list = value.sequence, !list.isEmpty else {
-                throw Flow.LoadError(
-                    path: path, line: line, message: "\(name): expected an integer or a list of integers")
-            }
-            out[name] = try list.map { item in
-                guard let v = item.int else {
-                    throw Flow.LoadError(
-                        path: path, line: line, message: "\(name): '\(item.string ?? "?")' is not an integer")
-                }
-                return v
-            }
-        }
-        return out
     }
 }

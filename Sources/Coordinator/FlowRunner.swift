@@ -2,9 +2,10 @@ import Foundation
 import Search
 import VTA
 
-/// Runs a `Flow` stage by stage over one records file and one dispatcher. Each search or tune
-/// stage is a `TuningJob` tagged with the stage's name (`2:tune`, `2:tune#2` for a repeat), so
-/// its budget counts only its own records and a resumed flow continues where each stage stopped.
+/// Runs a `Flow` stage by stage over one records file and one dispatcher; what each kind of stage
+/// does is in FlowStages/. Each search or tune stage is a `TuningJob` tagged with the stage's name
+/// (`2:tune`, `2:tune#2` for a repeat), so its budget counts only its own records and a resumed
+/// flow continues where each stage stopped.
 public final class FlowRunner {
     public struct StageReport: Sendable {
         public var name: String
@@ -30,6 +31,7 @@ public final class FlowRunner {
     }
 
     let flow: Flow
+    /// The model, the starting hardware, the seed, backend and timeout of every stage.
     let base: TuneSettings
     let defaultFPGA: FPGA?
     let dispatcher: Dispatcher
@@ -56,12 +58,7 @@ public final class FlowRunner {
 
     /// The model latency on `hardware` from every record in the file: the sum over layers of
     /// count x best cycles, nil while a layer has no valid measurement there.
-    public func latency(on hardware: HardwareConfig) -> Int? {
-        records.layerOutcomes(base.model, on: hardware).reduce(0 as Int?) { total, o in
-            guard let total, let c = o.best?.cycles else { return nil }
-            return total + c * o.layer.count
-        }
-    }
+    public func latency(on hardware: HardwareConfig) -> Int? { records.latency(base.model, on: hardware) }
 
     /// What the stages share besides the records file.
     struct State {
@@ -110,97 +107,46 @@ public final class FlowRunner {
     }
 
     func run(_ stage: Flow.Stage, name: String, _ state: inout State) throws {
-        var report = StageReport(name: name)
-        switch stage.kind {
-        case .fork:
-            // Every branch starts from the same state; the one with the lowest model latency
-            // carries on (ties: the first). All branches' records stay in the file.
-            var outcomes: [(name: String, state: State)] = []
-            for branch in stage.branches {
-                var s = state
-                s.reports = []
-                try run(branch.stages, prefix: "\(name)/\(branch.name)/", &s)
-                state.reports += s.reports
-                if !s.verified { state.verified = false }
-                outcomes.append((branch.name, s))
-            }
-            let best = outcomes.min { a, b in (a.state.latency ?? .max) < (b.state.latency ?? .max) }!
-            let before = state.latency
-            let reports = state.reports
-            state = best.state
-            state.reports = reports
-            state.verified = state.verified && outcomes.allSatisfy(\.state.verified)
-            state.gain = state.latency.map { now in before.map { 100 * Double($0 - now) / Double($0) } ?? 100 }
-            report.latency = state.latency
-            report.gain = state.gain
-            log(
-                "stage \(name): branch \(best.name) carries on (\(outcomes.map { "\($0.name) \($0.state.latency.map(formatCycles) ?? "incomplete")" }.joined(separator: ", ")) cycles); hardware \(state.hardware.shortName)"
-            )
-        case .verify:
-            report.verification = try verify(on: state.hardware, seed: stage.seed ?? 1)
-            let failed = report.verification.filter { !($0.outcome?.passed ?? false) }
-            if !failed.isEmpty { state.verified = false }
-            log(
-                "stage \(name): \(report.verification.count - failed.count) of \(report.verification.count) layers' best schedules match the reference on \(state.hardware.shortName)"
-            )
-            for f in failed { log("  \(f.layer): \(f.outcome?.description ?? "no valid measurement to verify")") }
-        case .search, .tune:
-            var settings = base
-            settings.hardware = state.hardware
-            settings.budget = stage.budget
-            settings.planSize = stage.planSize ?? base.planSize
-            settings.seed = base.seed &+ (stage.seed ?? Self.stableHash(name))
-            settings.stage = name
-            if stage.kind == .search {
-                settings.tuner = .arco
-                let board = stage.fpga.flatMap(FPGA.named) ?? defaultFPGA ?? FPGA.defaultBoard
-                do {
-                    settings.hardwareSpace = try HardwareSpace(
-                        base: state.hardware, fpga: board, workloads: base.model.layers.map(\.workload),
-                        overrides: stage.space)
-                } catch let e as HardwareSpace.SpaceError {
-                    throw FlowError(description: "stage \(name) (line \(stage.line ?? 0)): \(e.description)")
-                }
-            } else {
-                settings.tuner = stage.tuner
-                settings.hardwareSpace = nil
-            }
-            let job = TuningJob(
-                settings: settings, dispatcher: dispatcher, records: records, filteredRecords: filteredRecords,
-                progress: progress)
-            let summary = try job.run()
-            report.summary = summary
-            let before = state.latency
-            if stage.kind == .search { state.hardware = summary.hardware }
-            state.latency = latency(on: state.hardware)
-            state.gain = state.latency.map { now in before.map { 100 * Double($0 - now) / Double($0) } ?? 100 }
-            report.latency = state.latency
-            report.gain = state.gain
-            let what = stage.kind == .search ? "arco within \(board(settings))" : stage.tuner.rawValue
-            log(
-                "stage \(name) (\(what)): \(summary.measured) measured, \(summary.filtered) filtered; hardware \(state.hardware.shortName); model latency \(state.latency.map(formatCycles) ?? "incomplete")\(state.gain.map { String(format: ", gain %.2f%%", $0) } ?? "")"
-            )
-        }
-        state.reports.append(report)
+        state.reports.append(try stage.kind.stage.run(stage, name: name, state: &state, flow: self))
     }
 
-    func board(_ settings: TuneSettings) -> String { settings.hardwareSpace?.fpga?.name ?? "any FPGA" }
+    /// A search or tune stage's job settings: the flow's, with the stage's budget, plan size,
+    /// seed and name, on the flow's hardware.
+    func settings(for stage: Flow.Stage, name: String, state: State) -> TuneSettings {
+        var settings = base
+        settings.hardware = state.hardware
+        settings.budget = stage.budget
+        settings.planSize = stage.planSize ?? base.planSize
+        settings.seed = base.seed &+ (stage.seed ?? Self.stableHash(name))
+        settings.stage = name
+        return settings
+    }
+
+    /// Runs a tuning job as a stage: the flow's hardware follows a hardware search, and the
+    /// model latency (from every record in the file) is updated.
+    func runJob(
+        _ settings: TuneSettings, stage: Flow.Stage, name: String, what: String, _ state: inout State
+    ) throws -> StageReport {
+        var report = StageReport(name: name)
+        let job = TuningJob(
+            settings: settings, dispatcher: dispatcher, records: records, filteredRecords: filteredRecords,
+            progress: progress)
+        let summary = try job.run()
+        report.summary = summary
+        let before = state.latency
+        if settings.hardwareSpace != nil { state.hardware = summary.hardware }
+        state.update(latency: latency(on: state.hardware), before: before)
+        report.latency = state.latency
+        report.gain = state.gain
+        log(
+            "stage \(name) (\(what)): \(summary.measured) measured, \(summary.filtered) filtered; hardware \(state.hardware.shortName); model latency \(state.latency.map(formatCycles) ?? "incomplete")\(state.gain.map { String(format: ", gain %.2f%%", $0) } ?? "")"
+        )
+        return report
+    }
 
     /// FNV-1a of a stage's name: each stage (and repeat, and branch) gets its own seed, the
     /// same in every run of the flow.
     static func stableHash(_ name: String) -> UInt64 {
         name.utf8.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
-    }
-
-    /// Each layer's best recorded schedule on `hardware`, checked on the functional model
-    /// against the reference convolution (seeded random tensors). nil: nothing to verify.
-    func verify(
-        on hardware: HardwareConfig, seed: UInt64
-    ) throws -> [(layer: String, outcome: FunctionalCheck.Outcome?)] {
-        let spec = HardwareSpec(hardware)
-        return try records.layerOutcomes(base.model, on: hardware).map { o in
-            guard let best = o.best else { return (o.layer.name, nil) }
-            return (o.layer.name, try FunctionalCheck.run(o.layer.workload, best.schedule, spec: spec, seed: seed))
-        }
     }
 }

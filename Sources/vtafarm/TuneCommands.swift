@@ -112,14 +112,20 @@ struct TuneOptions: ParsableArguments {
         let store: RecordStore
         let filtered: RecordStore
         do {
-            store = try RecordStore(path: recordsPath, resume: resume)
-            filtered = try RecordStore(path: recordsPath + ".filtered", resume: true)
+            store = try RecordStore(path: recordsPath, resume: resume, model: settings.model.name)
+            filtered = try RecordStore(path: recordsPath + ".filtered", resume: true, model: settings.model.name)
         } catch let e as RecordStore.OpenError { throw UserError(e.description) }
         for bad in store.skipped {
             FileHandle.standardError.write(
                 Data(
                     "warning: \(recordsPath):\(bad.line): unreadable record ignored (a torn write?): \(bad.text)\n".utf8
                 ))
+        }
+        if store.duplicates > 0 {
+            FileHandle.standardError.write(
+                Data(
+                    "warning: \(recordsPath): \(store.duplicates) records repeat an earlier measurement and were ignored\n"
+                        .utf8))
         }
         let dispatcher: Dispatcher
         do { dispatcher = try Dispatcher(runners: addresses, options: dispatcherOptions) } catch {
@@ -145,7 +151,9 @@ struct TuneOptions: ParsableArguments {
         let job = TuningJob(
             settings: settings, dispatcher: dispatcher, records: store, filteredRecords: filtered, progress: progress)
         let summary: TuneSummary
-        do { summary = try job.run() } catch let e as DispatcherError { throw UserError(e.description) }
+        do { summary = try job.run() } catch let e as DispatcherError { throw UserError(e.description) } catch let e
+            as RecordStore.OpenError
+        { throw UserError(e.description) }
         if tty { FileHandle.standardError.write(Data("\n".utf8)) }
         printSummary(summary, settings)
     }
@@ -166,7 +174,7 @@ struct TuneOptions: ParsableArguments {
         let outcome: FlowRunner.Outcome
         do { outcome = try runner.run() } catch let e as DispatcherError { throw UserError(e.description) } catch let e
             as FlowRunner.FlowError
-        { throw UserError(e.description) }
+        { throw UserError(e.description) } catch let e as RecordStore.OpenError { throw UserError(e.description) }
         if tty { FileHandle.standardError.write(Data("\n".utf8)) }
         let ran = outcome.stages.filter { $0.skipped == nil }
         print(
@@ -213,13 +221,10 @@ struct TuneOptions: ParsableArguments {
             pad("layer", 12) + pad("count", 6, right: true) + pad("best cycles", 14, right: true)
                 + pad("default", 14, right: true)
                 + pad("measured", 10, right: true) + "  best schedule")
-        var defaultTotal = 0
-        let stock = HardwareSpec(baseline)
-        for l in layers {
-            let space = ScheduleSpace(workload: l.layer.workload, spec: stock)
-            let d =
-                space.defaultSchedule(stock).flatMap { ScheduleSpace.evaluate(l.layer.workload, $0, stock).cycles } ?? 0
-            defaultTotal += d * l.layer.count
+        let model = Model(name: "", layers: layers.map(\.layer))
+        let defaults = model.defaultScheduleCycles(on: HardwareSpec(baseline))
+        let defaultTotal = model.latency { defaults[$0] ?? 0 } ?? 0
+        for (l, d) in zip(layers, defaults.map { $0 ?? 0 }) {
             print(
                 pad(l.layer.name, 12) + pad("\(l.layer.count)", 6, right: true)
                     + pad(l.best.map { formatCycles($0.cycles) } ?? "none", 14, right: true)
@@ -300,60 +305,69 @@ struct RecordsBest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "best",
         abstract:
-            "The best hardware configuration in a records file, each layer's best schedule, and the model latency against the stock VTA with default schedules."
+            "The best hardware configuration in a records file, each layer's best schedule, and the model latency against the stock VTA with default schedules.",
+        discussion: """
+            Reads the file without changing it (a tuning run may be writing it). A configuration \
+            counts when every layer of the model has a valid measurement on it.
+            """
     )
     @Argument(help: "A records file written by tune or coordinator.") var file: String
+    @Option(help: "The model to report, when the file holds records of more than one.") var model: String?
 
     func run() throws {
-        guard FileManager.default.fileExists(atPath: file) else { throw UserError("\(file): no such file") }
         let store: RecordStore
-        do { store = try RecordStore(path: file, resume: true) } catch let e as RecordStore.OpenError {
+        do { store = try RecordStore(reading: file) } catch let e as RecordStore.OpenError {
             throw UserError(e.description)
         }
-        guard let first = store.records.first else { throw UserError("\(file): no records") }
-        // Group by hardware; a configuration counts when every layer of the model has an OK record.
-        var layersOfModel: [String: (workload: String, count: Int)] = [:]
-        for r in store.records { layersOfModel[r.task] = (r.workload, r.count) }
-        var byHardware: [String: [String: Record]] = [:]
-        for (r, hw) in zip(store.records, store.hardwareKeys) where r.status == .ok && r.cycles != nil {
-            if let old = byHardware[hw]?[r.task], old.cycles! <= r.cycles! { continue }
-            byHardware[hw, default: [:]][r.task] = r
+        for bad in store.skipped {
+            FileHandle.standardError.write(
+                Data("warning: \(file):\(bad.line): unreadable record ignored: \(bad.text)\n".utf8))
         }
-        var best: (hw: String, total: Int, rows: [String: Record])? = nil
-        for (hw, rows) in byHardware where rows.count == layersOfModel.count {
-            let total = rows.values.reduce(0) { $0 + $1.cycles! * $1.count }
-            if best == nil || total < best!.total { best = (hw, total, rows) }
+        let models = store.models()
+        guard !models.isEmpty else { throw UserError("\(file): no records") }
+        let chosen: Model
+        if let name = model {
+            guard let m = models.first(where: { $0.name == name }) else {
+                throw UserError(
+                    "\(file): no records of model \(name) (it holds \(models.map(\.name).joined(separator: ", ")))")
+            }
+            chosen = m
+        } else {
+            guard models.count == 1 else {
+                throw UserError(
+                    "\(file) holds records of \(models.count) models (\(models.map(\.name).joined(separator: ", "))): choose one with --model"
+                )
+            }
+            chosen = models[0]
         }
-        guard let best, let config = best.rows.values.first?.hardwareConfig else {
+        let count = store.records.filter { $0.model == chosen.name }.count
+        guard let best = store.measuredConfigurations(chosen).first else {
             throw UserError(
-                "\(file): no hardware configuration has a valid measurement of every layer of \(first.model) yet")
+                "\(file): no hardware configuration has a valid measurement of every layer of \(chosen.name) yet")
         }
-        let spec = HardwareSpec(config)
-        let stock = HardwareSpec(.stock)
-        var stockTotal = 0
+        let layers = store.layerOutcomes(chosen, on: best.hardware)
+        let stockCycles = chosen.defaultScheduleCycles(on: HardwareSpec(.stock))
         print(
-            "model \(first.model): \(store.records.count) records, best hardware \(spec.config.shortName) at \(spec.config.clockMHz) MHz"
+            "model \(chosen.name): \(count) records, best hardware \(best.hardware.shortName) at \(best.hardware.clockMHz) MHz"
         )
         print(
             pad("layer", 24) + pad("count", 6, right: true) + pad("cycles", 13, right: true)
                 + pad("stock default", 15, right: true) + "  schedule")
-        for task in layersOfModel.keys.sorted() {
-            let r = best.rows[task]!
-            let w = try Workload(parsing: r.workload)
-            let d =
-                ScheduleSpace(workload: w, spec: stock).defaultSchedule(stock).flatMap {
-                    ScheduleSpace.evaluate(w, $0, stock).cycles
-                } ?? 0
-            stockTotal += d * r.count
+        for (o, stock) in zip(layers, stockCycles) {
             print(
-                pad(task, 24) + pad("\(r.count)", 6, right: true) + pad(formatCycles(r.cycles!), 13, right: true)
-                    + pad(formatCycles(d), 15, right: true) + "  " + r.schedule)
+                pad(chosen.task(o.layer), 24) + pad("\(o.layer.count)", 6, right: true)
+                    + pad(o.best.map { formatCycles($0.cycles) } ?? "-", 13, right: true)
+                    + pad(formatCycles(stock ?? 0), 15, right: true) + "  " + (o.best?.schedule.description ?? "-"))
         }
-        let ms = Double(best.total) / (spec.config.clockMHz * 1000)
-        let stockMs = Double(stockTotal) / (HardwareConfig.stock.clockMHz * 1000)
+        let ms = Double(best.latency) / (best.hardware.clockMHz * 1000)
         print(
-            "model latency \(formatCycles(best.total)) cycles = \(String(format: "%.2f", ms)) ms = \(String(format: "%.1f", 1000 / ms)) inferences/s"
+            "model latency \(formatCycles(best.latency)) cycles = \(String(format: "%.2f", ms)) ms = \(String(format: "%.1f", 1000 / ms)) inferences/s"
         )
+        guard let stockTotal = chosen.latency({ stockCycles[$0] }) else {
+            print("stock VTA, default schedules: a layer has no valid default schedule")
+            return
+        }
+        let stockMs = Double(stockTotal) / (HardwareConfig.stock.clockMHz * 1000)
         print(
             "stock VTA, default schedules: \(formatCycles(stockTotal)) cycles = \(String(format: "%.2f", stockMs)) ms = \(String(format: "%.1f", 1000 / stockMs)) inferences/s (speed-up \(String(format: "%.2fx", stockMs / ms)))"
         )

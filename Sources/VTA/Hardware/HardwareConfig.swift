@@ -45,14 +45,14 @@ public struct HardwareConfigError: Error, CustomStringConvertible, Equatable {
 
 extension HardwareConfig {
     /// One settable key: its name in vta_config.json / `--hw-set`, and its accepted range.
-    struct Key {
+    struct Key: Sendable {
         let name: String
         let range: ClosedRange<Int>
-        let path: WritableKeyPath<HardwareConfig, Int>
+        let path: any WritableKeyPath<HardwareConfig, Int> & Sendable
         let note: String
     }
 
-    nonisolated(unsafe) static let integerKeys: [Key] = [
+    static let integerKeys: [Key] = [
         Key(name: "LOG_INP_WIDTH", range: 3...3, path: \.logInpWidth, note: "vtafarm models int8 inputs (3)"),
         Key(name: "LOG_WGT_WIDTH", range: 3...3, path: \.logWgtWidth, note: "vtafarm models int8 weights (3)"),
         Key(name: "LOG_ACC_WIDTH", range: 5...5, path: \.logAccWidth, note: "vtafarm models int32 accumulators (5)"),

@@ -28,7 +28,8 @@ public struct Schedule: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public static let knobNames = ["tile_b", "tile_h", "tile_w", "tile_ci", "tile_co", "h_nthread", "oc_nthread"]
 
-    nonisolated(unsafe) static let paths: [WritableKeyPath<Schedule, Int>] = [
+    /// Key path literals without captures are immutable values, so sharing them is safe.
+    static let paths: [any WritableKeyPath<Schedule, Int> & Sendable] = [
         \.tileB, \.tileH, \.tileW, \.tileCI, \.tileCO, \.hThreads, \.ocThreads,
     ]
 
