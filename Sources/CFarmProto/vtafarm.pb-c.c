@@ -1336,7 +1336,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__schedule__descriptor =
   (ProtobufCMessageInit) vtafarm__v1__schedule__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vtafarm__v1__measure_request__field_descriptors[8] =
+static const ProtobufCFieldDescriptor vtafarm__v1__measure_request__field_descriptors[10] =
 {
   {
     "request_id",
@@ -1434,21 +1434,47 @@ static const ProtobufCFieldDescriptor vtafarm__v1__measure_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "verify",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__MeasureRequest, verify),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data_seed",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__MeasureRequest, data_seed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vtafarm__v1__measure_request__field_indices_by_name[] = {
   5,   /* field[5] = backend */
+  9,   /* field[9] = data_seed */
   3,   /* field[3] = hardware */
   0,   /* field[0] = request_id */
   4,   /* field[4] = schedule */
   7,   /* field[7] = shift */
   1,   /* field[1] = task */
   6,   /* field[6] = timeout_ms */
+  8,   /* field[8] = verify */
   2,   /* field[2] = workload */
 };
 static const ProtobufCIntRange vtafarm__v1__measure_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor vtafarm__v1__measure_request__descriptor =
 {
@@ -1458,7 +1484,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__measure_request__descriptor =
   "Vtafarm__V1__MeasureRequest",
   "vtafarm.v1",
   sizeof(Vtafarm__V1__MeasureRequest),
-  8,
+  10,
   vtafarm__v1__measure_request__field_descriptors,
   vtafarm__v1__measure_request__field_indices_by_name,
   1,  vtafarm__v1__measure_request__number_ranges,

@@ -12,10 +12,16 @@ public final class FlowRunner {
         /// Why it did not run (a `when` that did not hold), or nil.
         public var skipped: String?
         public var summary: TuneSummary?
-        public var verification: [(layer: String, outcome: FunctionalCheck.Outcome?)] = []
+        public var verification: [(layer: String, check: LayerCheck?)] = []
         /// The flow's model latency after the stage, and its gain (percent) over before it.
         public var latency: Int?
         public var gain: Double?
+    }
+
+    /// What a verify stage found for one layer's best schedule.
+    public struct LayerCheck: Sendable {
+        public var passed: Bool
+        public var description: String
     }
 
     public struct Outcome: Sendable {

@@ -39,6 +39,8 @@ public enum Codec {
             p.pointee.backend = heap.string(r.backend)
             p.pointee.timeout_ms = r.timeoutMs
             p.pointee.shift = Int32(clamping: r.shift)
+            p.pointee.verify = r.verify ? 1 : 0
+            p.pointee.data_seed = r.dataSeed
             env.body_case = VTAFARM__V1__ENVELOPE__BODY_MEASURE_REQUEST
             env.measure_request = p
         case .measureResult(let r):
@@ -128,7 +130,7 @@ public enum Codec {
                     requestID: r.request_id, task: str(r.task), workload: decodeWorkload(w.pointee),
                     hardware: decodeHardware(h.pointee),
                     schedule: decodeSchedule(s.pointee), backend: str(r.backend), timeoutMs: r.timeout_ms,
-                    shift: r.shift == 0 ? 8 : Int(r.shift)))
+                    shift: r.shift == 0 ? 8 : Int(r.shift), verify: r.verify != 0, dataSeed: r.data_seed))
         case VTAFARM__V1__ENVELOPE__BODY_MEASURE_RESULT:
             let r = e.measure_result.pointee
             var counters = ResultCounters()

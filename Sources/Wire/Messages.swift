@@ -49,10 +49,15 @@ public struct MeasureRequest: Sendable, Equatable {
     /// 0: the runner's default.
     public var timeoutMs: UInt32
     public var shift: Int
+    /// Check the output against the reference on seeded random data (input from `dataSeed`,
+    /// weights from `dataSeed + 1`): WRONG_ANSWER when it differs.
+    public var verify: Bool
+    public var dataSeed: UInt64
 
     public init(
         requestID: UInt64, task: String = "", workload: Workload, hardware: HardwareConfig = .stock,
-        schedule: Schedule, backend: String = "", timeoutMs: UInt32 = 0, shift: Int = 8
+        schedule: Schedule, backend: String = "", timeoutMs: UInt32 = 0, shift: Int = 8, verify: Bool = false,
+        dataSeed: UInt64 = 0
     ) {
         self.requestID = requestID
         self.task = task
@@ -62,6 +67,8 @@ public struct MeasureRequest: Sendable, Equatable {
         self.backend = backend
         self.timeoutMs = timeoutMs
         self.shift = shift
+        self.verify = verify
+        self.dataSeed = dataSeed
     }
 }
 

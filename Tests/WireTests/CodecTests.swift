@@ -21,7 +21,7 @@ import VTA
                     requestID: 1 << 40, task: "resnet18/C2",
                     workload: .conv2d(h: 56, w: 56, ci: 64, co: 64, k: 3, s: 1, p: 1),
                     hardware: hw, schedule: Schedule(tileH: 28, tileW: 8, tileCO: 2, hThreads: 2, ocThreads: 2),
-                    backend: "delay", timeoutMs: 1500, shift: 6)),
+                    backend: "delay", timeoutMs: 1500, shift: 6, verify: true, dataSeed: 1 << 63)),
             .measureRequest(
                 MeasureRequest(
                     requestID: 2, workload: .dense(n: 1, ci: 512, co: 1024),

@@ -274,10 +274,18 @@ struct  Vtafarm__V1__MeasureRequest
    * epilogue shift; 0 means the default 8
    */
   int32_t shift;
+  /*
+   * Check the output, not only the time: the runner computes the layer on seeded random data
+   * (input from data_seed, weights from data_seed + 1) and answers WRONG_ANSWER when it differs
+   * from the reference convolution (a flow's verify stage). Added within protocol version 1:
+   * new field numbers, which older peers skip (an older runner would time it, not check it).
+   */
+  protobuf_c_boolean verify;
+  uint64_t data_seed;
 };
 #define VTAFARM__V1__MEASURE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__measure_request__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, NULL, NULL, NULL, (char *)protobuf_c_empty_string, 0, 0 }
+    , 0, (char *)protobuf_c_empty_string, NULL, NULL, NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
 
 
 struct  Vtafarm__V1__Counters

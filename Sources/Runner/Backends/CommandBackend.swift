@@ -10,7 +10,12 @@ import Wire
 /// on its standard input:
 ///
 ///     {"request_id": 7, "task": "resnet18/C2", "workload": "conv2d:N=1,...", "schedule": "tile_b=1,...",
-///      "hardware": {vta_config.json keys}, "timeout_ms": 60000, "program_dir": "/tmp/vtafarm-7-..."}
+///      "hardware": {vta_config.json keys}, "timeout_ms": 60000, "program_dir": "/tmp/vtafarm-7-...",
+///      "verify": false}
+///
+/// With `"verify": true` (a flow's verify stage) the program must check its output against the
+/// program directory's out.bin and answer WRONG_ANSWER when it differs; the inputs then come from
+/// the request's data seed, as on the built-in simulator.
 ///
 /// The program prints one JSON object on its standard output:
 ///
@@ -51,9 +56,10 @@ public struct CommandBackend: MeasurementBackend {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do {
             let w = request.workload
+            let seed = request.verify ? request.dataSeed : request.requestID
             let dram = try program.dramImage(
-                input: .random(shape: w.inputShape, seed: request.requestID),
-                weight: .random(shape: w.weightShape, seed: request.requestID &+ 1))
+                input: .random(shape: w.inputShape, seed: seed),
+                weight: .random(shape: w.weightShape, seed: seed &+ 1))
             let machine = FunctionalMachine(spec: spec, dram: dram)
             var simulator = Simulator(spec: spec)
             simulator.deadline = deadline
@@ -69,6 +75,7 @@ public struct CommandBackend: MeasurementBackend {
         let input: [String: Any] = [
             "request_id": request.requestID, "task": request.task, "workload": request.workload.description,
             "schedule": request.schedule.description, "timeout_ms": Int(request.timeoutMs), "program_dir": dir,
+            "verify": request.verify,
             "hardware": (try? JSONSerialization.jsonObject(with: request.hardware.jsonData())) ?? [:],
         ]
         let process = Process()

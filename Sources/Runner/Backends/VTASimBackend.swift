@@ -2,7 +2,8 @@ import Foundation
 import VTA
 import Wire
 
-/// The built-in cycle-level VTA simulator, in process: compile, then simulate (timing mode).
+/// The built-in cycle-level VTA simulator, in process: compile, then simulate (timing mode; with
+/// `verify`, timing and function together on seeded data, checked against the reference).
 public struct VTASimBackend: MeasurementBackend {
     public let name = "vta-sim"
     public init() {}
@@ -31,9 +32,31 @@ public struct VTASimBackend: MeasurementBackend {
                 requestID: request.requestID, status: .invalid, invalidReason: reason.code.rawValue,
                 error: reason.message)
         case .success(let program):
-            var simulator = Simulator(spec: spec)
-            simulator.deadline = deadline
-            let run = simulator.run(program)
+            let run: SimulationResult
+            if request.verify {
+                let w = request.workload
+                let checked: FunctionalCheck.Outcome
+                do {
+                    (run, _, _, checked) = try FunctionalCheck.run(
+                        program, of: w, spec: spec, input: .random(shape: w.inputShape, seed: request.dataSeed),
+                        weight: .random(shape: w.weightShape, seed: request.dataSeed &+ 1), shift: request.shift,
+                        deadline: deadline)
+                } catch {
+                    return MeasureResult(
+                        requestID: request.requestID, status: .internalError,
+                        error: "cannot lay out the verification data: \(error)",
+                        wallSeconds: (ContinuousClock.now - started).inSeconds)
+                }
+                if case .mismatch = checked {
+                    return MeasureResult(
+                        requestID: request.requestID, status: .wrongAnswer, cycles: UInt64(run.cycles),
+                        error: checked.description, wallSeconds: (ContinuousClock.now - started).inSeconds)
+                }
+            } else {
+                var simulator = Simulator(spec: spec)
+                simulator.deadline = deadline
+                run = simulator.run(program)
+            }
             switch run.status {
             case .ok:
                 let c = run.counters

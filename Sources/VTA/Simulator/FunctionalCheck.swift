@@ -25,12 +25,14 @@ public enum FunctionalCheck {
     /// and the comparison with the reference.
     public static func run(
         _ program: Program, of workload: Workload, spec: HardwareSpec, timing: TimingParameters = .tsim,
-        input: Int8Tensor, weight: Int8Tensor, shift: Int = 8
+        input: Int8Tensor, weight: Int8Tensor, shift: Int = 8, deadline: ContinuousClock.Instant? = nil
     ) throws
         -> (result: SimulationResult, machine: FunctionalMachine, output: Int8Tensor?, outcome: Outcome)
     {
         let machine = FunctionalMachine(spec: spec, dram: try program.dramImage(input: input, weight: weight))
-        let result = Simulator(spec: spec, timing: timing).run(program, machine: machine)
+        var simulator = Simulator(spec: spec, timing: timing)
+        simulator.deadline = deadline
+        let result = simulator.run(program, machine: machine)
         guard result.status == .ok else { return (result, machine, nil, .notFinished(result.status)) }
         let y = program.output(from: machine.dram)
         let ref = Reference.run(workload, input: input, weight: weight, shift: shift)
