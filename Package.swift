@@ -34,10 +34,12 @@ let package = Package(
             "VTA", "Wire", "Search", "Runner", .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // What a records file says, as data and as one self-contained HTML page.
+        .target(name: "Reports", dependencies: ["VTA", "Coordinator"]),
         .executableTarget(
             name: "vtafarm",
             dependencies: [
-                "VTA", "Wire", "Runner", "Coordinator", "Search",
+                "VTA", "Wire", "Runner", "Coordinator", "Search", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -50,5 +52,6 @@ let package = Package(
         .testTarget(name: "RunnerTests", dependencies: ["VTA", "Wire", "Runner", "Coordinator", "FarmTestSupport"]),
         .testTarget(name: "SearchTests", dependencies: ["VTA", "Search"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["VTA", "Wire", "Search", "Coordinator", "FarmTestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["VTA", "Coordinator", "Reports"]),
     ]
 )

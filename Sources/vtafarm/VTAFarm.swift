@@ -11,7 +11,7 @@ struct VTAFarm: ParsableCommand {
             """,
         subcommands: [
             Sim.self, Tune.self, CoordinatorCommand.self, Records.self, RunnerCommand.self, Measure.self, Cluster.self,
-            Keys.self, Bench.self,
+            Keys.self, Report.self, Bench.self,
         ]
     )
 }
