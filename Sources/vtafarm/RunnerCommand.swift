@@ -26,8 +26,15 @@ struct RunnerCommand: ParsableCommand {
     @Option(help: "Runner name reported to coordinators. Default: the host name.") var name = ProcessInfo.processInfo
         .hostName
     @Option(help: "Default per-request timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
-    @Option(help: "Largest frame accepted, in bytes (larger ones are answered with an Error).") var maxFrameBytes =
-        1 << 20
+    @Option(
+        help:
+            "Largest frame accepted, in bytes: larger ones are answered with Error TOO_LARGE, and a peer sending one over twice this is disconnected."
+    )
+    var maxFrameBytes = maxEnvelopeBytes
+    @Option(help: "Requests queued (not yet running) per coordinator; more are answered with Error QUEUE_FULL.")
+    var maxQueuedPerCoordinator = RunnerOptions().maxQueuedPerCoordinator
+    @Option(help: "Requests queued in total, all coordinators; more are answered with Error QUEUE_FULL.")
+    var maxQueued = RunnerOptions().maxQueued
     @Option(
         help: ArgumentHelp(
             "Enable CURVE: a file holding the runner's Z85 secret key (vtafarm keys generate).", valueName: "file"))
@@ -48,8 +55,14 @@ struct RunnerCommand: ParsableCommand {
         if allowClients != nil && curveSecretKey == nil {
             throw ValidationError("--allow-clients needs --curve-secret-key")
         }
-        if maxFrameBytes < 1024 || maxFrameBytes > 64 << 20 {
-            throw ValidationError("--max-frame-bytes must be between 1024 and 67108864")
+        if maxFrameBytes < 1024 || maxFrameBytes > 1 << 20 {
+            throw ValidationError("--max-frame-bytes must be between 1024 and 1048576")
+        }
+        if maxQueuedPerCoordinator < 1 || maxQueuedPerCoordinator > 1_000_000 {
+            throw ValidationError("--max-queued-per-coordinator must be between 1 and 1000000")
+        }
+        if maxQueued < 1 || maxQueued > 10_000_000 {
+            throw ValidationError("--max-queued must be between 1 and 10000000")
         }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
     }
@@ -63,6 +76,8 @@ struct RunnerCommand: ParsableCommand {
         options.name = name
         options.defaultTimeoutMs = timeoutMs
         options.maxFrameBytes = maxFrameBytes
+        options.maxQueuedPerCoordinator = maxQueuedPerCoordinator
+        options.maxQueued = maxQueued
         options.parentPID = exitWithParent
         var backends: [MeasurementBackend] = [VTASimBackend()]
         do {

@@ -5,6 +5,7 @@ import Wire
 /// The built-in cycle-level VTA simulator, in process: compile, then simulate (timing mode).
 public struct VTASimBackend: MeasurementBackend {
     public let name = "vta-sim"
+    public var spec: String { name }
     public init() {}
 
     public func measure(_ request: MeasureRequest, deadline: ContinuousClock.Instant) -> MeasureResult {
