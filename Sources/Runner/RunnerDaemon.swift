@@ -13,11 +13,13 @@ public struct RunnerOptions: Sendable {
     /// Frames larger than this are answered with Error TOO_LARGE; a peer sending a frame over
     /// twice this is disconnected by libzmq before the frame is buffered (ZMQ_MAXMSGSIZE).
     public var maxFrameBytes = maxEnvelopeBytes
-    /// Requests queued (received, not started) per coordinator and in total: beyond either, a
-    /// request is answered with Error QUEUE_FULL naming the limit, so no peer can make a runner
-    /// hold more than `maxQueued` requests (a few hundred bytes each). A coordinator keeps at most
-    /// slots + prefetch in flight per runner, far below.
-    public var maxQueuedPerCoordinator = 4096
+    /// Requests queued (received, not started) per peer and in total, where a peer is a
+    /// coordinator's host, or its CURVE key when clients authenticate: beyond either, a request is
+    /// answered with Error QUEUE_FULL naming the limit, so no peer can make a runner hold more than
+    /// `maxQueued` requests (a few hundred bytes each), and no host, however many connections it
+    /// opens, more than its share. A coordinator keeps at most slots + prefetch in flight per
+    /// runner, far below.
+    public var maxQueuedPerPeer = 4096
     public var maxQueued = 65_536
     /// Timeout of a request that gives none.
     public var defaultTimeoutMs: UInt32 = 60_000
@@ -125,7 +127,7 @@ public final class RunnerDaemon: @unchecked Sendable {
                 var handled = 0
                 // Identity, payload, and one more to tell that there were too many: a peer's
                 // message of many or huge frames is drained, never copied whole.
-                let limits = ReceiveLimits(maxFrames: 3, maxFrameBytes: options.maxFrameBytes)
+                let limits = ReceiveLimits(maxFrames: 3, maxFrameBytes: options.maxFrameBytes, readsPeer: true)
                 while handled < 1000, let received = try router.receive(dontWait: true, limits: limits) {
                     handled += 1
                     handle(received, router: router, draining: draining, lastSeen: &lastSeen)
@@ -219,14 +221,21 @@ public final class RunnerDaemon: @unchecked Sendable {
                 return
             }
             let refusal = queue.push(
-                Job(client: identity, request: request), client: identity,
-                limits: (perClient: options.maxQueuedPerCoordinator, total: options.maxQueued))
+                Job(client: identity, request: request), client: identity, peer: peer(of: received),
+                limits: (perPeer: options.maxQueuedPerPeer, total: options.maxQueued))
             if let refusal {
                 reply(.error(WireError(code: .queueFull, message: refusal, requestID: request.requestID)))
             }
         default:
             reply(.error(WireError(code: .badRequest, message: "a runner takes Hello, Ping and MeasureRequest only")))
         }
+    }
+
+    /// Who a request's share of the runner belongs to: its CURVE key when clients authenticate,
+    /// else its host. Not the connection: a peer opening 50 connections must not get 50 shares.
+    func peer(of received: ReceivedMessage) -> String {
+        if let key = received.userID, !key.isEmpty { return "client key \(key)" }
+        return "host \(received.peerAddress ?? "?")"
     }
 
     /// The backend a request names: "" is the default; "name" is that backend; "name:ARG" is it only
@@ -327,51 +336,78 @@ struct FIFO<Element> {
     }
 }
 
-/// Requests waiting to run, one FIFO per coordinator, served round-robin so that one busy
-/// coordinator cannot starve another, and bounded per coordinator and in total.
+/// Requests waiting to run, bounded per peer and in total, served round-robin at two levels:
+/// over peers (a coordinator host, or a CURVE key), then over the connections of each peer,
+/// each with its FIFO. So one busy coordinator cannot starve another, and neither can a host
+/// that opens many connections: 50 connections from one host share one host's turn.
 /// `@unchecked Sendable`: every field is guarded by `condition`.
 final class FairQueue: @unchecked Sendable {
+    private struct Peer {
+        var queues: [[UInt8]: FIFO<Job>] = [:]
+        /// Its connections with queued work, in round-robin order; each key of `queues` once.
+        var ring = FIFO<[UInt8]>()
+        var queued = 0
+    }
     private let condition = NSCondition()
-    private var queues: [[UInt8]: FIFO<Job>] = [:]
-    /// The coordinators with queued work, in round-robin order: each pop serves the first and
-    /// puts it at the back if it has more. Every key of `queues` is here exactly once.
-    private var ring = FIFO<[UInt8]>()
+    private var peers: [String: Peer] = [:]
+    /// The peers with queued work, in round-robin order: each pop serves the first and puts it
+    /// at the back if it has more. Every key of `peers` is here exactly once.
+    private var ring = FIFO<String>()
+    /// The peer each connection with queued work was queued under (for `drop(client:)`).
+    private var peerOf: [[UInt8]: String] = [:]
     private var queued = 0
     private var running = 0
     private var closed = false
 
     /// Queues `job`, or says which limit it would pass (nil: queued).
-    func push(_ job: Job, client: [UInt8], limits: (perClient: Int, total: Int) = (.max, .max)) -> String? {
+    func push(
+        _ job: Job, client: [UInt8], peer requested: String = "", limits: (perPeer: Int, total: Int) = (.max, .max)
+    ) -> String? {
         condition.lock()
         defer { condition.unlock() }
+        let peer = peerOf[client] ?? requested
         if queued >= limits.total {
             return "the runner's queue holds its limit of \(limits.total) requests (all coordinators)"
         }
-        if let q = queues[client], q.count >= limits.perClient {
-            return "the runner's queue holds its limit of \(limits.perClient) requests for this coordinator"
+        if let p = peers[peer], p.queued >= limits.perPeer {
+            return "the runner's queue holds its limit of \(limits.perPeer) requests for this \(peer)"
         }
-        if queues[client] == nil {
-            queues[client] = FIFO()
-            ring.append(client)
+        if peers[peer] == nil {
+            peers[peer] = Peer()
+            ring.append(peer)
         }
-        queues[client]!.append(job)
+        if peers[peer]!.queues[client] == nil {
+            peers[peer]!.queues[client] = FIFO()
+            peers[peer]!.ring.append(client)
+            peerOf[client] = peer
+        }
+        peers[peer]!.queues[client]!.append(job)  // in place: nothing here copies a FIFO
+        peers[peer]!.queued += 1
         queued += 1
         condition.signal()
         return nil
     }
 
-    /// The next job, round-robin over coordinators; nil once shut down.
+    /// The next job, round-robin over peers and then over their connections; nil once shut down.
     func pop() -> Job? {
         condition.lock()
         defer { condition.unlock() }
         while true {
             if closed { return nil }
-            if let client = ring.popFirst() {
-                let job = queues[client]!.popFirst()!  // in place: the dictionary's FIFO is not copied
-                if queues[client]!.isEmpty {
-                    queues[client] = nil
+            if let peer = ring.popFirst() {
+                let client = peers[peer]!.ring.popFirst()!
+                let job = peers[peer]!.queues[client]!.popFirst()!
+                if peers[peer]!.queues[client]!.isEmpty {
+                    peers[peer]!.queues[client] = nil
+                    peerOf[client] = nil
                 } else {
-                    ring.append(client)
+                    peers[peer]!.ring.append(client)
+                }
+                peers[peer]!.queued -= 1
+                if peers[peer]!.queued == 0 {
+                    peers[peer] = nil
+                } else {
+                    ring.append(peer)
                 }
                 queued -= 1
                 running += 1
@@ -387,12 +423,18 @@ final class FairQueue: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Drops a coordinator's queued jobs; returns how many.
+    /// Drops a connection's queued jobs; returns how many.
     func drop(client: [UInt8]) -> Int {
         condition.lock()
         defer { condition.unlock() }
-        guard let q = queues.removeValue(forKey: client) else { return 0 }
-        ring.removeAll { $0 == client }
+        guard let peer = peerOf.removeValue(forKey: client), let q = peers[peer]?.queues.removeValue(forKey: client)
+        else { return 0 }
+        peers[peer]!.ring.removeAll { $0 == client }
+        peers[peer]!.queued -= q.count
+        if peers[peer]!.queued == 0 {
+            peers[peer] = nil
+            ring.removeAll { $0 == peer }
+        }
         queued -= q.count
         return q.count
     }

@@ -165,6 +165,12 @@ public final class ZMQSocket: @unchecked Sendable {
                 throw ZMQError(errno: err, operation: "zmq_msg_recv")
             }
             let size = zmq_msg_size(&message)
+            if limits.readsPeer && received.frameCount == 1 {
+                // Set by libzmq on every frame from a connection: the peer's IP, and with ZAP
+                // (CURVE) the user id the handler answered (the client's Z85 public key).
+                received.peerAddress = zmq_msg_gets(&message, "Peer-Address").map { String(cString: $0) }
+                received.userID = zmq_msg_gets(&message, "User-Id").map { String(cString: $0) }
+            }
             received.frameCount += 1
             received.totalBytes += size
             if size > limits.maxFrameBytes {
@@ -187,9 +193,12 @@ public struct ReceiveLimits: Sendable {
     public var maxFrames: Int
     /// A frame larger than this is not copied, and neither is any frame after it.
     public var maxFrameBytes: Int
-    public init(maxFrames: Int, maxFrameBytes: Int) {
+    /// Read the second frame's Peer-Address and User-Id (a ROUTER's first payload frame).
+    public var readsPeer: Bool
+    public init(maxFrames: Int, maxFrameBytes: Int, readsPeer: Bool = false) {
         self.maxFrames = maxFrames
         self.maxFrameBytes = maxFrameBytes
+        self.readsPeer = readsPeer
     }
     public static let none = ReceiveLimits(maxFrames: .max, maxFrameBytes: .max)
 }
@@ -202,6 +211,9 @@ public struct ReceivedMessage: Sendable {
     public var totalBytes = 0
     /// The first frame over `maxFrameBytes`: its index and size.
     public var oversizedFrame: (index: Int, bytes: Int)?
+    /// With `readsPeer`: the sender's IP address, and its ZAP user id (nil without ZAP).
+    public var peerAddress: String?
+    public var userID: String?
     /// True when every frame was copied.
     public var isComplete: Bool { frames.count == frameCount }
 }

@@ -31,8 +31,11 @@ struct RunnerCommand: ParsableCommand {
             "Largest frame accepted, in bytes: larger ones are answered with Error TOO_LARGE, and a peer sending one over twice this is disconnected."
     )
     var maxFrameBytes = maxEnvelopeBytes
-    @Option(help: "Requests queued (not yet running) per coordinator; more are answered with Error QUEUE_FULL.")
-    var maxQueuedPerCoordinator = RunnerOptions().maxQueuedPerCoordinator
+    @Option(
+        help:
+            "Requests queued (not yet running) per coordinator host, or per client key with CURVE; more are answered with Error QUEUE_FULL."
+    )
+    var maxQueuedPerHost = RunnerOptions().maxQueuedPerPeer
     @Option(help: "Requests queued in total, all coordinators; more are answered with Error QUEUE_FULL.")
     var maxQueued = RunnerOptions().maxQueued
     @Option(
@@ -58,8 +61,8 @@ struct RunnerCommand: ParsableCommand {
         if maxFrameBytes < 1024 || maxFrameBytes > 1 << 20 {
             throw ValidationError("--max-frame-bytes must be between 1024 and 1048576")
         }
-        if maxQueuedPerCoordinator < 1 || maxQueuedPerCoordinator > 1_000_000 {
-            throw ValidationError("--max-queued-per-coordinator must be between 1 and 1000000")
+        if maxQueuedPerHost < 1 || maxQueuedPerHost > 1_000_000 {
+            throw ValidationError("--max-queued-per-host must be between 1 and 1000000")
         }
         if maxQueued < 1 || maxQueued > 10_000_000 {
             throw ValidationError("--max-queued must be between 1 and 10000000")
@@ -76,7 +79,7 @@ struct RunnerCommand: ParsableCommand {
         options.name = name
         options.defaultTimeoutMs = timeoutMs
         options.maxFrameBytes = maxFrameBytes
-        options.maxQueuedPerCoordinator = maxQueuedPerCoordinator
+        options.maxQueuedPerPeer = maxQueuedPerHost
         options.maxQueued = maxQueued
         options.parentPID = exitWithParent
         var backends: [MeasurementBackend] = [VTASimBackend()]

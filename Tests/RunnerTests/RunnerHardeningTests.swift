@@ -48,19 +48,18 @@ import VTA
         }
     }
 
-    /// Queued requests are bounded per coordinator and in total; beyond, Error QUEUE_FULL names the limit.
+    /// Queued requests are bounded per host (however many connections it opens) and in total;
+    /// beyond, Error QUEUE_FULL names the limit.
     @Test func queueLimitsAreAnsweredWithQueueFull() throws {
         let runner = try RunnerProcess([
-            "--slots", "1", "--backend", "delay:300", "--max-queued-per-coordinator", "3", "--max-queued", "5",
+            "--slots", "1", "--backend", "delay:300", "--max-queued-per-host", "3", "--max-queued", "5",
             "--log-level", "warning",
         ])
         defer { runner.stop() }
         let a = try runner.dealer()
-        let b = try runner.dealer()
-        defer {
-            a.close()
-            b.close()
-        }
+        let sameHost = try runner.dealer()
+        let otherHost = try runner.dealer(from: "127.0.0.2")
+        defer { for s in [a, sameHost, otherHost] { s.close() } }
         func send(_ socket: ZMQSocket, _ ids: ClosedRange<UInt64>) throws {
             for id in ids {
                 let r = MeasureRequest(requestID: id, workload: smallConv, schedule: good, backend: "delay")
@@ -69,25 +68,61 @@ import VTA
         }
         try send(a, 1...1)
         Thread.sleep(forTimeInterval: 0.15)  // request 1 is running; the queue is empty
-        try send(a, 2...6)  // 2, 3, 4 queued; 5 and 6 over the coordinator's limit
+        try send(a, 2...6)  // 2, 3, 4 queued; 5 and 6 over the host's limit
         Thread.sleep(forTimeInterval: 0.05)
-        try send(b, 11...14)  // 11, 12 queued; 13 and 14 over the total
+        try send(sameHost, 21...21)  // another connection from the same host: over its limit too
+        try send(otherHost, 11...14)  // 11, 12 queued; 13 and 14 over the total
         var results: [UInt64: MeasureResult] = [:]
         var refused: [UInt64: WireError] = [:]
-        for socket in [a, b] {
-            while let m = try nextMessage(socket, timeoutMs: 3000) {
-                switch m {
-                case .measureResult(let r): results[r.requestID] = r
-                case .error(let e): refused[e.requestID] = e
-                default: Issue.record("unexpected \(m)")
+        let sockets = [a, sameHost, otherHost]
+        while results.count + refused.count < 11 {
+            let ready = ZMQPoller.readable(sockets, timeoutMs: 5000)
+            guard !ready.isEmpty else { break }
+            for i in ready {
+                switch try nextMessage(sockets[i]) {
+                case .measureResult(let r)?: results[r.requestID] = r
+                case .error(let e)?: refused[e.requestID] = e
+                case let m: Issue.record("unexpected \(String(describing: m))")
                 }
-                if results.count + refused.count == 10 { break }
             }
         }
         #expect(Set(results.keys) == [1, 2, 3, 4, 11, 12] && results.values.allSatisfy { $0.status == .ok })
-        #expect(Set(refused.keys) == [5, 6, 13, 14] && refused.values.allSatisfy { $0.code == .queueFull })
-        #expect(refused[5]?.message.contains("limit of 3 requests for this coordinator") == true, "\(refused)")
+        #expect(Set(refused.keys) == [5, 6, 13, 14, 21] && refused.values.allSatisfy { $0.code == .queueFull })
+        #expect(refused[5]?.message.contains("limit of 3 requests for this host 127.0.0.1") == true, "\(refused)")
+        #expect(refused[21]?.message.contains("limit of 3 requests for this host 127.0.0.1") == true)
         #expect(refused[13]?.message.contains("limit of 5 requests (all coordinators)") == true, "\(refused)")
+    }
+
+    /// Shares go per host, not per connection: 50 connections from another host, 20 requests
+    /// queued each, do not starve a coordinator's 10 (per connection it got 1 turn in 51: ~20 s).
+    @Test func fiftyConnectionsFromOneHostGetOneHostsShare() throws {
+        let runner = try RunnerProcess(["--slots", "1", "--backend", "delay:40", "--log-level", "warning"])
+        defer {
+            kill(runner.process.processIdentifier, SIGKILL)  // not SIGTERM: it would drain the crowd's work
+            runner.stop()
+        }
+        let crowd = try (0..<50).map { _ in try runner.dealer(from: "127.0.0.2") }
+        defer { for s in crowd { s.close() } }
+        for (i, socket) in crowd.enumerated() {
+            for j in 0..<20 {
+                let r = MeasureRequest(
+                    requestID: UInt64(1000 + i * 20 + j), workload: smallConv, schedule: good, backend: "delay")
+                try socket.send([Codec.encode(.measureRequest(r))])
+            }
+        }
+        Thread.sleep(forTimeInterval: 0.3)  // the crowd's 1000 requests are queued
+        let coordinator = try runner.dealer()
+        defer { coordinator.close() }
+        let start = ContinuousClock.now
+        for id in UInt64(1)...10 {
+            let r = MeasureRequest(requestID: id, workload: smallConv, schedule: good, backend: "delay")
+            try coordinator.send([Codec.encode(.measureRequest(r))])
+        }
+        var done = 0
+        while done < 10, case .measureResult? = try nextMessage(coordinator, timeoutMs: 30_000) { done += 1 }
+        let took = ContinuousClock.now - start
+        print("fairness: 10 requests of 40 ms behind 50 connections x 20 from another host took \(took)")
+        #expect(done == 10 && took < .seconds(3), "the coordinator's 10 results took \(took)")
     }
 
     /// The timeout counts from when the measurement starts: 4 requests of 200 ms each on one slot,
@@ -261,18 +296,24 @@ import VTA
         #expect(took < .seconds(1), "draining \(n) took \(took)")
     }
 
-    @Test func roundRobinAcrossCoordinatorsAndLimits() {
+    @Test func roundRobinOverPeersThenConnectionsAndLimits() {
         let queue = FairQueue()
-        for i in 0..<3 { #expect(queue.push(job(UInt64(10 + i), 1), client: [1], limits: (3, 5)) == nil) }
-        #expect(queue.push(job(13, 1), client: [1], limits: (3, 5))?.contains("limit of 3") == true)
-        for i in 0..<2 { #expect(queue.push(job(UInt64(20 + i), 2), client: [2], limits: (3, 5)) == nil) }
-        #expect(queue.push(job(22, 3), client: [3], limits: (3, 5))?.contains("limit of 5") == true)
-        #expect(queue.depth == 5)
+        func push(_ id: UInt64, _ client: UInt8, _ peer: String) -> String? {
+            queue.push(job(id, client), client: [client], peer: peer, limits: (3, 6))
+        }
+        #expect(push(10, 1, "a") == nil && push(11, 1, "a") == nil && push(12, 9, "a") == nil)
+        #expect(push(13, 1, "a")?.contains("limit of 3 requests for this a") == true)
+        #expect(push(14, 9, "a")?.contains("limit of 3") == true)  // another connection of the same peer
+        #expect(push(20, 2, "b") == nil && push(21, 2, "b") == nil && push(22, 2, "b") == nil)
+        #expect(push(30, 3, "c")?.contains("limit of 6 requests (all coordinators)") == true)
+        #expect(queue.depth == 6)
         var order: [UInt64] = []
         for _ in 0..<4 { order.append(queue.pop()!.request.requestID) }
-        #expect(order == [10, 20, 11, 21])
-        #expect(queue.push(job(30, 3), client: [3]) == nil)
+        // Peers take turns (a, b, a, b); within a, its connections do (1, 9).
+        #expect(order == [10, 20, 12, 21])
+        #expect(push(30, 3, "c") == nil)
         #expect(queue.drop(client: [1]) == 1)
+        #expect(queue.pop()?.request.requestID == 22)
         #expect(queue.pop()?.request.requestID == 30)
         #expect(queue.depth == 0)
     }

@@ -56,9 +56,11 @@ final class RunnerProcess {
         return kb * 1024
     }
 
-    func dealer() throws -> ZMQSocket {
+    /// A DEALER connected to the runner, from the loopback address `source` (127.0.0.2 looks
+    /// like another host to the runner: Linux routes all of 127/8 to lo).
+    func dealer(from source: String? = nil) throws -> ZMQSocket {
         let socket = try ZMQSocket(context, .dealer)
-        try socket.connect(endpoint)
+        try socket.connect(source.map { "tcp://\($0):0;" + endpoint.dropFirst("tcp://".count) } ?? endpoint)
         return socket
     }
 }
