@@ -36,7 +36,7 @@ public struct RunnerOptions: Sendable {
 }
 
 /// The runner daemon: binds a ROUTER socket, answers Hello/Ping, queues MeasureRequests fairly
-/// across coordinators, runs them on `slots` worker threads and sends the results back. Every
+/// across peers (hosts, or CURVE keys) and within bounds, runs them on `slots` worker threads and sends the results back. Every
 /// frame it cannot understand is answered with an Error; nothing a peer sends stops it. `stop()`
 /// (SIGTERM) makes it refuse new work, finish what is running or queued, and return from `run()`.
 ///

@@ -10,7 +10,7 @@ struct RunnerCommand: ParsableCommand {
         abstract: "Run a measurement runner daemon: compiles and measures VTA configurations sent by coordinators.",
         discussion: """
             A runner binds a ZeroMQ ROUTER socket and serves any number of coordinators, fairly \
-            (round-robin across coordinators). Protocol: Protos/vtafarm.proto (one frame per message, \
+            (round-robin across coordinator hosts, or CURVE client keys, then across their connections). Protocol: Protos/vtafarm.proto (one frame per message, \
             DEALER to ROUTER). Backends:
             \(BackendKind.helpLines)
             The first line on stdout is "listening ENDPOINT" (useful with --bind tcp://127.0.0.1:*).
