@@ -59,7 +59,7 @@ public final class FlowRunner {
     public func latency(on hardware: HardwareConfig) -> Int? {
         records.layerOutcomes(base.model, on: hardware).reduce(0 as Int?) { total, o in
             guard let total, let c = o.best?.cycles else { return nil }
-            return total + c * o.layer.count
+            return CycleMath.sum(total, CycleMath.product(c, o.layer.count))
         }
     }
 

@@ -74,7 +74,7 @@ public struct TuneSummary: Sendable {
         var total = 0
         for l in layers {
             guard let b = l.best else { return nil }
-            total += b.cycles * l.layer.count
+            total = CycleMath.sum(total, CycleMath.product(b.cycles, l.layer.count))
         }
         return total
     }
@@ -349,7 +349,7 @@ public final class TuningJob {
             }
             guard let i = position[r.requestID], results[i] == nil else { continue }
             let c = batch[i].0
-            let cycles = r.status == .ok ? Int(r.cycles) : nil
+            let cycles = r.status == .ok ? CycleMath.int(r.cycles) : nil
             var rec = record(c, status: RecordStatus(r.status))
             rec.cycles = cycles
             rec.reason = r.invalidReason.isEmpty ? nil : r.invalidReason
