@@ -25,7 +25,8 @@ public enum DispatchAction: Equatable {
 /// lost at once, then greeted again. A request without a result by its deadline (its timeout
 /// for each wave of the runner's credits, plus `resultMargin`) goes elsewhere, and that runner
 /// gets no new work until it returns a result again: a runner that answers pings but not
-/// requests cannot hold work. Each loss, missed deadline or refusal (an Error naming the
+/// requests cannot hold work (its late result is still taken while the request waits in the
+/// queue, sent to nobody else). Each loss, missed deadline or refusal (an Error naming the
 /// request) is an attempt; a request after `maxAttempts` is answered INTERNAL. Results are
 /// accepted only for a request in flight on the runner that sends them, once, after
 /// `ResultCheck`; the rest are dropped and counted.
@@ -97,6 +98,9 @@ public struct DispatcherState {
     /// No flight's deadline is earlier than this (it may be earlier than the earliest one: a
     /// flight that finished leaves it behind, and then `tick` scans and moves it on).
     var flightDeadline: Instant
+    /// Overdue requests back in the queue -> the runner they were overdue on: its late result
+    /// is still taken while no other runner has been sent the request.
+    var overdue: [UInt64: (runner: Int, request: MeasureRequest)] = [:]
     /// Results dropped because their request was already answered.
     public private(set) var duplicatesDropped = 0
     /// Results dropped because their request was not in flight on the runner that sent them:
@@ -218,7 +222,13 @@ public struct DispatcherState {
             let wasStalled = runners[i].stalled
             runners[i].stalled = false  // it returns results again
             let id = result.requestID
-            guard let f = inFlight[id], f.runner == i else {
+            let request: MeasureRequest
+            if inFlight[id]?.runner == i {
+                request = takeBack(id, from: i)!.pending.request
+            } else if let o = overdue[id], o.runner == i, !done.contains(id) {
+                request = o.request  // late, but nobody else has it yet: still worth taking
+                overdue[id] = nil
+            } else {
                 if wasStalled { dispatchTo(i, &actions) }
                 runners[i].dropped += 1
                 if done.contains(id) {
@@ -233,10 +243,9 @@ public struct DispatcherState {
                 }
                 return
             }
-            _ = takeBack(id, from: i)
-            done.insert(id)
+            done.insert(id)  // a queued copy (of an overdue request) is skipped from now on
             runners[i].completed += 1
-            var checked = ResultCheck.checked(result, for: f.pending.request)
+            var checked = ResultCheck.checked(result, for: request)
             if checked.runner.isEmpty { checked.runner = who(i) }
             if checked.status != result.status {
                 logger.warning("runner \(who(i)): request \(id) answered as INTERNAL: \(checked.error)")
@@ -362,8 +371,8 @@ public struct DispatcherState {
 
     /// Takes back every request whose result is overdue; its runner is stalled until it answers.
     mutating func expireFlights(now: Instant, _ actions: inout [DispatchAction]) {
-        let overdue = inFlight.filter { $0.value.deadline <= now }.sorted { $0.key < $1.key }
-        for (id, f) in overdue.reversed() {
+        let late = inFlight.filter { $0.value.deadline <= now }.sorted { $0.key < $1.key }
+        for (id, f) in late.reversed() {
             let i = f.runner
             if !runners[i].stalled {
                 logger.warning(
@@ -374,6 +383,7 @@ public struct DispatcherState {
             var p = takeBack(id, from: i)!.pending
             p.attempts += 1
             retry(p, why: "had no result by its deadline on \(p.attempts) runners", &actions)
+            if !done.contains(id) { overdue[id] = (i, p.request) }
         }
         flightDeadline = inFlight.values.map(\.deadline).min() ?? now + .seconds(3600)
     }
@@ -403,6 +413,7 @@ public struct DispatcherState {
         while runners[i].inFlight < runners[i].slots + options.prefetch, let p = queue.popFirst() {
             if done.contains(p.request.requestID) { continue }  // a re-queued copy already answered
             actions.append(.send(runner: i, .measureRequest(p.request)))
+            if !overdue.isEmpty { overdue[p.request.requestID] = nil }
             let deadline = clock + allowance(p.request, on: i)
             inFlight[p.request.requestID] = Flight(runner: i, pending: p, deadline: deadline)
             flightDeadline = min(flightDeadline, deadline)

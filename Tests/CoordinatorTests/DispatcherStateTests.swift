@@ -297,6 +297,24 @@ struct DispatcherStateTests {
         #expect(!s.statuses[0].stalled && sentRequests(actions, to: 0) == [5])
     }
 
+    @Test func aLateResultIsTakenWhileNoOtherRunnerHasTheRequest() {
+        // One runner that overran its own timeout (a stuck backend): the overdue request waits
+        // in the queue, and the late answer is accepted rather than measured again.
+        var s = state(runners: 1, prefetch: 0)
+        var actions: [DispatchAction] = []
+        _ = welcome(&s, 0, slots: 1)
+        var r = requests(1...1)[0]
+        r.timeoutMs = 100
+        s.submit([r], actions: &actions)
+        s.received(pong(), from: 0, now: t0 + .seconds(11), actions: &actions)
+        s.tick(now: t0 + .seconds(11), actions: &actions)
+        #expect(s.statuses[0].stalled && s.statuses[0].inFlight == 0)
+        actions = []
+        s.received(result(1), from: 0, now: t0 + .seconds(15), actions: &actions)
+        #expect(delivered(actions).map(\.requestID) == [1] && sentRequests(actions).isEmpty)
+        #expect(!s.hasWork && s.unexpectedDropped == 0)
+    }
+
     @Test func overdueOnEveryRunnerIsReportedAndAllStalledIsAnError() {
         var s = state(runners: 3, prefetch: 0)
         var actions: [DispatchAction] = []
