@@ -379,7 +379,7 @@ public final class TuningJob {
         if status.isFailure { outcome.failed += 1 }
         guard status == .ok, let c = cycles else { return }
         if outcome.best == nil || c < outcome.best!.cycles { outcome.best = (schedule, c) }
-        bestSoFar[outcome.layer.name] = c * outcome.layer.count
+        bestSoFar[outcome.layer.name] = CycleMath.product(c, outcome.layer.count)
     }
 
     func report(_ layer: Model.Layer) {
@@ -388,7 +388,7 @@ public final class TuningJob {
         progress(
             TuneProgress(
                 layer: layer.name, measured: measuredTotal, budget: settings.budget, filtered: filteredTotal,
-                bestSoFar: bestSoFar.isEmpty ? nil : bestSoFar.values.reduce(0, +),
+                bestSoFar: bestSoFar.isEmpty ? nil : bestSoFar.values.reduce(0, CycleMath.sum),
                 perSecond: Double(measuredTotal) / elapsed, runnersUp: statuses.filter(\.reachable).count,
                 runnersTotal: statuses.count))
     }
