@@ -43,13 +43,22 @@ public enum ResultCheck {
     public static func implausibility(_ cycles: UInt64, for request: MeasureRequest) -> String? {
         if cycles == 0 { return "an OK result with 0 cycles" }
         if cycles >= maxCycles { return "\(cycles) cycles is at or above the limit of 2^62" }
-        let backend = String(request.backend.prefix { $0 != ":" })
-        if syntheticBackends.contains(backend) { return nil }
+        if isSynthetic(request.backend) { return nil }
         if let bound = computeBound(request.workload, request.hardware), cycles < UInt64(bound) {
             return
                 "\(cycles) cycles is below the compute bound of \(bound) (\(request.workload) on \(request.hardware.shortName))"
         }
         return nil
+    }
+
+    /// `backend` names a synthetic backend, with or without its argument (`delay`, `delay:20`).
+    /// Compares in place: this runs for every result.
+    static func isSynthetic(_ backend: String) -> Bool {
+        syntheticBackends.contains { name in
+            backend.hasPrefix(name)
+                && (backend.utf8.count == name.utf8.count
+                    || backend.utf8.dropFirst(name.utf8.count).first == UInt8(ascii: ":"))
+        }
     }
 
     /// ceil(MACs / (BATCH x BLOCK_IN x BLOCK_OUT)): no schedule runs the workload's MACs in

@@ -237,6 +237,8 @@ struct DispatcherStateTests {
         let delay = MeasureRequest(requestID: 1, workload: c2, schedule: Schedule(), backend: "delay")
         #expect(ResultCheck.implausibility(19, for: delay) == nil)
         #expect(ResultCheck.implausibility(0, for: delay) != nil)
+        #expect(
+            ResultCheck.isSynthetic("delay:20") && !ResultCheck.isSynthetic("delayed") && !ResultCheck.isSynthetic(""))
         // A NaN wall time (JSON has none) and a 1 MB error text do not reach the records as they came.
         let wild = MeasureResult(
             requestID: 1, status: .runtimeError, error: String(repeating: "e", count: 1 << 20), wallSeconds: .nan)
