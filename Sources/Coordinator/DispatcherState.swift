@@ -252,7 +252,8 @@ public struct DispatcherState {
             }
             actions.append(.deliver(checked))
             dispatchTo(i, &actions)  // refill the credit this result freed
-        case .error(let e):
+        case .error(var e):
+            e.message = ResultCheck.truncated(e.message, ResultCheck.maxErrorBytes)  // it reaches logs and records
             let first = e.code == .shuttingDown && !runners[i].draining
             if e.code == .shuttingDown { runners[i].draining = true }
             if e.requestID != 0, let f = takeBack(e.requestID, from: i) {
@@ -298,7 +299,9 @@ public struct DispatcherState {
         if newInstance && runners[i].inFlight > 0 {
             markLost(i, reason: "restarted (a Welcome from another instance)", &actions)
         }
-        if runners[i].lost { logger.info("runner \(w.runner) at \(runners[i].address.endpoint) is back") }
+        if runners[i].lost {
+            logger.info("runner \(ResultCheck.truncated(w.runner, 64)) at \(runners[i].address.endpoint) is back")
+        }
         if runners[i].lost || newInstance || w.instanceID == 0 {
             runners[i].draining = false
             runners[i].stalled = false

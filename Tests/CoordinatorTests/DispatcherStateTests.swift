@@ -376,13 +376,14 @@ struct DispatcherStateTests {
         var reported: [MeasureResult] = []
         for _ in 0..<10 {
             actions = []
-            let refusal = WireError(code: .badRequest, message: "no", requestID: 1)
+            let refusal = WireError(code: .badRequest, message: String(repeating: "n", count: 1 << 20), requestID: 1)
             s.received(.error(refusal), from: 0, now: t0, actions: &actions)
             sends += sentRequests(actions).count
             reported += delivered(actions)
         }
         #expect(sends == 3, "sent, refused, re-sent: 3 attempts in all")
         #expect(reported.map(\.status) == [.internalError] && reported[0].error.contains("refused"))
+        #expect(reported.first.map { $0.error.utf8.count < 5000 } == true, "a runner's 1 MB message is cut")
         #expect(!s.hasWork)
         // The refusal that tells a runner drains is free: it gets no work after it.
         var d = state(runners: 2, prefetch: 0)
