@@ -34,7 +34,7 @@ public struct DispatcherOptions: Sendable {
     /// Largest message accepted from a runner (ZMQ_MAXMSGSIZE on each DEALER: libzmq drops the
     /// connection of a peer that sends more, before buffering it). Runners send results, pongs
     /// and errors of a few KB.
-    public var maxMessageBytes: Int64 = 1 << 20
+    public var maxMessageBytes = 1 << 20
     /// With work waiting and no runner ready for this long, `next` throws `noRunnerReachable`.
     public var unreachableAfter: Duration = .seconds(10)
     /// Shown to runners in Hello.
@@ -254,7 +254,7 @@ private final class Loop: @unchecked Sendable {
             try socket.setImmediate(true)  // never queue requests for a runner not connected
             try socket.setReconnectInterval(ms: 100, maxMs: 1000)
             try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
-            try socket.setMaxMessageSize(options.maxMessageBytes)
+            try socket.setMaxFrameBytes(options.maxMessageBytes)  // per frame: a result is one frame
             if let serverKey = address.curveServerKey {
                 guard let pub = options.curvePublicKey, let sec = options.curveSecretKey else {
                     throw DispatcherError.noRunnerReachable(["\(address.endpoint) needs CURVE client keys"])

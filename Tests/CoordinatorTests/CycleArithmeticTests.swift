@@ -39,7 +39,9 @@ import VTA
         let r = try vtafarm(["records", "best", path])
         #expect(!r.signaled && r.status == 1, "\(r.output)")
         #expect(r.output.contains(":1: unreadable record ignored") && r.output.contains("no records"), "\(r.output)")
-        #expect(Model.latency(of: [Model.Layer(name: "c", workload: .dense(ci: 16, co: 16), count: 4)]) { _ in 1 << 62 } == nil)
+        #expect(
+            Model.latency(of: [Model.Layer(name: "c", workload: .dense(ci: 16, co: 16), count: 4)]) { _ in 1 << 62 }
+                == nil)
     }
 
     @Test func aResumedJobSumsHugeRecordsWithoutTrapping() throws {
