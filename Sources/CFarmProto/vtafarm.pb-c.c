@@ -1864,7 +1864,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__pong__descriptor =
   (ProtobufCMessageInit) vtafarm__v1__pong__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue vtafarm__v1__error__code__enum_values_by_number[6] =
+static const ProtobufCEnumValue vtafarm__v1__error__code__enum_values_by_number[7] =
 {
   { "CODE_UNSPECIFIED", "VTAFARM__V1__ERROR__CODE__CODE_UNSPECIFIED", 0 },
   { "MALFORMED", "VTAFARM__V1__ERROR__CODE__MALFORMED", 1 },
@@ -1872,15 +1872,17 @@ static const ProtobufCEnumValue vtafarm__v1__error__code__enum_values_by_number[
   { "TOO_LARGE", "VTAFARM__V1__ERROR__CODE__TOO_LARGE", 3 },
   { "SHUTTING_DOWN", "VTAFARM__V1__ERROR__CODE__SHUTTING_DOWN", 4 },
   { "BAD_REQUEST", "VTAFARM__V1__ERROR__CODE__BAD_REQUEST", 5 },
+  { "QUEUE_FULL", "VTAFARM__V1__ERROR__CODE__QUEUE_FULL", 6 },
 };
 static const ProtobufCIntRange vtafarm__v1__error__code__value_ranges[] = {
-{0, 0},{0, 6}
+{0, 0},{0, 7}
 };
-static const ProtobufCEnumValueIndex vtafarm__v1__error__code__enum_values_by_name[6] =
+static const ProtobufCEnumValueIndex vtafarm__v1__error__code__enum_values_by_name[7] =
 {
   { "BAD_REQUEST", 5 },
   { "CODE_UNSPECIFIED", 0 },
   { "MALFORMED", 1 },
+  { "QUEUE_FULL", 6 },
   { "SHUTTING_DOWN", 4 },
   { "TOO_LARGE", 3 },
   { "VERSION_MISMATCH", 2 },
@@ -1892,9 +1894,9 @@ const ProtobufCEnumDescriptor vtafarm__v1__error__code__descriptor =
   "Code",
   "Vtafarm__V1__Error__Code",
   "vtafarm.v1",
-  6,
+  7,
   vtafarm__v1__error__code__enum_values_by_number,
-  6,
+  7,
   vtafarm__v1__error__code__enum_values_by_name,
   1,
   vtafarm__v1__error__code__value_ranges,

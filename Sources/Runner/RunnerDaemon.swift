@@ -10,8 +10,17 @@ public struct RunnerOptions: Sendable {
     public var name = ProcessInfo.processInfo.hostName
     /// The backend used when a request names none.
     public var defaultBackend = "vta-sim"
-    /// Frames larger than this are answered with Error TOO_LARGE (libzmq drops peers above 64 MiB).
-    public var maxFrameBytes = 1 << 20
+    /// Frames larger than this are answered with Error TOO_LARGE; a peer sending a frame over
+    /// twice this is disconnected by libzmq before the frame is buffered (ZMQ_MAXMSGSIZE).
+    public var maxFrameBytes = maxEnvelopeBytes
+    /// Requests queued (received, not started) per peer and in total, where a peer is a
+    /// coordinator's host, or its CURVE key when clients authenticate: beyond either, a request is
+    /// answered with Error QUEUE_FULL naming the limit, so no peer can make a runner hold more than
+    /// `maxQueued` requests (a few hundred bytes each), and no host, however many connections it
+    /// opens, more than its share. A coordinator keeps at most slots + prefetch in flight per
+    /// runner, far below.
+    public var maxQueuedPerPeer = 4096
+    public var maxQueued = 65_536
     /// Timeout of a request that gives none.
     public var defaultTimeoutMs: UInt32 = 60_000
     /// Queued (not started) work of a coordinator silent this long is dropped: it is gone.
@@ -27,7 +36,7 @@ public struct RunnerOptions: Sendable {
 }
 
 /// The runner daemon: binds a ROUTER socket, answers Hello/Ping, queues MeasureRequests fairly
-/// across coordinators, runs them on `slots` worker threads and sends the results back. Every
+/// across peers (hosts, or CURVE keys) and within bounds, runs them on `slots` worker threads and sends the results back. Every
 /// frame it cannot understand is answered with an Error; nothing a peer sends stops it. `stop()`
 /// (SIGTERM) makes it refuse new work, finish what is running or queued, and return from `run()`.
 ///
@@ -75,7 +84,7 @@ public final class RunnerDaemon: @unchecked Sendable {
     /// `onListening` gets the bound endpoint (a `tcp://host:*` bind resolved to its port).
     public func run(onListening: ((String) -> Void)? = nil) throws {
         let router = try ZMQSocket(context, .router)
-        try router.setMaxMessageSize(64 << 20)
+        try router.setMaxFrameBytes(2 * options.maxFrameBytes)
         try router.setHighWaterMarks(send: 100_000, receive: 100_000)
         var zap: ZAPHandler? = nil
         if let secret = options.curveSecretKey {
@@ -116,13 +125,18 @@ public final class RunnerDaemon: @unchecked Sendable {
             }
             if ready.contains(0) {
                 var handled = 0
-                while handled < 1000, let frames = try router.receive(dontWait: true) {
+                // Identity, payload, and one more to tell that there were too many: a peer's
+                // message of many or huge frames is drained, never copied whole.
+                let limits = ReceiveLimits(maxFrames: 3, maxFrameBytes: options.maxFrameBytes, readsPeer: true)
+                while handled < 1000, let received = try router.receive(dontWait: true, limits: limits) {
                     handled += 1
-                    handle(frames, router: router, draining: draining, lastSeen: &lastSeen)
+                    handle(received, router: router, draining: draining, lastSeen: &lastSeen)
                 }
             }
             if ready.contains(2) {
-                zap?.serve { mechanism, key in logger.warning("refused a \(mechanism) client with key \(key)") }
+                zap?.serve { mechanism, key in
+                    logger.warning("refused a \(printable(mechanism)) client with key \(printable(key))")
+                }
             }
             let now = ContinuousClock.now
             if now - lastSweep > .seconds(1) {
@@ -159,36 +173,37 @@ public final class RunnerDaemon: @unchecked Sendable {
     }
 
     private func handle(
-        _ frames: [[UInt8]], router: ZMQSocket, draining: Bool, lastSeen: inout [[UInt8]: ContinuousClock.Instant]
+        _ received: ReceivedMessage, router: ZMQSocket, draining: Bool,
+        lastSeen: inout [[UInt8]: ContinuousClock.Instant]
     ) {
-        guard let identity = frames.first else { return }
+        guard received.oversizedFrame?.index != 0, let identity = received.frames.first else { return }
         func reply(_ message: Message) { _ = try? router.send([identity, Codec.encode(message)], dontWait: true) }
-        guard frames.count == 2 else {
-            reply(
-                .error(
-                    WireError(
-                        code: .malformed, message: "expected exactly one frame per message, got \(frames.count - 1)")))
-            return
-        }
-        let payload = frames[1]
-        guard payload.count <= options.maxFrameBytes else {
+        if let (index, bytes) = received.oversizedFrame, index == 1 {
             reply(
                 .error(
                     WireError(
                         code: .tooLarge,
-                        message: "frame of \(payload.count) bytes exceeds the limit of \(options.maxFrameBytes)")))
+                        message: "frame of \(bytes) bytes exceeds the limit of \(options.maxFrameBytes)")))
+            return
+        }
+        guard received.frameCount == 2, received.isComplete else {
+            reply(
+                .error(
+                    WireError(
+                        code: .malformed,
+                        message: "expected exactly one frame per message, got \(received.frameCount - 1)")))
             return
         }
         let message: Message
-        do { message = try Codec.decode(payload) } catch {
-            logger.debug("bad frame: \(error)")
+        do { message = try Codec.decode(received.frames[1]) } catch {
+            logger.debug("bad frame: \(printable(error.description))")
             reply(.error(error))
             return
         }
         lastSeen[identity] = ContinuousClock.now
         switch message {
         case .hello(let h):
-            logger.info("hello from \(h.coordinator)")
+            logger.info("hello from \(printable(h.coordinator))")
             reply(
                 .welcome(
                     Welcome(
@@ -205,10 +220,42 @@ public final class RunnerDaemon: @unchecked Sendable {
                             requestID: request.requestID)))
                 return
             }
-            queue.push(Job(client: identity, request: request, received: .now), client: identity)
+            let refusal = queue.push(
+                Job(client: identity, request: request), client: identity, peer: peer(of: received),
+                limits: (perPeer: options.maxQueuedPerPeer, total: options.maxQueued))
+            if let refusal {
+                reply(.error(WireError(code: .queueFull, message: refusal, requestID: request.requestID)))
+            }
         default:
             reply(.error(WireError(code: .badRequest, message: "a runner takes Hello, Ping and MeasureRequest only")))
         }
+    }
+
+    /// Who a request's share of the runner belongs to: its CURVE key when clients authenticate,
+    /// else its host. Not the connection: a peer opening 50 connections must not get 50 shares.
+    func peer(of received: ReceivedMessage) -> String {
+        if let key = received.userID, !key.isEmpty { return "client key \(key)" }
+        return "host \(received.peerAddress ?? "?")"
+    }
+
+    /// The backend a request names: "" is the default; "name" is that backend; "name:ARG" is it only
+    /// when it was started with exactly ARG (a request for command:/other must not be run by the
+    /// configured program). Else why not, for an UNSUPPORTED answer.
+    func backend(for requested: String) -> Result<MeasurementBackend, BackendError> {
+        let spec = requested.isEmpty ? options.defaultBackend : requested
+        let have = backends.values.map(\.spec).sorted().joined(separator: ", ")
+        guard !spec.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            return .failure(BackendError("backend name \(printable(spec)) holds control characters"))
+        }
+        let name = String(spec.prefix { $0 != ":" })
+        guard let backend = backends[name] else {
+            return .failure(BackendError("runner \(options.name) has no backend '\(printable(spec))' (it has \(have))"))
+        }
+        if spec != name && spec != backend.spec {
+            return .failure(
+                BackendError("runner \(options.name) serves \(backend.spec), not \(printable(spec)) (it has \(have))"))
+        }
+        return .success(backend)
     }
 
     private func workerLoop(_ index: Int) {
@@ -218,18 +265,16 @@ public final class RunnerDaemon: @unchecked Sendable {
         }
         defer { push.close() }
         while let job = queue.pop() {
-            let request = job.request
-            let backendName = request.backend.isEmpty ? options.defaultBackend : request.backend
+            var request = job.request
             var result: MeasureResult
-            if let backend = backends[backendName] ?? backends[String(backendName.prefix { $0 != ":" })] {
-                let timeout = request.timeoutMs == 0 ? options.defaultTimeoutMs : request.timeoutMs
-                result = backend.measure(request, deadline: job.received + .milliseconds(Int64(timeout)))
-            } else {
-                result = MeasureResult(
-                    requestID: request.requestID, status: .unsupported,
-                    error:
-                        "runner \(options.name) has no backend '\(backendName)' (it has \(backends.keys.sorted().joined(separator: ", ")))"
-                )
+            switch backend(for: request.backend) {
+            case .success(let backend):
+                // The timeout runs from now, when the measurement starts: time spent queued behind
+                // other requests is not the request's. The backend sees the timeout in force.
+                if request.timeoutMs == 0 { request.timeoutMs = options.defaultTimeoutMs }
+                result = backend.measure(request, deadline: .now + .milliseconds(Int64(request.timeoutMs)))
+            case .failure(let why):
+                result = MeasureResult(requestID: request.requestID, status: .unsupported, error: why.description)
             }
             result.runner = options.name
             _ = try? push.send([job.client, Codec.encode(.measureResult(result))])
@@ -238,48 +283,133 @@ public final class RunnerDaemon: @unchecked Sendable {
     }
 }
 
+/// A peer-supplied string as it may go into a log line or an answer: control characters shown
+/// as "?", and at most `limit` characters (100 Hellos with 1 MB names must not write 100 MB of log).
+func printable(_ text: String, limit: Int = 120) -> String {
+    var out = ""
+    var count = 0
+    for scalar in text.unicodeScalars {
+        if count == limit {
+            return out + "… (\(text.utf8.count) bytes)"
+        }
+        out.unicodeScalars.append(scalar.properties.generalCategory == .control ? "?" : scalar)
+        count += 1
+    }
+    return out
+}
+
 struct Job {
     let client: [UInt8]
     let request: MeasureRequest
-    let received: ContinuousClock.Instant
 }
 
-/// Requests waiting to run, one FIFO per coordinator, served round-robin so that one busy
-/// coordinator cannot starve another. `@unchecked Sendable`: every field is guarded by `condition`.
+/// A first-in first-out queue with O(1) push and pop: pops advance a head index instead of
+/// moving the elements up (an array's removeFirst is O(n): 10,000 queued took 5 s to drain).
+struct FIFO<Element> {
+    private var items: [Element?] = []
+    private var head = 0
+
+    var count: Int { items.count - head }
+    var isEmpty: Bool { head == items.count }
+
+    mutating func append(_ element: Element) { items.append(element) }
+
+    mutating func popFirst() -> Element? {
+        guard head < items.count else { return nil }
+        let element = items[head]
+        items[head] = nil
+        head += 1
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 64 && head * 2 >= items.count {
+            items.removeFirst(head)  // amortized O(1): at least as many pops as elements moved
+            head = 0
+        }
+        return element
+    }
+
+    /// Removes every element matching; O(n), for the rare sweeps.
+    mutating func removeAll(where matches: (Element) -> Bool) {
+        items = items[head...].filter { $0.map { !matches($0) } ?? false }
+        head = 0
+    }
+}
+
+/// Requests waiting to run, bounded per peer and in total, served round-robin at two levels:
+/// over peers (a coordinator host, or a CURVE key), then over the connections of each peer,
+/// each with its FIFO. So one busy coordinator cannot starve another, and neither can a host
+/// that opens many connections: 50 connections from one host share one host's turn.
+/// `@unchecked Sendable`: every field is guarded by `condition`.
 final class FairQueue: @unchecked Sendable {
+    private struct Peer {
+        var queues: [[UInt8]: FIFO<Job>] = [:]
+        /// Its connections with queued work, in round-robin order; each key of `queues` once.
+        var ring = FIFO<[UInt8]>()
+        var queued = 0
+    }
     private let condition = NSCondition()
-    private var queues: [[UInt8]: [Job]] = [:]
-    private var order: [[UInt8]] = []
-    private var next = 0
+    private var peers: [String: Peer] = [:]
+    /// The peers with queued work, in round-robin order: each pop serves the first and puts it
+    /// at the back if it has more. Every key of `peers` is here exactly once.
+    private var ring = FIFO<String>()
+    /// The peer each connection with queued work was queued under (for `drop(client:)`).
+    private var peerOf: [[UInt8]: String] = [:]
+    private var queued = 0
     private var running = 0
     private var closed = false
 
-    func push(_ job: Job, client: [UInt8]) {
+    /// Queues `job`, or says which limit it would pass (nil: queued).
+    func push(
+        _ job: Job, client: [UInt8], peer requested: String = "", limits: (perPeer: Int, total: Int) = (.max, .max)
+    ) -> String? {
         condition.lock()
-        if queues[client] == nil { order.append(client) }
-        queues[client, default: []].append(job)
+        defer { condition.unlock() }
+        let peer = peerOf[client] ?? requested
+        if queued >= limits.total {
+            return "the runner's queue holds its limit of \(limits.total) requests (all coordinators)"
+        }
+        if let p = peers[peer], p.queued >= limits.perPeer {
+            return "the runner's queue holds its limit of \(limits.perPeer) requests for this \(peer)"
+        }
+        if peers[peer] == nil {
+            peers[peer] = Peer()
+            ring.append(peer)
+        }
+        if peers[peer]!.queues[client] == nil {
+            peers[peer]!.queues[client] = FIFO()
+            peers[peer]!.ring.append(client)
+            peerOf[client] = peer
+        }
+        peers[peer]!.queues[client]!.append(job)  // in place: nothing here copies a FIFO
+        peers[peer]!.queued += 1
+        queued += 1
         condition.signal()
-        condition.unlock()
+        return nil
     }
 
-    /// The next job, round-robin over coordinators; nil once shut down.
+    /// The next job, round-robin over peers and then over their connections; nil once shut down.
     func pop() -> Job? {
         condition.lock()
         defer { condition.unlock() }
         while true {
             if closed { return nil }
-            if !order.isEmpty {
-                next %= order.count
-                let client = order[next]
-                var q = queues[client]!
-                let job = q.removeFirst()
-                if q.isEmpty {
-                    queues[client] = nil
-                    order.remove(at: next)
+            if let peer = ring.popFirst() {
+                let client = peers[peer]!.ring.popFirst()!
+                let job = peers[peer]!.queues[client]!.popFirst()!
+                if peers[peer]!.queues[client]!.isEmpty {
+                    peers[peer]!.queues[client] = nil
+                    peerOf[client] = nil
                 } else {
-                    queues[client] = q
-                    next += 1
+                    peers[peer]!.ring.append(client)
                 }
+                peers[peer]!.queued -= 1
+                if peers[peer]!.queued == 0 {
+                    peers[peer] = nil
+                } else {
+                    ring.append(peer)
+                }
+                queued -= 1
                 running += 1
                 return job
             }
@@ -293,13 +423,19 @@ final class FairQueue: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Drops a coordinator's queued jobs; returns how many.
+    /// Drops a connection's queued jobs; returns how many.
     func drop(client: [UInt8]) -> Int {
         condition.lock()
         defer { condition.unlock() }
-        guard let q = queues[client] else { return 0 }
-        queues[client] = nil
-        order.removeAll { $0 == client }
+        guard let peer = peerOf.removeValue(forKey: client), let q = peers[peer]?.queues.removeValue(forKey: client)
+        else { return 0 }
+        peers[peer]!.ring.removeAll { $0 == client }
+        peers[peer]!.queued -= q.count
+        if peers[peer]!.queued == 0 {
+            peers[peer] = nil
+            ring.removeAll { $0 == peer }
+        }
+        queued -= q.count
         return q.count
     }
 
@@ -311,12 +447,12 @@ final class FairQueue: @unchecked Sendable {
     var depth: Int {
         condition.lock()
         defer { condition.unlock() }
-        return queues.values.reduce(0) { $0 + $1.count }
+        return queued
     }
     var idle: Bool {
         condition.lock()
         defer { condition.unlock() }
-        return running == 0 && queues.isEmpty
+        return running == 0 && queued == 0
     }
 
     func shutdown() {

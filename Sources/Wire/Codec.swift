@@ -1,4 +1,5 @@
 import CFarmProto
+import CProtobufC
 import Foundation
 import VTA
 
@@ -107,6 +108,12 @@ public enum Codec {
                 message:
                     "protocol_version \(e.protocol_version) is not spoken here (this side speaks \(protocolVersion))")
         }
+        if let field = withUnsafePointer(to: vtafarm__v1__envelope__descriptor, { stringFieldWithNUL(bytes, $0) }) {
+            throw WireError(
+                code: .malformed, message: "string field \(field) holds a NUL byte",
+                requestID: e.body_case == VTAFARM__V1__ENVELOPE__BODY_MEASURE_REQUEST
+                    ? e.measure_request.pointee.request_id : 0)
+        }
         switch e.body_case {
         case VTAFARM__V1__ENVELOPE__BODY_HELLO:
             return .hello(Hello(coordinator: str(e.hello.pointee.coordinator)))
@@ -123,6 +130,14 @@ public enum Codec {
                 throw WireError(
                     code: .malformed,
                     message: "MeasureRequest \(r.request_id) lacks its workload, hardware or schedule",
+                    requestID: r.request_id)
+            }
+            // proto3 enums are open: any number arrives, and it must not be read as a conv2d.
+            guard [VTAFARM__V1__WORKLOAD__KIND__CONV2D, VTAFARM__V1__WORKLOAD__KIND__DENSE].contains(w.pointee.kind)
+            else {
+                throw WireError(
+                    code: .badRequest,
+                    message: "MeasureRequest \(r.request_id): unknown workload kind \(w.pointee.kind.rawValue)",
                     requestID: r.request_id)
             }
             return .measureRequest(
@@ -275,6 +290,53 @@ public enum Codec {
     static func status(_ s: Vtafarm__V1__Status) -> MeasureStatus { statusMap.first { $0.1 == s }?.0 ?? .internalError }
 
     static func str(_ p: UnsafeMutablePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }
+
+    /// The name of a string field, anywhere in `bytes` (a message of type `descriptor`), that holds
+    /// a NUL byte, or nil. protobuf-c hands strings over NUL-terminated without their length, so
+    /// the backend "vta-sim\0/x" would otherwise silently read as "vta-sim". `bytes` has already
+    /// been unpacked by protobuf-c, so it is well formed; the walk still checks every bound.
+    static func stringFieldWithNUL(
+        _ bytes: UnsafeRawBufferPointer, _ descriptor: UnsafePointer<ProtobufCMessageDescriptor>, depth: Int = 0
+    ) -> String? {
+        guard depth < 16 else { return nil }  // the schema nests 2 deep; unpack already refused worse
+        var at = 0
+        func varint() -> UInt64? {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while at < bytes.count && shift < 64 {
+                let byte = bytes[at]
+                at += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte & 0x80 == 0 { return value }
+                shift += 7
+            }
+            return nil
+        }
+        while at < bytes.count {
+            guard let tag = varint() else { return nil }
+            switch tag & 7 {
+            case 0: guard varint() != nil else { return nil }
+            case 1: at += 8
+            case 5: at += 4
+            case 2:
+                guard let length = varint(), length <= UInt64(bytes.count - at) else { return nil }
+                let body = UnsafeRawBufferPointer(rebasing: bytes[at..<at + Int(length)])
+                at += Int(length)
+                let d = descriptor.pointee
+                guard let field = (0..<Int(d.n_fields)).lazy.map({ d.fields[$0] }).first(where: { $0.id == tag >> 3 })
+                else { continue }  // an unknown field: kept by protobuf-c as bytes, never read as a string
+                if field.type == PROTOBUF_C_TYPE_STRING && body.contains(0) {
+                    return "\(String(cString: d.short_name)).\(String(cString: field.name))"
+                }
+                if field.type == PROTOBUF_C_TYPE_MESSAGE, let nested = field.descriptor {
+                    let inner = nested.assumingMemoryBound(to: ProtobufCMessageDescriptor.self)
+                    if let name = stringFieldWithNUL(body, inner, depth: depth + 1) { return name }
+                }
+            default: return nil  // groups: not in this schema
+            }
+        }
+        return nil
+    }
 }
 
 /// C allocations made while building a message, released together.

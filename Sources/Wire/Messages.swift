@@ -3,6 +3,11 @@ import VTA
 /// The protocol version this build speaks (Envelope.protocol_version).
 public let protocolVersion: UInt32 = 1
 
+/// The largest Envelope a runner takes by default (`--max-frame-bytes`). A MeasureRequest is a
+/// few hundred bytes: numbers, plus a task name and a backend (at most a program path), so 64 KiB
+/// leaves a wide margin while keeping what one frame can make a runner hold small.
+public let maxEnvelopeBytes = 64 << 10
+
 /// Everything that crosses the wire, as Swift values. No protobuf-c pointer leaves this module.
 public enum Message: Sendable, Equatable {
     case hello(Hello)
@@ -141,6 +146,9 @@ public struct WireError: Sendable, Equatable, Error, CustomStringConvertible {
         case tooLarge = 3
         case shuttingDown = 4
         case badRequest = 5
+        /// The request was not queued: the runner holds its limit of queued requests (per
+        /// coordinator or in total). Not measured, so it can go to another runner.
+        case queueFull = 6
     }
     public var code: Code
     public var message: String

@@ -98,7 +98,11 @@ public final class ZMQSocket: @unchecked Sendable {
         try set(ZMQ_SNDHWM, send)
         try set(ZMQ_RCVHWM, receive)
     }
-    public func setMaxMessageSize(_ bytes: Int64) throws { try set(ZMQ_MAXMSGSIZE, int64: bytes) }
+    /// ZMQ_MAXMSGSIZE: a peer that sends a frame larger than `bytes` is disconnected before the
+    /// frame is buffered. libzmq (4.3) applies it to each frame, not to a whole multi-frame
+    /// message, and only counts a message's frames once all of them have arrived: it bounds each
+    /// frame, and `receive(dontWait:limits:)` bounds what is copied out of a many-frame message.
+    public func setMaxFrameBytes(_ bytes: Int) throws { try set(ZMQ_MAXMSGSIZE, int64: Int64(bytes)) }
     public func setReconnectInterval(ms: Int32, maxMs: Int32) throws {
         try set(ZMQ_RECONNECT_IVL, ms)
         try set(ZMQ_RECONNECT_IVL_MAX, maxMs)
@@ -141,26 +145,77 @@ public final class ZMQSocket: @unchecked Sendable {
 
     /// Receives all frames of one message, or nil when none is waiting (with `dontWait`).
     public func receive(dontWait: Bool = false) throws -> [[UInt8]]? {
-        var frames: [[UInt8]] = []
+        guard let m = try receive(dontWait: dontWait, limits: .none) else { return nil }
+        return m.frames
+    }
+
+    /// Receives one message, copying only what is within `limits`: a peer's message of many or
+    /// large frames is counted and drained (freeing libzmq's copy) but never copied in full.
+    public func receive(dontWait: Bool = false, limits: ReceiveLimits) throws -> ReceivedMessage? {
+        var received = ReceivedMessage()
         var message = zmq_msg_t()
         repeat {
             zmq_msg_init(&message)
-            let rc = zmq_msg_recv(&message, handle, dontWait && frames.isEmpty ? ZMQ_DONTWAIT : 0)
+            let first = received.frameCount == 0
+            let rc = zmq_msg_recv(&message, handle, dontWait && first ? ZMQ_DONTWAIT : 0)
             if rc < 0 {
                 let err = zmq_errno()
                 zmq_msg_close(&message)
-                if err == EAGAIN && frames.isEmpty { return nil }
+                if err == EAGAIN && first { return nil }
                 throw ZMQError(errno: err, operation: "zmq_msg_recv")
             }
             let size = zmq_msg_size(&message)
-            let data = zmq_msg_data(&message)!.assumingMemoryBound(to: UInt8.self)
-            frames.append(Array(UnsafeBufferPointer(start: data, count: size)))
+            if limits.readsPeer && received.frameCount == 1 {
+                // Set by libzmq on every frame from a connection: the peer's IP, and with ZAP
+                // (CURVE) the user id the handler answered (the client's Z85 public key).
+                received.peerAddress = zmq_msg_gets(&message, "Peer-Address").map { String(cString: $0) }
+                received.userID = zmq_msg_gets(&message, "User-Id").map { String(cString: $0) }
+            }
+            received.frameCount += 1
+            received.totalBytes += size
+            if size > limits.maxFrameBytes {
+                if received.oversizedFrame == nil { received.oversizedFrame = (received.frameCount - 1, size) }
+            } else if received.frames.count < limits.maxFrames && received.oversizedFrame == nil {
+                let data = zmq_msg_data(&message)!.assumingMemoryBound(to: UInt8.self)
+                received.frames.append(Array(UnsafeBufferPointer(start: data, count: size)))
+            }
             let more = zmq_msg_more(&message) != 0
             zmq_msg_close(&message)
             if !more { break }
         } while true
-        return frames
+        return received
     }
+}
+
+/// What `ZMQSocket.receive(dontWait:limits:)` copies out of one message.
+public struct ReceiveLimits: Sendable {
+    /// Frames copied; later ones are only counted.
+    public var maxFrames: Int
+    /// A frame larger than this is not copied, and neither is any frame after it.
+    public var maxFrameBytes: Int
+    /// Read the second frame's Peer-Address and User-Id (a ROUTER's first payload frame).
+    public var readsPeer: Bool
+    public init(maxFrames: Int, maxFrameBytes: Int, readsPeer: Bool = false) {
+        self.maxFrames = maxFrames
+        self.maxFrameBytes = maxFrameBytes
+        self.readsPeer = readsPeer
+    }
+    public static let none = ReceiveLimits(maxFrames: .max, maxFrameBytes: .max)
+}
+
+/// One received message: the frames copied (all of them when within the limits), and how many
+/// frames and bytes the message really had.
+public struct ReceivedMessage: Sendable {
+    public var frames: [[UInt8]] = []
+    public var frameCount = 0
+    public var totalBytes = 0
+    /// The first frame over `maxFrameBytes`: its index and size.
+    public var oversizedFrame: (index: Int, bytes: Int)?
+    /// With `readsPeer`: the sender's IP address, and its ZAP user id (nil without ZAP).
+    public var peerAddress: String?
+    public var userID: String?
+    /// True when every frame was copied.
+    public var isComplete: Bool { frames.count == frameCount }
 }
 
 /// Waits on several sockets at once.

@@ -45,7 +45,11 @@ struct Measure: ParsableCommand {
     @OptionGroup var hardware: HardwareOptions
     @Option(help: "Send this many identical requests (distinct ids).") var `repeat` = 1
     @Option(help: "Backend to ask for (default: the runner's).") var backend = ""
-    @Option(help: "Per-request timeout in milliseconds (0: the runner's default).") var timeoutMs: UInt32 = 0
+    @Option(
+        help:
+            "Per-request timeout in milliseconds (default: cluster.yaml's defaults.timeout_ms with --cluster, else the runner's)."
+    )
+    var timeoutMs: UInt32?
 
     func validate() throws {
         if `repeat` < 1 || `repeat` > 10_000_000 { throw ValidationError("--repeat must be between 1 and 10000000") }
@@ -65,10 +69,12 @@ struct Measure: ParsableCommand {
             throw UserError("\(error)")
         }
         defer { dispatcher.close() }
+        // 0 asks for the runner's own default.
+        let timeout = timeoutMs ?? cluster.map { UInt32(clamping: $0.defaultTimeoutMs) } ?? 0
         let batch = (1...`repeat`).map {
             MeasureRequest(
                 requestID: UInt64($0), task: "measure", workload: w, hardware: config,
-                schedule: s, backend: backend, timeoutMs: timeoutMs)
+                schedule: s, backend: backend, timeoutMs: timeout)
         }
         dispatcher.submit(batch)
         var received = 0

@@ -10,7 +10,7 @@ struct RunnerCommand: ParsableCommand {
         abstract: "Run a measurement runner daemon: compiles and measures VTA configurations sent by coordinators.",
         discussion: """
             A runner binds a ZeroMQ ROUTER socket and serves any number of coordinators, fairly \
-            (round-robin across coordinators). Protocol: Protos/vtafarm.proto (one frame per message, \
+            (round-robin across coordinator hosts, or CURVE client keys, then across their connections). Protocol: Protos/vtafarm.proto (one frame per message, \
             DEALER to ROUTER). Backends:
             \(BackendKind.helpLines)
             The first line on stdout is "listening ENDPOINT" (useful with --bind tcp://127.0.0.1:*).
@@ -26,8 +26,18 @@ struct RunnerCommand: ParsableCommand {
     @Option(help: "Runner name reported to coordinators. Default: the host name.") var name = ProcessInfo.processInfo
         .hostName
     @Option(help: "Default per-request timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
-    @Option(help: "Largest frame accepted, in bytes (larger ones are answered with an Error).") var maxFrameBytes =
-        1 << 20
+    @Option(
+        help:
+            "Largest frame accepted, in bytes: larger ones are answered with Error TOO_LARGE, and a peer sending one over twice this is disconnected."
+    )
+    var maxFrameBytes = maxEnvelopeBytes
+    @Option(
+        help:
+            "Requests queued (not yet running) per coordinator host, or per client key with CURVE; more are answered with Error QUEUE_FULL."
+    )
+    var maxQueuedPerHost = RunnerOptions().maxQueuedPerPeer
+    @Option(help: "Requests queued in total, all coordinators; more are answered with Error QUEUE_FULL.")
+    var maxQueued = RunnerOptions().maxQueued
     @Option(
         help: ArgumentHelp(
             "Enable CURVE: a file holding the runner's Z85 secret key (vtafarm keys generate).", valueName: "file"))
@@ -48,8 +58,14 @@ struct RunnerCommand: ParsableCommand {
         if allowClients != nil && curveSecretKey == nil {
             throw ValidationError("--allow-clients needs --curve-secret-key")
         }
-        if maxFrameBytes < 1024 || maxFrameBytes > 64 << 20 {
-            throw ValidationError("--max-frame-bytes must be between 1024 and 67108864")
+        if maxFrameBytes < 1024 || maxFrameBytes > 1 << 20 {
+            throw ValidationError("--max-frame-bytes must be between 1024 and 1048576")
+        }
+        if maxQueuedPerHost < 1 || maxQueuedPerHost > 1_000_000 {
+            throw ValidationError("--max-queued-per-host must be between 1 and 1000000")
+        }
+        if maxQueued < 1 || maxQueued > 10_000_000 {
+            throw ValidationError("--max-queued must be between 1 and 10000000")
         }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
     }
@@ -63,6 +79,8 @@ struct RunnerCommand: ParsableCommand {
         options.name = name
         options.defaultTimeoutMs = timeoutMs
         options.maxFrameBytes = maxFrameBytes
+        options.maxQueuedPerPeer = maxQueuedPerHost
+        options.maxQueued = maxQueued
         options.parentPID = exitWithParent
         var backends: [MeasurementBackend] = [VTASimBackend()]
         do {

@@ -26,7 +26,11 @@ struct TuneOptions: ParsableArguments {
     @Flag(help: "Continue the run recorded in --records: replay it, never re-measure what it holds.") var resume = false
     @Option(help: "Seed of every random choice (runs repeat).") var seed: UInt64 = 1
     @Option(help: "Schedules proposed and dispatched together.") var planSize = 64
-    @Option(help: "Per-measurement timeout in milliseconds.") var timeoutMs: UInt32 = 60_000
+    @Option(
+        help:
+            "Per-measurement timeout in milliseconds (default: cluster.yaml's defaults.timeout_ms with --cluster, else 60000)."
+    )
+    var timeoutMs: UInt32?
     @Option(
         help: ArgumentHelp(
             "With arco: a YAML file narrowing or fixing hardware knobs, e.g. `LOG_BATCH: 0` and `LOG_BLOCK_IN: [4, 5]` (knobs: \(HardwareSpace.knobNames.joined(separator: ", "))).",
@@ -81,7 +85,7 @@ struct TuneOptions: ParsableArguments {
         s.budget = budgetValue
         s.planSize = planSize
         s.seed = seed
-        s.timeoutMs = timeoutMs
+        s.timeoutMs = timeoutMs ?? 60_000
         s.backend = backend
         if searchesHardware {
             let fpga = try hardware.part() ?? FPGA.defaultBoard
@@ -292,7 +296,8 @@ struct CoordinatorCommand: ParsableCommand {
         let settings = try options.settings()
         let (addresses, config) = try runners.load()
         var s = settings
-        if let config { s.timeoutMs = UInt32(clamping: config.defaultTimeoutMs) }
+        // An explicit --timeout-ms wins over the cluster's default.
+        if let config, options.timeoutMs == nil { s.timeoutMs = UInt32(clamping: config.defaultTimeoutMs) }
         try options.run(s, addresses: addresses, dispatcherOptions: runners.dispatcherOptions(config))
     }
 }

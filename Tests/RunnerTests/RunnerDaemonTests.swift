@@ -104,7 +104,7 @@ import VTA
         #expect(try errorCode([[0x0A, 0xFF]]) == .malformed)  // truncated
         // Two frames in one message.
         #expect(try errorCode([Codec.encode(.ping(nonce: 1)), Codec.encode(.ping(nonce: 2))]) == .malformed)
-        #expect(try errorCode([[UInt8](repeating: 7, count: 2 << 20)]) == .tooLarge)
+        #expect(try errorCode([[UInt8](repeating: 7, count: maxEnvelopeBytes + 1)]) == .tooLarge)
         #expect(try errorCode([Codec.encode(.ping(nonce: 1), version: 9)]) == .versionMismatch)
         #expect(
             try errorCode([Codec.encode(.welcome(Welcome(runner: "me", slots: 1, backends: [], simulatorVersion: "")))])

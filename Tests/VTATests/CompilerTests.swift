@@ -97,6 +97,18 @@ import Testing
         #expect(reason(huge, Schedule()) == .programTooLarge)
     }
 
+    /// A few thousand instructions can describe gigabytes of tensors (dense CI=CO=2^15: 1 GiB of
+    /// weights), which a command backend would allocate and write: refused by the byte cap.
+    @Test func programOverTheByteCapIsRefused() {
+        let wide = Workload.dense(n: 1, ci: 1 << 15, co: 1 << 15)
+        let result = Compiler.compile(wide, Schedule(tileCO: 1024), spec)
+        guard case .failure(let r) = result else {
+            Issue.record("a 1 GiB program compiled")
+            return
+        }
+        #expect(r.code == .programTooLarge && r.message.contains("maxProgramBytes"), "\(r.message)")
+    }
+
     /// A valid program of ~15M instructions takes seconds to compile: a 50 ms deadline stops it promptly.
     @Test func compilingStopsAtTheDeadline() {
         let big = Workload.conv2d(h: 256, w: 256, ci: 128, co: 128, k: 1)

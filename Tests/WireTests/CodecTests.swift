@@ -55,6 +55,28 @@ import VTA
         #expect(code(Array(good.dropLast(1))) == .malformed)
         #expect(code(Codec.encode(.ping(nonce: 1), version: 2)) == .versionMismatch)
         #expect(code([]) != nil)
+        // A NUL inside a string (protobuf-c would hand over the part before it), anywhere in the
+        // Envelope, and a workload kind the protocol does not define.
+        let request = MeasureRequest(
+            requestID: 4, task: "taskX", workload: .dense(n: 1, ci: 32, co: 32), schedule: Schedule(), backend: "simX")
+        for (marker, field) in [("simX", "backend"), ("taskX", "task")] {
+            var bytes = Codec.encode(.measureRequest(request))
+            let at = bytes.indices.first { Array(bytes[$0...].prefix(marker.utf8.count)) == Array(marker.utf8) }!
+            bytes[at + marker.utf8.count - 1] = 0
+            do {
+                _ = try Codec.decode(bytes)
+                Issue.record("a NUL in \(field) was accepted")
+            } catch {
+                #expect(error.code == .malformed && error.message.contains(field) && error.requestID == 4, "\(error)")
+            }
+        }
+        var hello = Codec.encode(.hello(Hello(coordinator: "meX")))
+        hello[hello.count - 1] = 0
+        #expect(code(hello) == .malformed)
+        var kind = Codec.encode(.measureRequest(request))
+        let k = (1..<kind.count - 1).first { kind[$0] == 0x08 && kind[$0 + 1] == 0x01 }!
+        kind[k + 1] = 2
+        #expect(code(kind) == .badRequest)
         var rng = SplitMix64(seed: 3)
         for _ in 0..<2000 {  // random garbage never traps
             let n = Int(rng.next() % 64)

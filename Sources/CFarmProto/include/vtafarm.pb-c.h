@@ -57,7 +57,11 @@ typedef enum _Vtafarm__V1__Error__Code {
   /*
    * a message that makes no sense here (e.g. a Welcome sent to a runner)
    */
-  VTAFARM__V1__ERROR__CODE__BAD_REQUEST = 5
+  VTAFARM__V1__ERROR__CODE__BAD_REQUEST = 5,
+  /*
+   * the runner holds as many queued requests as it takes (the message names the limit)
+   */
+  VTAFARM__V1__ERROR__CODE__QUEUE_FULL = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VTAFARM__V1__ERROR__CODE)
 } Vtafarm__V1__Error__Code;
 typedef enum _Vtafarm__V1__Status {

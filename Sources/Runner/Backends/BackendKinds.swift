@@ -32,7 +32,7 @@ public struct BackendKind: Sendable {
             guard let ms = Double(text), ms >= 0, ms <= 3_600_000 else {
                 throw BackendError("delay: needs milliseconds between 0 and 3600000, e.g. delay:20")
             }
-            return DelayBackend(milliseconds: ms)
+            return DelayBackend(milliseconds: ms, argument: text)
         },
     ]
 
@@ -54,6 +54,9 @@ public struct BackendKind: Sendable {
 
     /// Parses a `--backend` value into its backend.
     public static func make(_ spec: String) throws -> MeasurementBackend {
+        guard !spec.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw BackendError("backend '\(spec.debugDescription.dropFirst().dropLast())' holds control characters")
+        }
         let name = spec.split(separator: ":", maxSplits: 1).first.map(String.init) ?? spec
         guard let kind = all.first(where: { $0.name == name }) else {
             throw BackendError("unknown backend '\(spec)': use \(choices)")

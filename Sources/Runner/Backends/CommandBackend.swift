@@ -22,11 +22,14 @@ import Wire
 ///     {"status": "OK", "cycles": 123456}
 ///
 /// with status one of OK, INVALID, RUNTIME_ERROR, TIMEOUT, WRONG_ANSWER, UNSUPPORTED, and an
-/// optional "error" text. It is killed (SIGTERM, then SIGKILL a second later) at the timeout. A
-/// non-zero exit, or output that is not such an object, is a RUNTIME_ERROR carrying stderr's tail.
+/// optional "error" text. It runs in a process group of its own: at the timeout the group gets
+/// SIGTERM, then SIGKILL a second later, and whatever it leaves running when it exits is killed
+/// (`GroupedChild`). A non-zero exit, or output that is not such an object, is a RUNTIME_ERROR
+/// carrying stderr's tail.
 public struct CommandBackend: MeasurementBackend {
     public let name = "command"
     public let path: String
+    public var spec: String { "\(name):\(path)" }
 
     public init(path: String) { self.path = path }
 
@@ -78,61 +81,40 @@ public struct CommandBackend: MeasurementBackend {
             "verify": request.verify,
             "hardware": (try? JSONSerialization.jsonObject(with: request.hardware.jsonData())) ?? [:],
         ]
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        let exit = ExitWatch(process)
-        do { try process.run() } catch {
-            return result(.runtimeError, error: "cannot start \(path): \(error.localizedDescription)")
+        let json = (try? JSONSerialization.data(withJSONObject: input)) ?? Data()
+        let run: GroupedChild
+        do { run = try GroupedChild.run(path, input: json + Data("\n".utf8), deadline: deadline) } catch {
+            return result(.runtimeError, error: "\(error)")
         }
-        let outBox = DataBox()
-        let errBox = DataBox()
-        let readers = DispatchGroup()
-        for (pipe, box) in [(stdout, outBox), (stderr, errBox)] {
-            readers.enter()
-            DispatchQueue.global().async {
-                box.data = pipe.fileHandleForReading.readDataToEndOfFile()
-                readers.leave()
-            }
+        let tail = String(decoding: run.stderr.suffix(500), as: UTF8.self)
+        switch run.outcome {
+        case .timedOut:
+            return result(.timeout, error: "\(path) was killed at the \(request.timeoutMs) ms timeout")
+        case .exited(let status) where status != 0:
+            return result(.runtimeError, error: "\(path) exited with status \(status): \(tail)")
+        case .exited:
+            break
         }
-        if let json = try? JSONSerialization.data(withJSONObject: input) {
-            try? stdin.fileHandleForWriting.write(contentsOf: json + Data("\n".utf8))
-        }
-        try? stdin.fileHandleForWriting.close()
-        let timedOut = !exit.wait(until: deadline)
-        if timedOut {
-            process.terminate()
-            if !exit.wait(until: .now + .seconds(1)) { kill(process.processIdentifier, SIGKILL) }
-        }
-        process.waitUntilExit()
-        readers.wait()
-        if timedOut { return result(.timeout, error: "\(path) was killed at the \(request.timeoutMs) ms timeout") }
-        let tail = String(decoding: errBox.data.suffix(500), as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            return result(.runtimeError, error: "\(path) exited with status \(process.terminationStatus): \(tail)")
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: outBox.data) as? [String: Any],
+        guard let object = try? JSONSerialization.jsonObject(with: run.stdout) as? [String: Any],
             let statusText = object["status"] as? String, let status = MeasureStatus(rawValue: statusText.uppercased())
         else {
             return result(
                 .runtimeError,
                 error:
-                    "\(path) did not print a JSON object with a known \"status\": \(String(decoding: outBox.data.prefix(300), as: UTF8.self)) \(tail)"
+                    "\(path) did not print a JSON object with a known \"status\": \(String(decoding: run.stdout.prefix(300), as: UTF8.self)) \(tail)"
             )
         }
-        let cycles = (object["cycles"] as? NSNumber)?.uint64Value ?? 0
+        var cycles: UInt64 = 0
+        if let number = object["cycles"] {
+            // A count of cycles: a whole number from 0 to 2^62 (NSNumber's uint64Value would
+            // wrap -5 to 2^64 - 5 and cut 1.5 to 1).
+            guard let n = number as? NSNumber, let value = UInt64(exactly: n.doubleValue), value <= 1 << 62 else {
+                return result(.runtimeError, error: "\(path) printed \"cycles\": \(number), not a cycle count")
+            }
+            cycles = value
+        }
         return result(
             status, cycles: cycles, reason: object["invalid_reason"] as? String ?? "",
             error: object["error"] as? String ?? "")
     }
-}
-
-/// One reader thread writes `data`, and the measuring thread reads it only after `readers.wait()`.
-final class DataBox: @unchecked Sendable {
-    var data = Data()
 }

@@ -7,8 +7,13 @@ import Wire
 public struct DelayBackend: MeasurementBackend {
     public let name = "delay"
     public let milliseconds: Double
+    public let spec: String
 
-    public init(milliseconds: Double) { self.milliseconds = milliseconds }
+    /// `argument`: MS as `--backend delay:MS` wrote it (default: `milliseconds` printed).
+    public init(milliseconds: Double, argument: String? = nil) {
+        self.milliseconds = milliseconds
+        spec = "delay:\(argument ?? "\(milliseconds)")"
+    }
 
     public func measure(_ request: MeasureRequest, deadline: ContinuousClock.Instant) -> MeasureResult {
         let started = ContinuousClock.now

@@ -6,6 +6,7 @@ import Wire
 /// `verify`, timing and function together on seeded data, checked against the reference).
 public struct VTASimBackend: MeasurementBackend {
     public let name = "vta-sim"
+    public var spec: String { name }
     public init() {}
 
     public func measure(_ request: MeasureRequest, deadline: ContinuousClock.Instant) -> MeasureResult {

@@ -25,6 +25,13 @@ public enum Compiler {
     /// schedule needs under 10^6.
     public static let maxInstructions = 1 << 24
 
+    /// The most bytes a program's DRAM image may span (instructions, uops, input, weights and
+    /// output, as `Program.dramBytes`): whoever runs it on data (`command:PATH`, which writes it
+    /// as a program directory; `sim --verify`) allocates all of it, and a few instructions can
+    /// describe gigabytes of tensors (dense CI=CO=2^16 holds 4 GiB of weights). 512 MiB; the
+    /// largest zoo layer needs under 16 MiB.
+    public static let maxProgramBytes = 1 << 29
+
     /// Compiles, or says why VTA cannot run this configuration. Never traps on any knob values.
     /// Past `deadline` it stops and fails with `deadline_exceeded`, so a runner's timeout covers
     /// compiling (up to `maxInstructions` take seconds), not only simulating.
@@ -49,6 +56,19 @@ public enum Compiler {
                         .programTooLarge,
                         "\(n) instructions exceed the compiler's limit of "
                             + "\(maxInstructions) (maxInstructions)"))
+            }
+            // Sizes within Workload.maxSize (2^40) each, so this sum cannot overflow.
+            let bytes = Program(
+                spec: spec, instructions: [], uops: [],
+                regions: regions(
+                    workload, spec, uops: spec.uopDepth, instructions: count)
+            ).dramBytes
+            guard bytes <= maxProgramBytes else {
+                return .failure(
+                    InvalidReason(
+                        .programTooLarge,
+                        "the program's DRAM image of \(bytes) bytes exceeds the compiler's limit of "
+                            + "\(maxProgramBytes) bytes (maxProgramBytes)"))
             }
             var emitter = Emitter(plan: plan, spec: spec, shift: shift, deadline: deadline)
             emitter.emit()
