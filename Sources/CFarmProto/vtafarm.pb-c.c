@@ -714,7 +714,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__hello__descriptor =
   (ProtobufCMessageInit) vtafarm__v1__hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vtafarm__v1__welcome__field_descriptors[5] =
+static const ProtobufCFieldDescriptor vtafarm__v1__welcome__field_descriptors[6] =
 {
   {
     "runner",
@@ -776,9 +776,22 @@ static const ProtobufCFieldDescriptor vtafarm__v1__welcome__field_descriptors[5]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "instance_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__Welcome, instance_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vtafarm__v1__welcome__field_indices_by_name[] = {
   2,   /* field[2] = backends */
+  5,   /* field[5] = instance_id */
   4,   /* field[4] = protocol_version */
   0,   /* field[0] = runner */
   3,   /* field[3] = simulator_version */
@@ -787,7 +800,7 @@ static const unsigned vtafarm__v1__welcome__field_indices_by_name[] = {
 static const ProtobufCIntRange vtafarm__v1__welcome__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor vtafarm__v1__welcome__descriptor =
 {
@@ -797,7 +810,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__welcome__descriptor =
   "Vtafarm__V1__Welcome",
   "vtafarm.v1",
   sizeof(Vtafarm__V1__Welcome),
-  5,
+  6,
   vtafarm__v1__welcome__field_descriptors,
   vtafarm__v1__welcome__field_indices_by_name,
   1,  vtafarm__v1__welcome__number_ranges,
@@ -1787,7 +1800,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__ping__descriptor =
   (ProtobufCMessageInit) vtafarm__v1__ping__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vtafarm__v1__pong__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vtafarm__v1__pong__field_descriptors[5] =
 {
   {
     "nonce",
@@ -1837,9 +1850,22 @@ static const ProtobufCFieldDescriptor vtafarm__v1__pong__field_descriptors[4] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "instance_id",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__Pong, instance_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vtafarm__v1__pong__field_indices_by_name[] = {
   2,   /* field[2] = busy_slots */
+  4,   /* field[4] = instance_id */
   0,   /* field[0] = nonce */
   3,   /* field[3] = queue_depth */
   1,   /* field[1] = slots */
@@ -1847,7 +1873,7 @@ static const unsigned vtafarm__v1__pong__field_indices_by_name[] = {
 static const ProtobufCIntRange vtafarm__v1__pong__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vtafarm__v1__pong__descriptor =
 {
@@ -1857,7 +1883,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__pong__descriptor =
   "Vtafarm__V1__Pong",
   "vtafarm.v1",
   sizeof(Vtafarm__V1__Pong),
-  4,
+  5,
   vtafarm__v1__pong__field_descriptors,
   vtafarm__v1__pong__field_indices_by_name,
   1,  vtafarm__v1__pong__number_ranges,

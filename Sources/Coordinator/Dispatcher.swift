@@ -22,8 +22,19 @@ public struct DispatcherOptions: Sendable {
     public var pingInterval: Duration = .seconds(1)
     /// A runner silent for this many ping intervals is lost; its work goes elsewhere.
     public var lostAfterIntervals = 3
-    /// A request whose runner was lost this many times is reported, not retried again.
+    /// A request lost, overdue or refused this many times is reported INTERNAL, not retried.
     public var maxAttempts = 3
+    /// A runner's Welcome claiming more slots is clamped to this (and logged): credits follow
+    /// slots, and one runner claiming 10^9 must not take every request of the batch.
+    public var maxSlotsPerRunner = 1024
+    /// The timeout of a request with `timeoutMs` 0 (the runners' default, `--timeout-ms`).
+    public var defaultRequestTimeout: Duration = .seconds(60)
+    /// Added to a request's timeout(s) before its result is overdue and it goes elsewhere.
+    public var resultMargin: Duration = .seconds(10)
+    /// Largest message accepted from a runner (ZMQ_MAXMSGSIZE on each DEALER: libzmq drops the
+    /// connection of a peer that sends more, before buffering it). Runners send results, pongs
+    /// and errors of a few KB.
+    public var maxMessageBytes = 1 << 20
     /// With work waiting and no runner ready for this long, `next` throws `noRunnerReachable`.
     public var unreachableAfter: Duration = .seconds(10)
     /// Shown to runners in Hello.
@@ -36,12 +47,17 @@ public struct DispatcherOptions: Sendable {
 
 public enum DispatcherError: Error, CustomStringConvertible, Equatable {
     case noRunnerReachable([String])
+    /// Runners that answer pings but returned no result by a request's deadline.
+    case noResults([String])
     case closed
     public var description: String {
         switch self {
         case .noRunnerReachable(let endpoints):
             return
                 "no runner is reachable (tried \(endpoints.joined(separator: ", "))): are the runners started, and the addresses and CURVE keys right?"
+        case .noResults(let endpoints):
+            return
+                "runners answer pings but return no results (\(endpoints.joined(separator: ", ")) missed a request's deadline): is a backend stuck?"
         case .closed: return "the dispatcher is closed"
         }
     }
@@ -59,6 +75,13 @@ public struct RunnerStatus: Sendable {
     public var roundTrip: Duration?
     public var inFlight: Int
     public var completed: Int
+    /// Results from it that were dropped: not in flight there (never sent, or sent elsewhere),
+    /// or answered already.
+    public var dropped = 0
+    /// It missed a result deadline and gets no new work until it returns a result.
+    public var stalled = false
+    /// Why its Welcome was refused (another protocol version), while it is.
+    public var refused: String?
 }
 
 /// Ships measurement requests to runners and yields results as they arrive (no batch barrier:
@@ -83,6 +106,7 @@ public final class Dispatcher: @unchecked Sendable {
     private let stopped = DispatchSemaphore(value: 0)
     private let wake: ZMQSocket
     private var lastRequestID: UInt64 = 0
+    private var dropCounts = (duplicates: 0, unexpected: 0)
 
     public init(
         runners: [RunnerAddress], options: DispatcherOptions = DispatcherOptions(),
@@ -156,6 +180,15 @@ public final class Dispatcher: @unchecked Sendable {
         return results
     }
 
+    /// Results dropped so far: `unexpected` ones were for requests not in flight on the runner
+    /// that sent them (never sent, or sent to another runner), `duplicates` answered already
+    /// (normal after a lost runner comes back). `tune` reports them when nonzero.
+    public var droppedResults: (duplicates: Int, unexpected: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return dropCounts
+    }
+
     public var runnerStatuses: [RunnerStatus] {
         lock.lock()
         defer { lock.unlock() }
@@ -189,10 +222,14 @@ public final class Dispatcher: @unchecked Sendable {
         return (s, closing)
     }
 
-    fileprivate func publish(_ results: [MeasureResult], statuses: [RunnerStatus], failure: DispatcherError?) {
+    fileprivate func publish(
+        _ results: [MeasureResult], statuses: [RunnerStatus], dropped: (duplicates: Int, unexpected: Int),
+        failure: DispatcherError?
+    ) {
         lock.lock()
         for r in results { output.append(r) }
         self.statuses = statuses
+        dropCounts = dropped
         let changed = failure != self.failure
         self.failure = failure
         if !results.isEmpty || changed { lock.broadcast() }
@@ -217,6 +254,7 @@ private final class Loop: @unchecked Sendable {
             try socket.setImmediate(true)  // never queue requests for a runner not connected
             try socket.setReconnectInterval(ms: 100, maxMs: 1000)
             try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
+            try socket.setMaxFrameBytes(options.maxMessageBytes)  // per frame: a result is one frame
             if let serverKey = address.curveServerKey {
                 guard let pub = options.curvePublicKey, let sec = options.curveSecretKey else {
                     throw DispatcherError.noRunnerReachable(["\(address.endpoint) needs CURVE client keys"])
@@ -266,7 +304,9 @@ private final class Loop: @unchecked Sendable {
                     perform(&actions, &results)
                 }
             }
-            dispatcher.publish(results, statuses: state.statuses, failure: state.failure)
+            dispatcher.publish(
+                results, statuses: state.statuses,
+                dropped: (state.duplicatesDropped, state.unexpectedDropped), failure: state.failure)
             results = []
         }
     }

@@ -136,7 +136,10 @@ extension Record: Codable {
             wallSeconds: try c.decodeIfPresent(Double.self, forKey: .wallSeconds))
         stage = try c.decodeIfPresent(String.self, forKey: .stage)
         guard count >= 1 else { throw FormatError(description: "count \(count) must be at least 1") }
-        if let cycles, cycles < 0 { throw FormatError(description: "cycles \(cycles) is negative") }
+        // What ResultCheck would never have let through as a measurement is not one in a file either.
+        if let cycles, cycles < 0 || cycles >= Int(ResultCheck.maxCycles) {
+            throw FormatError(description: "cycles \(cycles) outside 0..<2^62")
+        }
     }
 
     public func encode(to encoder: Encoder) throws {

@@ -185,7 +185,7 @@ final class TuningLoop {
             }
             guard let i = position[r.requestID], results[i] == nil else { continue }
             let c = batch[i].0
-            let cycles = r.status == .ok ? Int(r.cycles) : nil
+            let cycles = r.status == .ok ? CycleMath.int(r.cycles) : nil
             var rec = record(c, status: RecordStatus(r.status))
             rec.cycles = cycles
             rec.reason = r.invalidReason.isEmpty ? nil : r.invalidReason

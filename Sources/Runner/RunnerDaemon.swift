@@ -56,6 +56,8 @@ public final class RunnerDaemon: @unchecked Sendable {
     private var stopRequested = false
     /// The address actually bound, once `run()` has bound it.
     public private(set) var boundEndpoint: String?
+    /// Sent in Welcome and Pong, so coordinators see a restart on the same endpoint at once.
+    public let instanceID = InstanceID.random()
 
     public static let simulatorVersion = "vtafarm-vta-sim 1 (tsim timing, RTL-calibrated)"
 
@@ -215,9 +217,13 @@ public final class RunnerDaemon: @unchecked Sendable {
                 .welcome(
                     Welcome(
                         runner: options.name, slots: options.slots, backends: backends.keys.sorted(),
-                        simulatorVersion: Self.simulatorVersion)))
+                        simulatorVersion: Self.simulatorVersion, instanceID: instanceID)))
         case .ping(let nonce):
-            reply(.pong(Pong(nonce: nonce, slots: options.slots, busySlots: queue.busy, queueDepth: queue.depth)))
+            reply(
+                .pong(
+                    Pong(
+                        nonce: nonce, slots: options.slots, busySlots: queue.busy, queueDepth: queue.depth,
+                        instanceID: instanceID)))
         case .measureRequest(let request):
             metrics.received.increment()
             if draining {

@@ -25,6 +25,7 @@ public enum Codec {
             p.pointee.slots = UInt32(clamping: w.slots)
             p.pointee.simulator_version = heap.string(w.simulatorVersion)
             p.pointee.protocol_version = w.protocolVersion
+            p.pointee.instance_id = w.instanceID
             let list = heap.array(w.backends.map { Optional(heap.string($0)) })
             p.pointee.n_backends = w.backends.count
             p.pointee.backends = list
@@ -76,6 +77,7 @@ public enum Codec {
             p.pointee.slots = UInt32(clamping: pong.slots)
             p.pointee.busy_slots = UInt32(clamping: pong.busySlots)
             p.pointee.queue_depth = UInt32(clamping: pong.queueDepth)
+            p.pointee.instance_id = pong.instanceID
             env.body_case = VTAFARM__V1__ENVELOPE__BODY_PONG
             env.pong = p
         case .error(let e):
@@ -123,7 +125,8 @@ public enum Codec {
             return .welcome(
                 Welcome(
                     runner: str(w.runner), slots: Int(w.slots), backends: backends,
-                    simulatorVersion: str(w.simulator_version), protocolVersion: w.protocol_version))
+                    simulatorVersion: str(w.simulator_version), protocolVersion: w.protocol_version,
+                    instanceID: w.instance_id))
         case VTAFARM__V1__ENVELOPE__BODY_MEASURE_REQUEST:
             let r = e.measure_request.pointee
             guard let w = r.workload, let h = r.hardware, let s = r.schedule else {
@@ -169,7 +172,9 @@ public enum Codec {
         case VTAFARM__V1__ENVELOPE__BODY_PONG:
             let p = e.pong.pointee
             return .pong(
-                Pong(nonce: p.nonce, slots: Int(p.slots), busySlots: Int(p.busy_slots), queueDepth: Int(p.queue_depth)))
+                Pong(
+                    nonce: p.nonce, slots: Int(p.slots), busySlots: Int(p.busy_slots), queueDepth: Int(p.queue_depth),
+                    instanceID: p.instance_id))
         case VTAFARM__V1__ENVELOPE__BODY_ERROR:
             let x = e.error.pointee
             return .error(

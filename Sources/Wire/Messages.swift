@@ -30,15 +30,18 @@ public struct Welcome: Sendable, Equatable {
     public var backends: [String]
     public var simulatorVersion: String
     public var protocolVersion: UInt32
+    /// The runner process's ``InstanceID`` (0 from a runner that does not send one).
+    public var instanceID: UInt64
     public init(
         runner: String, slots: Int, backends: [String], simulatorVersion: String,
-        protocolVersion: UInt32 = Wire.protocolVersion
+        protocolVersion: UInt32 = Wire.protocolVersion, instanceID: UInt64 = 0
     ) {
         self.runner = runner
         self.slots = slots
         self.backends = backends
         self.simulatorVersion = simulatorVersion
         self.protocolVersion = protocolVersion
+        self.instanceID = instanceID
     }
 }
 
@@ -130,12 +133,22 @@ public struct Pong: Sendable, Equatable {
     public var slots: Int
     public var busySlots: Int
     public var queueDepth: Int
-    public init(nonce: UInt64, slots: Int, busySlots: Int, queueDepth: Int) {
+    /// As in ``Welcome/instanceID``.
+    public var instanceID: UInt64
+    public init(nonce: UInt64, slots: Int, busySlots: Int, queueDepth: Int, instanceID: UInt64 = 0) {
         self.nonce = nonce
         self.slots = slots
         self.busySlots = busySlots
         self.queueDepth = queueDepth
+        self.instanceID = instanceID
     }
+}
+
+/// A runner process's identity on the wire: random and non-zero, drawn once per process, so
+/// that a coordinator tells a restarted runner from one that merely answers late (an endpoint,
+/// and even a name, stays the same across `stop-runners`/`launch-runners`).
+public enum InstanceID {
+    public static func random() -> UInt64 { UInt64.random(in: 1...UInt64.max) }
 }
 
 public struct WireError: Sendable, Equatable, Error, CustomStringConvertible {

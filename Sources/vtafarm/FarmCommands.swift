@@ -26,6 +26,9 @@ struct RunnerSelection: ParsableArguments {
         var o = DispatcherOptions()
         o.curvePublicKey = config?.curve?.coordinatorPublicKey
         o.curveSecretKey = config?.curve?.coordinatorSecretKey
+        // Requests without a timeout of their own run for the runners' default; the result
+        // deadlines follow it.
+        if let ms = config?.defaultTimeoutMs { o.defaultRequestTimeout = .milliseconds(ms) }
         return o
     }
 }
@@ -137,7 +140,7 @@ struct ClusterStatus: ParsableCommand {
                     + pad(s.slots.map(String.init) ?? "-", 6, right: true)
                     + pad(s.busySlots.map(String.init) ?? "-", 6, right: true)
                     + pad(s.queueDepth.map(String.init) ?? "-", 7, right: true) + pad(rtt, 9, right: true) + "  "
-                    + (s.simulatorVersion ?? "-"))
+                    + (s.refused.map { "refused: \($0)" } ?? s.simulatorVersion ?? "-"))
         }
         print("\(up) of \(config.runners.count) runners reachable")
         if up < config.runners.count { throw ExitCode(1) }

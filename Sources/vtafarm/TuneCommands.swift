@@ -159,6 +159,7 @@ struct TuneOptions: ParsableArguments {
             throw UserError("\(error)")
         }
         defer { dispatcher.close() }
+        defer { warnAboutDroppedResults(dispatcher) }
         let tty = isatty(STDERR_FILENO) != 0
         var lastLine = Date.distantPast
         let progress: (TuneProgress) -> Void = { p in
@@ -183,6 +184,18 @@ struct TuneOptions: ParsableArguments {
         { throw UserError(e.description) }
         if tty { FileHandle.standardError.write(Data("\n".utf8)) }
         printSummary(summary, settings)
+    }
+
+    /// Results a runner sent for requests it did not hold are dropped, never recorded; a nonzero
+    /// count means a runner is broken or hostile, so the run says so at its end.
+    func warnAboutDroppedResults(_ dispatcher: Dispatcher) {
+        let dropped = dispatcher.droppedResults.unexpected
+        guard dropped > 0 else { return }
+        let who = dispatcher.runnerStatuses.filter { $0.dropped > 0 }.map { $0.runnerName ?? $0.address.endpoint }
+        FileHandle.standardError.write(
+            Data(
+                "warning: dropped \(dropped) results for requests not in flight on the runner that sent them (from \(who.joined(separator: ", "))); none was recorded\n"
+                    .utf8))
     }
 
     func runFlow(

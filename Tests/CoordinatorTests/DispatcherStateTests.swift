@@ -167,6 +167,260 @@ struct DispatcherStateTests {
         #expect(s.failure == nil)
     }
 
+    // MARK: what runners send is not trusted
+
+    func pong(_ nonce: UInt64 = 0, instance: UInt64 = 0) -> Message {
+        .pong(Pong(nonce: nonce, slots: 1, busySlots: 0, queueDepth: 0, instanceID: instance))
+    }
+
+    func welcome(
+        _ s: inout DispatcherState, _ i: Int, slots: Int, instance: UInt64, version: UInt32 = Wire.protocolVersion,
+        at t: Duration = .zero
+    ) -> [DispatchAction] {
+        var actions: [DispatchAction] = []
+        let w = Welcome(
+            runner: "r\(i)", slots: slots, backends: ["vta-sim"], simulatorVersion: "test", protocolVersion: version,
+            instanceID: instance)
+        s.received(.welcome(w), from: i, now: t0 + t, actions: &actions)
+        return actions
+    }
+
+    @Test func aResultIsAcceptedOnlyFromTheRunnerItIsInFlightOn() {
+        var s = state(runners: 2, prefetch: 0)
+        var actions: [DispatchAction] = []
+        _ = welcome(&s, 0, slots: 1)
+        _ = welcome(&s, 1, slots: 1)
+        s.submit(requests(1...2), actions: &actions)
+        #expect(sentRequests(actions, to: 0) == [1] && sentRequests(actions, to: 1) == [2])
+        actions = []
+        s.received(result(1), from: 1, now: t0, actions: &actions)  // in flight on runner 0, not 1
+        for madeUp: UInt64 in 100..<120 { s.received(result(madeUp), from: 1, now: t0, actions: &actions) }
+        #expect(delivered(actions).isEmpty)
+        #expect(s.unexpectedDropped == 21 && s.duplicatesDropped == 0)
+        #expect(s.statuses.map(\.dropped) == [0, 21])
+        #expect(s.statuses.map(\.inFlight) == [1, 1], "nothing was taken off a runner by another's result")
+        s.received(result(1), from: 0, now: t0, actions: &actions)
+        s.received(result(2), from: 1, now: t0, actions: &actions)
+        #expect(delivered(actions).map(\.requestID) == [1, 2])
+        #expect(!s.hasWork)
+    }
+
+    @Test func implausibleCyclesAreAnsweredInternalNeverOK() {
+        var s = state(runners: 1, prefetch: 0)
+        var actions: [DispatchAction] = []
+        _ = welcome(&s, 0, slots: 1)
+        // C2 of ResNet-18: 115.6 M MACs, at least 451,584 cycles on the stock 1x16x16 core.
+        let c2 = Workload.conv2d(h: 56, w: 56, ci: 64, co: 64, k: 3, s: 1, p: 1)
+        #expect(ResultCheck.computeBound(c2, .stock) == 451_584)
+        let cases: [(UInt64, MeasureStatus)] = [
+            (0, .internalError), (19, .internalError), (451_583, .internalError), (451_584, .ok),
+            (1 << 62, .internalError),
+            (UInt64.max, .internalError), ((1 << 62) - 1, .ok),
+        ]
+        let batch = cases.indices.map {
+            MeasureRequest(requestID: UInt64($0 + 1), workload: c2, schedule: Schedule())
+        }
+        s.submit(batch, actions: &actions)
+        var answers: [MeasureResult] = []
+        for (k, (cycles, _)) in cases.enumerated() {
+            actions = []
+            let r = MeasureResult(requestID: UInt64(k + 1), status: .ok, cycles: cycles, runner: "r0")
+            s.received(.measureResult(r), from: 0, now: t0, actions: &actions)
+            answers += delivered(actions)
+        }
+        #expect(answers.map(\.status) == cases.map(\.1))
+        for a in answers where a.status == .internalError {
+            #expect(a.cycles == 0 && a.invalidReason == "implausible_cycles", "\(a)")
+            #expect(a.error.hasPrefix("implausible_cycles: "), "\(a.error)")
+        }
+        // Made-up cycles are the delay backend's job: only 0 and absurd counts are refused there.
+        let delay = MeasureRequest(requestID: 1, workload: c2, schedule: Schedule(), backend: "delay")
+        #expect(ResultCheck.implausibility(19, for: delay) == nil)
+        #expect(ResultCheck.implausibility(0, for: delay) != nil)
+        #expect(
+            ResultCheck.isSynthetic("delay:20") && !ResultCheck.isSynthetic("delayed") && !ResultCheck.isSynthetic(""))
+        // A NaN wall time (JSON has none) and a 1 MB error text do not reach the records as they came.
+        let wild = MeasureResult(
+            requestID: 1, status: .runtimeError, error: String(repeating: "e", count: 1 << 20), wallSeconds: .nan)
+        let kept = ResultCheck.checked(wild, for: delay)
+        #expect(kept.wallSeconds == 0 && kept.error.utf8.count < 5000)
+    }
+
+    @Test func cycleSumsSaturateInsteadOfTrapping() {
+        #expect(CycleMath.product(1 << 62, 4) == Int.max)
+        #expect(CycleMath.sum(Int.max - 1, 5) == Int.max)
+        #expect(CycleMath.int(UInt64.max) == Int.max)
+        #expect(CycleMath.product(7, 3) == 21 && CycleMath.sum(2, 3) == 5)
+        let layer = Model.Layer(name: "C2", workload: .dense(ci: 16, co: 16), count: 4)
+        let summary = TuneSummary(
+            hardware: .stock, layers: [LayerOutcome(layer: layer, best: (Schedule(), 1 << 62), measured: 1)],
+            seconds: 0, secondsPerProposal: 0, resumed: 0)
+        #expect(summary.modelCycles == Int.max)
+    }
+
+    @Test func aRunnerThatAnswersPingsButNoResultsLosesItsWork() {
+        var s = state(runners: 2, prefetch: 0)
+        var actions: [DispatchAction] = []
+        _ = welcome(&s, 0, slots: 1)
+        let batch = requests(1...5).map { r in
+            var r = r
+            r.timeoutMs = 1000
+            return r
+        }
+        s.submit(Array(batch.prefix(3)), actions: &actions)
+        #expect(sentRequests(actions, to: 0) == [1])
+        actions = welcome(&s, 1, slots: 1)
+        s.received(result(2), from: 1, now: t0 + .milliseconds(500), actions: &actions)
+        s.received(result(3), from: 1, now: t0 + .milliseconds(500), actions: &actions)
+        #expect(sentRequests(actions, to: 1) == [2, 3])
+        // Runner 0 keeps answering pings but not request 1: overdue after 1 s timeout + 10 s margin.
+        var t: Duration = .zero
+        while t < .seconds(12) {
+            t += .milliseconds(500)
+            actions = []
+            s.received(pong(), from: 0, now: t0 + t, actions: &actions)
+            s.received(pong(), from: 1, now: t0 + t, actions: &actions)
+            s.tick(now: t0 + t, actions: &actions)
+            if !sentRequests(actions).isEmpty { break }
+        }
+        #expect(t == .seconds(11) && sentRequests(actions, to: 1) == [1], "the overdue request went to runner 1")
+        #expect(s.statuses[0].stalled && s.statuses[0].reachable && s.statuses[0].inFlight == 0)
+        actions = []
+        s.received(result(1), from: 1, now: t0 + t, actions: &actions)
+        #expect(delivered(actions).map(\.requestID) == [1])
+        s.submit(Array(batch.suffix(2)), actions: &actions)
+        #expect(
+            sentRequests(actions, to: 1) == [4] && sentRequests(actions, to: 0).isEmpty, "a stalled runner gets no work"
+        )
+        // A late answer from runner 0 is dropped, but shows it works again: it gets work again.
+        actions = []
+        s.received(result(1), from: 0, now: t0 + t, actions: &actions)
+        #expect(delivered(actions).isEmpty && s.duplicatesDropped == 1)
+        #expect(!s.statuses[0].stalled && sentRequests(actions, to: 0) == [5])
+    }
+
+    @Test func aLateResultIsTakenWhileNoOtherRunnerHasTheRequest() {
+        // One runner that overran its own timeout (a stuck backend): the overdue request waits
+        // in the queue, and the late answer is accepted rather than measured again.
+        var s = state(runners: 1, prefetch: 0)
+        var actions: [DispatchAction] = []
+        _ = welcome(&s, 0, slots: 1)
+        var r = requests(1...1)[0]
+        r.timeoutMs = 100
+        s.submit([r], actions: &actions)
+        s.received(pong(), from: 0, now: t0 + .seconds(11), actions: &actions)
+        s.tick(now: t0 + .seconds(11), actions: &actions)
+        #expect(s.statuses[0].stalled && s.statuses[0].inFlight == 0)
+        actions = []
+        s.received(result(1), from: 0, now: t0 + .seconds(15), actions: &actions)
+        #expect(delivered(actions).map(\.requestID) == [1] && sentRequests(actions).isEmpty)
+        #expect(!s.hasWork && s.unexpectedDropped == 0)
+    }
+
+    @Test func overdueOnEveryRunnerIsReportedAndAllStalledIsAnError() {
+        var s = state(runners: 3, prefetch: 0)
+        var actions: [DispatchAction] = []
+        for i in 0..<3 { _ = welcome(&s, i, slots: 1) }
+        var r = requests(1...1)[0]
+        r.timeoutMs = 100
+        s.submit([r], actions: &actions)
+        var reported: [MeasureResult] = []
+        var t: Duration = .zero
+        func heartbeat() {
+            t += .seconds(11)
+            actions = []
+            for i in 0..<3 { s.received(pong(), from: i, now: t0 + t, actions: &actions) }
+            s.tick(now: t0 + t, actions: &actions)
+            reported += delivered(actions)
+        }
+        for _ in 0..<3 { heartbeat() }
+        #expect(reported.map(\.status) == [.internalError], "\(reported)")
+        #expect(reported.first?.error.contains("deadline on 3 runners") == true, "\(reported)")
+        #expect(s.statuses.allSatisfy(\.stalled) && s.failure == nil)
+        s.submit(requests(2...2), actions: &actions)
+        heartbeat()
+        #expect(s.failure == .noResults(["tcp://r0:7600", "tcp://r1:7600", "tcp://r2:7600"]))
+    }
+
+    @Test func aRestartedRunnerIsSeenByItsInstanceIDAndItsWorkGoesElsewhere() {
+        var s = state(runners: 2, prefetch: 0)
+        var actions: [DispatchAction] = []
+        _ = welcome(&s, 0, slots: 2, instance: 0xA)
+        s.submit(requests(1...4), actions: &actions)
+        #expect(sentRequests(actions, to: 0) == [1, 2])
+        _ = welcome(&s, 1, slots: 1, instance: 0xB)
+        actions = []
+        s.received(pong(instance: 0xA), from: 0, now: t0 + .milliseconds(500), actions: &actions)
+        #expect(actions.isEmpty && s.statuses[0].inFlight == 2, "the same process: nothing happens")
+        // Well within the ping window, another process answers on runner 0's endpoint.
+        s.received(pong(instance: 0xA2), from: 0, now: t0 + .seconds(1), actions: &actions)
+        #expect(!s.statuses[0].reachable && s.statuses[0].inFlight == 0)
+        #expect(actions.contains { if case .send(0, .hello) = $0 { return true } else { return false } })
+        actions = []
+        s.received(result(3), from: 1, now: t0 + .seconds(1), actions: &actions)
+        #expect(sentRequests(actions, to: 1) == [1], "runner 0's work is re-dispatched at once")
+        // The new process welcomes; it gets work, and a later Welcome of yet another instance
+        // takes back what was in flight on the one before.
+        actions = welcome(&s, 0, slots: 2, instance: 0xA2, at: .seconds(1))
+        #expect(sentRequests(actions, to: 0) == [2, 4])
+        actions = welcome(&s, 0, slots: 2, instance: 0xA3, at: .seconds(2))
+        #expect(sentRequests(actions, to: 0) == [2, 4], "re-sent to the restarted process")
+    }
+
+    @Test func anErrorNamingARequestCountsAsAnAttempt() {
+        var s = state(runners: 1, prefetch: 0)
+        var actions: [DispatchAction] = []
+        _ = welcome(&s, 0, slots: 1)
+        s.submit(requests(1...1), actions: &actions)
+        var sends = sentRequests(actions).count
+        var reported: [MeasureResult] = []
+        for _ in 0..<10 {
+            actions = []
+            let refusal = WireError(code: .badRequest, message: String(repeating: "n", count: 1 << 20), requestID: 1)
+            s.received(.error(refusal), from: 0, now: t0, actions: &actions)
+            sends += sentRequests(actions).count
+            reported += delivered(actions)
+        }
+        #expect(sends == 3, "sent, refused, re-sent: 3 attempts in all")
+        #expect(reported.map(\.status) == [.internalError] && reported[0].error.contains("refused"))
+        #expect(reported.first.map { $0.error.utf8.count < 5000 } == true, "a runner's 1 MB message is cut")
+        #expect(!s.hasWork)
+        // The refusal that tells a runner drains is free: it gets no work after it.
+        var d = state(runners: 2, prefetch: 0)
+        _ = welcome(&d, 0, slots: 1)
+        d.submit(requests(1...1), actions: &actions)
+        actions = []
+        d.received(
+            .error(WireError(code: .shuttingDown, message: "bye", requestID: 1)), from: 0, now: t0, actions: &actions)
+        #expect(sentRequests(actions).isEmpty)
+        actions = welcome(&d, 1, slots: 1)
+        #expect(sentRequests(actions, to: 1) == [1])
+        #expect(d.inFlight[1]?.pending.attempts == 0)
+    }
+
+    @Test func pongsAndWelcomesAreValidatedNotTrusted() {
+        var s = state(runners: 2)
+        var actions: [DispatchAction] = []
+        // A nonce this side never sent (the RTT arithmetic on it used to trap).
+        s.received(pong(1 << 63), from: 0, now: t0, actions: &actions)
+        s.received(pong(UInt64.max), from: 0, now: t0, actions: &actions)
+        #expect(s.statuses[0].roundTrip == nil)
+        s.tick(now: t0, actions: &actions)
+        let nonce = actions.compactMap { a -> UInt64? in
+            if case .send(0, .ping(let n)) = a { return n } else { return nil }
+        }.first!
+        s.received(pong(nonce), from: 0, now: t0 + .milliseconds(3), actions: &actions)
+        #expect(s.statuses[0].roundTrip == .milliseconds(3))
+        // Another protocol version: refused, and told why; it gets no work.
+        actions = welcome(&s, 0, slots: 4, instance: 1, version: 7)
+        #expect(!s.statuses[0].reachable && s.statuses[0].refused?.contains("protocol version 7") == true)
+        // 10^9 slots: clamped to the documented cap, so it cannot take every request.
+        _ = welcome(&s, 1, slots: 1_000_000_000, instance: 2)
+        #expect(s.statuses[1].slots == s.options.maxSlotsPerRunner)
+        s.submit(requests(1...2000), actions: &actions)
+        #expect(s.statuses[1].inFlight == s.options.maxSlotsPerRunner + s.options.prefetch)
+    }
+
     @Test func theRingKeepsOrderAcrossGrowth() {
         var ring = Ring<Int>()
         for k in 0..<40 { ring.append(k) }

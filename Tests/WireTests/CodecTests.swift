@@ -15,7 +15,10 @@ import VTA
         counters.storeBusy = 9
         let messages: [Message] = [
             .hello(Hello(coordinator: "tune resnet18")),
-            .welcome(Welcome(runner: "box-1", slots: 8, backends: ["delay", "vta-sim"], simulatorVersion: "v1")),
+            .welcome(
+                Welcome(
+                    runner: "box-1", slots: 8, backends: ["delay", "vta-sim"], simulatorVersion: "v1",
+                    instanceID: 0xDEAD_BEEF_0000_0001)),
             .measureRequest(
                 MeasureRequest(
                     requestID: 1 << 40, task: "resnet18/C2",
@@ -30,7 +33,7 @@ import VTA
                 MeasureResult(
                     requestID: 7, status: .invalid, cycles: 0, counters: counters, invalidReason: "acc_write_hazard",
                     error: "a GEMM uop writes…", wallSeconds: 0.25, runner: "box-1")),
-            .ping(nonce: 99), .pong(Pong(nonce: 99, slots: 4, busySlots: 3, queueDepth: 17)),
+            .ping(nonce: 99), .pong(Pong(nonce: 99, slots: 4, busySlots: 3, queueDepth: 17, instanceID: UInt64.max)),
             .error(WireError(code: .tooLarge, message: "big", requestID: 5)),
         ]
         for m in messages {

@@ -171,10 +171,17 @@ struct  Vtafarm__V1__Welcome
    */
   char *simulator_version;
   uint32_t protocol_version;
+  /*
+   * Random and non-zero per runner process, the same in every Welcome and Pong it sends: a
+   * coordinator that sees another value on the same endpoint knows the runner restarted and
+   * re-dispatches what it had in flight there. 0 (an older runner): unknown. Added within
+   * protocol version 1: a new field number, which older peers skip.
+   */
+  uint64_t instance_id;
 };
 #define VTAFARM__V1__WELCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__welcome__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 /*
@@ -355,10 +362,14 @@ struct  Vtafarm__V1__Pong
    * requests waiting, all coordinators
    */
   uint32_t queue_depth;
+  /*
+   * as in Welcome
+   */
+  uint64_t instance_id;
 };
 #define VTAFARM__V1__PONG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__pong__descriptor) \
-    , 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0 }
 
 
 struct  Vtafarm__V1__Error
