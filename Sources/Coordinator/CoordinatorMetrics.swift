@@ -44,6 +44,22 @@ final class CoordinatorMetrics {
         if let old = best[hardware]?[layer], old <= cycles { return }
         best[hardware, default: [:]][layer] = cycles
         let perLayer = best[hardware]!
-        if let latency = model.latency({ perLayer[$0] }), bestModel.map({ latency < $0 }) ?? true { bestModel = latency }
+        if let latency = model.latency({ perLayer[$0] }), bestModel.map({ latency < $0 }) ?? true {
+            bestModel = latency
+        }
     }
+}
+
+/// The dispatcher's metrics. One set per process, made at first use (after `--metrics`
+/// bootstrapped the registry, since the CLI does that before any dispatcher exists).
+final class DispatcherMetrics: Sendable {
+    static let shared = DispatcherMetrics()
+    /// Requests sent again (their runner was lost, refused them, or let them go overdue).
+    let redispatched = Counter(label: "vtafarm_coordinator_redispatched_total")
+    let lostRunners = Counter(label: "vtafarm_coordinator_lost_runners_total")
+    /// Results dropped: for a request already answered, or not in flight on the runner that sent it.
+    let duplicateResults = Counter(
+        label: "vtafarm_coordinator_dropped_results_total", dimensions: [("kind", "duplicate")])
+    let unexpectedResults = Counter(
+        label: "vtafarm_coordinator_dropped_results_total", dimensions: [("kind", "not_in_flight")])
 }

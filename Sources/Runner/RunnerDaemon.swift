@@ -209,7 +209,9 @@ public final class RunnerDaemon: @unchecked Sendable {
             reply(.error(error))
             return
         }
-        if lastSeen.updateValue(ContinuousClock.now, forKey: identity) == nil { metrics.coordinators.record(lastSeen.count) }
+        if lastSeen.updateValue(ContinuousClock.now, forKey: identity) == nil {
+            metrics.coordinators.record(lastSeen.count)
+        }
         switch message {
         case .hello(let h):
             logger.info("hello from \(printable(h.coordinator))")

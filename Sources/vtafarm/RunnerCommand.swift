@@ -102,7 +102,9 @@ struct RunnerCommand: ParsableCommand {
         }
         // Before the daemon exists: its metrics bind to the factory when it is made.
         let endpoint: MetricsEndpoint?
-        do { endpoint = try metrics.map { try Telemetry.start(address: $0) } } catch let e as MetricsEndpoint.EndpointError {
+        do { endpoint = try metrics.map { try Telemetry.start(address: $0) } } catch let e
+            as MetricsEndpoint.EndpointError
+        {
             throw UserError(e.description)
         }
         if let endpoint { logger.info("metrics at http://\(endpoint.host):\(endpoint.port)/metrics") }

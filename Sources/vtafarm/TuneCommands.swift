@@ -68,7 +68,9 @@ struct TuneOptions: ParsableArguments {
                 "--tuner \(tunerName): not one of \(TunerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if planSize < 1 || planSize > 4096 { throw ValidationError("--plan-size must be between 1 and 4096") }
-        if !(0...3600).contains(metricsLinger) { throw ValidationError("--metrics-linger must be between 0 and 3600 seconds") }
+        if !(0...3600).contains(metricsLinger) {
+            throw ValidationError("--metrics-linger must be between 0 and 3600 seconds")
+        }
     }
 
     /// `--hw fixed` keeps the stock VTA (software only); any --hw file fixes that hardware.
@@ -124,7 +126,9 @@ struct TuneOptions: ParsableArguments {
     func run(_ settings: TuneSettings, addresses: [RunnerAddress], dispatcherOptions: DispatcherOptions) throws {
         // Before the job exists: its metrics bind to the factory when it is made.
         let endpoint: MetricsEndpoint?
-        do { endpoint = try metrics.map { try Telemetry.start(address: $0) } } catch let e as MetricsEndpoint.EndpointError {
+        do { endpoint = try metrics.map { try Telemetry.start(address: $0) } } catch let e
+            as MetricsEndpoint.EndpointError
+        {
             throw UserError(e.description)
         }
         if let endpoint {
