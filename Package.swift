@@ -12,6 +12,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         // The accelerator: hardware configuration, ISA, workloads, schedules, compiler, simulator.
@@ -26,20 +28,29 @@ let package = Package(
         // Messages as Swift values, their protobuf encoding, and the ZeroMQ sockets.
         .target(name: "Wire", dependencies: ["VTA", "CZmq", "CFarmProto"]),
         // The runner daemon and its measurement backends.
-        .target(name: "Runner", dependencies: ["VTA", "Wire", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "Runner",
+            dependencies: [
+                "VTA", "Wire", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
         // The search: spaces, the XGBoost cost model, tuners (one file each under Tuners/).
         .target(name: "Search", dependencies: ["VTA", "CXGBoost"]),
         // The coordinator's side of the farm: cluster.yaml, the dispatcher, the embedded local farm.
         .target(name: "Coordinator", dependencies: [
             "VTA", "Wire", "Search", "Runner", .product(name: "Yams", package: "Yams"),
-            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+        // Metrics out: swift-metrics bootstrapped with Prometheus, and the /metrics listener.
+        .target(name: "Telemetry", dependencies: [
+            .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // What a records file says, as data and as one self-contained HTML page.
         .target(name: "Reports", dependencies: ["VTA", "Coordinator"]),
         .executableTarget(
             name: "vtafarm",
             dependencies: [
-                "VTA", "Wire", "Runner", "Coordinator", "Search", "Reports",
+                "VTA", "Wire", "Runner", "Coordinator", "Search", "Reports", "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -53,5 +64,6 @@ let package = Package(
         .testTarget(name: "SearchTests", dependencies: ["VTA", "Search"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["VTA", "Wire", "Search", "Coordinator", "FarmTestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["VTA", "Coordinator", "Reports"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
     ]
 )

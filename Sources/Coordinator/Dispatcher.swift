@@ -113,6 +113,7 @@ public final class Dispatcher: @unchecked Sendable {
         logger: Logger = Logger(label: "vtafarm.dispatcher")
     ) throws {
         guard !runners.isEmpty else { throw DispatcherError.noRunnerReachable([]) }
+        _ = DispatcherMetrics.shared  // its series exist (at 0) from the start, not from the first event
         self.addresses = runners
         self.options = options
         self.logger = logger

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import VTA
 import Wire
 
@@ -233,8 +234,10 @@ public struct DispatcherState {
                 runners[i].dropped += 1
                 if done.contains(id) {
                     duplicatesDropped += 1
+                    DispatcherMetrics.shared.duplicateResults.increment()
                 } else {
                     unexpectedDropped += 1
+                    DispatcherMetrics.shared.unexpectedResults.increment()
                     let elsewhere = inFlight[id].map { "in flight on \(who($0.runner))" } ?? "never sent to it"
                     warnOnce(
                         i, "result",
@@ -349,6 +352,7 @@ public struct DispatcherState {
 
     /// Back to the front of the queue, or answered INTERNAL after `maxAttempts`.
     mutating func retry(_ p: Pending, why: String, _ actions: inout [DispatchAction]) {
+        DispatcherMetrics.shared.redispatched.increment()
         if p.attempts >= options.maxAttempts {
             let id = p.request.requestID
             done.insert(id)
@@ -361,6 +365,7 @@ public struct DispatcherState {
     }
 
     mutating func markLost(_ i: Int, reason: String, _ actions: inout [DispatchAction]) {
+        DispatcherMetrics.shared.lostRunners.increment()
         runners[i].ready = false
         runners[i].lost = true
         let mine = inFlight.filter { $0.value.runner == i }.sorted { $0.key < $1.key }

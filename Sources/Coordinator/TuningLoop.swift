@@ -29,6 +29,7 @@ final class TuningLoop {
     private(set) var proposals = 0
     /// Coordinator-side time (proposing, filtering, learning).
     private(set) var coordinatorSeconds = 0.0
+    let metrics: CoordinatorMetrics
 
     /// What one `run` did.
     struct Counts {
@@ -47,6 +48,7 @@ final class TuningLoop {
         self.records = records
         self.filteredRecords = filteredRecords
         self.progress = progress
+        metrics = CoordinatorMetrics(model: settings.model, records: records.records)
     }
 
     /// What earlier runs in the records file taught about validity.
@@ -77,12 +79,14 @@ final class TuningLoop {
                     break
                 }
                 proposals += plan.count
+                metrics.proposals.increment(by: Int64(plan.count))
                 let (requests, filtered) = try prepare(plan)
                 batch += requests
                 counts.filtered += filtered.count
                 if !filtered.isEmpty { try proposer.observe(filtered.map { ($0, nil) }) }
             }
             coordinatorSeconds += (ContinuousClock.now - t0).inSeconds
+            metrics.proposingSeconds.increment(by: (ContinuousClock.now - t0).inSeconds)
             if batch.isEmpty {
                 if exhausted { break }
                 stalls += 1
@@ -97,6 +101,7 @@ final class TuningLoop {
             let t1 = ContinuousClock.now
             try proposer.observe(results)
             coordinatorSeconds += (ContinuousClock.now - t1).inSeconds
+            metrics.proposingSeconds.increment(by: (ContinuousClock.now - t1).inSeconds)
             if exhausted { break }
         }
         return counts
@@ -132,6 +137,7 @@ final class TuningLoop {
                 try filteredRecords.append(f)
                 filtered.append(c)
                 filteredTotal += 1
+                metrics.filteredStatic.increment()
                 continue
             }
             if validity.isTrained,
@@ -145,6 +151,7 @@ final class TuningLoop {
                 filtered.append(c)
                 filteredTotal += 1
                 predictedInvalid += 1
+                metrics.filteredPredicted.increment()
                 continue
             }
             requests.append(
@@ -187,6 +194,7 @@ final class TuningLoop {
             rec.sent = sent
             rec.wallSeconds = r.wallSeconds
             try records.append(rec)
+            metrics.measured(rec.status, hardware: rec.hardwareKey, layer: c.layer, cycles: rec.okCycles)
             results[i] = (c, cycles)
             rejected[i] = r.status == .invalid
             received += 1
@@ -207,6 +215,8 @@ final class TuningLoop {
 
     func report(_ c: Candidate) {
         let statuses = dispatcher.runnerStatuses
+        metrics.runnersUp.record(statuses.filter(\.reachable).count)
+        metrics.runners.record(statuses.count)
         let elapsed = max(1e-9, (ContinuousClock.now - started).inSeconds)
         progress(
             TuneProgress(

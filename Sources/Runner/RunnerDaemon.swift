@@ -49,6 +49,8 @@ public final class RunnerDaemon: @unchecked Sendable {
     let logger: Logger
     let context = ZMQContext()
     let queue = FairQueue()
+    /// Its Prometheus metrics (no-ops unless `--metrics` bootstrapped them before `init`).
+    let metrics: RunnerMetrics
     let resultsEndpoint = "inproc://results-\(UUID().uuidString)"
     private let stopping = NSCondition()
     private var stopRequested = false
@@ -67,6 +69,7 @@ public final class RunnerDaemon: @unchecked Sendable {
         for b in backends { map[b.name] = b }
         self.backends = map
         self.logger = logger
+        metrics = RunnerMetrics(slots: options.slots)
     }
 
     /// Asks the daemon to drain and exit; safe from any thread or a signal handler's queue.
@@ -156,6 +159,7 @@ public final class RunnerDaemon: @unchecked Sendable {
                     }
                     lastSeen[client] = nil
                 }
+                metrics.coordinators.record(lastSeen.count)
             }
             if !draining && isStopping {
                 draining = true
@@ -179,7 +183,10 @@ public final class RunnerDaemon: @unchecked Sendable {
         lastSeen: inout [[UInt8]: ContinuousClock.Instant]
     ) {
         guard received.oversizedFrame?.index != 0, let identity = received.frames.first else { return }
-        func reply(_ message: Message) { _ = try? router.send([identity, Codec.encode(message)], dontWait: true) }
+        func reply(_ message: Message) {
+            if case .error(let e) = message { metrics.answeredError(e.code) }
+            _ = try? router.send([identity, Codec.encode(message)], dontWait: true)
+        }
         if let (index, bytes) = received.oversizedFrame, index == 1 {
             reply(
                 .error(
@@ -202,7 +209,9 @@ public final class RunnerDaemon: @unchecked Sendable {
             reply(.error(error))
             return
         }
-        lastSeen[identity] = ContinuousClock.now
+        if lastSeen.updateValue(ContinuousClock.now, forKey: identity) == nil {
+            metrics.coordinators.record(lastSeen.count)
+        }
         switch message {
         case .hello(let h):
             logger.info("hello from \(printable(h.coordinator))")
@@ -218,6 +227,7 @@ public final class RunnerDaemon: @unchecked Sendable {
                         nonce: nonce, slots: options.slots, busySlots: queue.busy, queueDepth: queue.depth,
                         instanceID: instanceID)))
         case .measureRequest(let request):
+            metrics.received.increment()
             if draining {
                 reply(
                     .error(
@@ -232,6 +242,7 @@ public final class RunnerDaemon: @unchecked Sendable {
             if let refusal {
                 reply(.error(WireError(code: .queueFull, message: refusal, requestID: request.requestID)))
             }
+            metrics.queue(depth: queue.depth, busy: queue.busy)
         default:
             reply(.error(WireError(code: .badRequest, message: "a runner takes Hello, Ping and MeasureRequest only")))
         }
@@ -271,10 +282,13 @@ public final class RunnerDaemon: @unchecked Sendable {
         }
         defer { push.close() }
         while let job = queue.pop() {
+            metrics.queue(depth: queue.depth, busy: queue.busy)
             var request = job.request
             var result: MeasureResult
+            var backendName = "none"  // a label from our own fixed set, never the peer's string
             switch backend(for: request.backend) {
             case .success(let backend):
+                backendName = backend.name
                 // The timeout runs from now, when the measurement starts: time spent queued behind
                 // other requests is not the request's. The backend sees the timeout in force.
                 if request.timeoutMs == 0 { request.timeoutMs = options.defaultTimeoutMs }
@@ -285,6 +299,8 @@ public final class RunnerDaemon: @unchecked Sendable {
             result.runner = options.name
             _ = try? push.send([job.client, Codec.encode(.measureResult(result))])
             queue.finished()  // after the push, so a draining daemon never exits with a result unsent
+            metrics.finished(result, backend: backendName)
+            metrics.queue(depth: queue.depth, busy: queue.busy)
         }
     }
 }

@@ -22,6 +22,8 @@ struct BenchFarm: ParsableCommand {
     @Option(help: "Measurements in the overhead run.") var overheadRequests = 100_000
     @Option(help: "Worker slots of the overhead run's runner.") var overheadSlots = 2
     @Option(help: "Runner counts of the scaling runs.") var runners: [Int] = [1, 2, 4, 8]
+    @Flag(help: "Also run the overhead run with the runner's Prometheus metrics on (--metrics), and print the ratio.")
+    var metricsOverhead = false
 
     func validate() throws {
         if delayMs <= 0 || delayMs > 10_000 { throw ValidationError("--delay-ms must be in (0, 10000]") }
@@ -56,16 +58,28 @@ struct BenchFarm: ParsableCommand {
                     + pad(String(format: "%.1f", ideal), 10, right: true)
                     + pad(String(format: "%.1f%%", 100 * rate / ideal), 8, right: true))
         }
-        let farm = try LocalFarm(
-            executable: LocalFarm.currentExecutable, runners: 1, slots: overheadSlots,
-            backend: "delay:0")
-        defer { farm.stop() }
-        let (count, seconds) = try drive(farm, requests: overheadRequests, template: request, prefetch: 256)
-        print(
-            String(
-                format:
-                    "overhead: %d measurements through one coordinator and one runner (%d slots, 0 ms backend) in %.2f s = %.0f per second",
-                count, overheadSlots, seconds, Double(count) / seconds))
+        var rates: [Bool: [Double]] = [:]
+        // With metrics: off and on in turn, three times each, so a noisy machine hits both alike.
+        for metrics in metricsOverhead ? [false, true, false, true, false, true] : [false] {
+            let farm = try LocalFarm(
+                executable: LocalFarm.currentExecutable, runners: 1, slots: overheadSlots, backend: "delay:0",
+                extraArguments: metrics ? ["--metrics", "127.0.0.1:0"] : [])
+            defer { farm.stop() }
+            let (count, seconds) = try drive(farm, requests: overheadRequests, template: request, prefetch: 256)
+            rates[metrics, default: []].append(Double(count) / seconds)
+            print(
+                String(
+                    format:
+                        "overhead%@: %d measurements through one coordinator and one runner (%d slots, 0 ms backend) in %.2f s = %.0f per second",
+                    metrics ? " (runner metrics on)" : "", count, overheadSlots, seconds, Double(count) / seconds))
+        }
+        if let on = rates[true], let off = rates[false] {
+            func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+            print(
+                String(
+                    format: "metrics overhead: median %.0f per second with runner metrics, %.0f without (ratio %.3f)",
+                    median(on), median(off), median(on) / median(off)))
+        }
     }
 
     /// Submits `requests` copies, returns (results, seconds from submit to the last result).

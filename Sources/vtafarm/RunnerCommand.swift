@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Runner
+import Telemetry
 import Wire
 
 struct RunnerCommand: ParsableCommand {
@@ -52,6 +53,11 @@ struct RunnerCommand: ParsableCommand {
             "Drain and exit when process PID is gone (coordinators set this for runners they start).", valueName: "pid")
     )
     var exitWithParent: Int32?
+    @Option(
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free one, logged).",
+            valueName: "host:port"))
+    var metrics: String?
 
     func validate() throws {
         if slots < 1 || slots > 1024 { throw ValidationError("--slots must be between 1 and 1024") }
@@ -94,6 +100,14 @@ struct RunnerCommand: ParsableCommand {
         } catch let e as CurveKeyError {
             throw UserError(e.description)
         }
+        // Before the daemon exists: its metrics bind to the factory when it is made.
+        let endpoint: MetricsEndpoint?
+        do { endpoint = try metrics.map { try Telemetry.start(address: $0) } } catch let e
+            as MetricsEndpoint.EndpointError
+        {
+            throw UserError(e.description)
+        }
+        if let endpoint { logger.info("metrics at http://\(endpoint.host):\(endpoint.port)/metrics") }
         let daemon = RunnerDaemon(options: options, backends: backends, logger: logger)
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
@@ -111,5 +125,6 @@ struct RunnerCommand: ParsableCommand {
             try daemon.run { endpoint in FileHandle.standardOutput.write(Data("listening \(endpoint)\n".utf8)) }
         } catch { throw UserError("runner: \(error)") }
         _ = sources
+        endpoint?.stop()
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Coordinator
 import Foundation
 import Search
+import Telemetry
 import VTA
 import Wire
 import Yams
@@ -46,6 +47,13 @@ struct TuneOptions: ParsableArguments {
             "Backend to ask the runners for (vta-sim, command, delay; default: theirs). With a backend whose rules vtafarm does not know, a learned classifier filters what it keeps rejecting.",
             valueName: "name"))
     var backend = ""
+    @Option(
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://HOST:PORT/metrics while tuning (port 0: any free one, printed).",
+            valueName: "host:port"))
+    var metrics: String?
+    @Option(help: "With --metrics: seconds to keep serving after the run, so a scraper sees the final values.")
+    var metricsLinger = 0.0
 
     func validate() throws {
         if flow != nil && (budget != nil || tuner != nil || hwSpace != nil) {
@@ -60,6 +68,9 @@ struct TuneOptions: ParsableArguments {
                 "--tuner \(tunerName): not one of \(TunerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if planSize < 1 || planSize > 4096 { throw ValidationError("--plan-size must be between 1 and 4096") }
+        if !(0...3600).contains(metricsLinger) {
+            throw ValidationError("--metrics-linger must be between 0 and 3600 seconds")
+        }
     }
 
     /// `--hw fixed` keeps the stock VTA (software only); any --hw file fixes that hardware.
@@ -113,6 +124,22 @@ struct TuneOptions: ParsableArguments {
 
     /// Runs the job against `addresses`, printing progress and the summary.
     func run(_ settings: TuneSettings, addresses: [RunnerAddress], dispatcherOptions: DispatcherOptions) throws {
+        // Before the job exists: its metrics bind to the factory when it is made.
+        let endpoint: MetricsEndpoint?
+        do { endpoint = try metrics.map { try Telemetry.start(address: $0) } } catch let e
+            as MetricsEndpoint.EndpointError
+        {
+            throw UserError(e.description)
+        }
+        if let endpoint {
+            FileHandle.standardError.write(Data("metrics at http://\(endpoint.host):\(endpoint.port)/metrics\n".utf8))
+        }
+        defer {
+            if let endpoint {
+                if metricsLinger > 0 { Thread.sleep(forTimeInterval: metricsLinger) }
+                endpoint.stop()
+            }
+        }
         let store: RecordStore
         let filtered: RecordStore
         do {
