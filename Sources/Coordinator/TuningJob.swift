@@ -21,6 +21,8 @@ public struct TuneSettings: Sendable {
     /// Within a flow, the stage this job runs: its records carry the name and its budget counts
     /// only them (it still learns from, and never repeats, every record in the file).
     public var stage: String?
+    /// The live dashboard's feed, refreshed as results arrive (nil: no dashboard).
+    public var dashboard: DashboardFeed?
     public init(model: Model) { self.model = model }
 }
 
@@ -91,6 +93,7 @@ public final class TuningJob {
         summary.seconds = (ContinuousClock.now - loop.started).inSeconds
         summary.secondsPerProposal = loop.proposals > 0 ? loop.coordinatorSeconds / Double(loop.proposals) : 0
         summary.predictedInvalid = loop.predictedInvalid
+        loop.publishDashboard(force: true)
         return summary
     }
 

@@ -49,6 +49,13 @@ final class TuningLoop {
         self.filteredRecords = filteredRecords
         self.progress = progress
         metrics = CoordinatorMetrics(model: settings.model, records: records.records)
+        settings.dashboard?.seed(records.records, model: settings.model)
+    }
+
+    func publishDashboard(force: Bool = false) {
+        settings.dashboard?.publish(
+            model: settings.model, records: records, filtered: filteredRecords.records.count,
+            runners: dispatcher.runnerStatuses, budget: settings.budget, force: force)
     }
 
     /// What earlier runs in the records file taught about validity.
@@ -195,6 +202,7 @@ final class TuningLoop {
             rec.wallSeconds = r.wallSeconds
             try records.append(rec)
             metrics.measured(rec.status, hardware: rec.hardwareKey, layer: c.layer, cycles: rec.okCycles)
+            settings.dashboard?.noted(rec, layer: c.layer, model: settings.model, measured: records.records.count)
             results[i] = (c, cycles)
             rejected[i] = r.status == .invalid
             received += 1
@@ -216,6 +224,7 @@ final class TuningLoop {
     func report(_ c: Candidate) {
         let statuses = dispatcher.runnerStatuses
         metrics.runnersUp.record(statuses.filter(\.reachable).count)
+        publishDashboard()
         metrics.runners.record(statuses.count)
         let elapsed = max(1e-9, (ContinuousClock.now - started).inSeconds)
         progress(

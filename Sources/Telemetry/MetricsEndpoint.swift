@@ -4,8 +4,8 @@ import Foundation
     import Glibc
 #endif
 
-/// A minimal HTTP/1.1 listener that serves one text document at `/metrics` (Prometheus's text
-/// format). A scraper asks a few times a minute, so connections are served one at a time on one
+/// A minimal HTTP/1.1 listener that serves a few generated documents: `/metrics` (Prometheus's
+/// text format) and, for `--dashboard`, the page and its JSON. A scraper asks a few times a minute, so connections are served one at a time on one
 /// thread, each closed after its answer; a request is read up to 8 KiB with a 2 s timeout, so a
 /// client that sends nothing cannot hold the listener. A full HTTP stack (swift-nio's HTTP1, a
 /// web framework) would add minutes to every clean build for this one GET.
@@ -15,7 +15,17 @@ public final class MetricsEndpoint: @unchecked Sendable {
     /// The bound port (the one asked for, or the one the system chose for port 0).
     public let port: Int
     private let fd: Int32
-    private let body: @Sendable () -> String
+    /// What a path serves: its content type and a function that makes the body when asked.
+    public struct Route: Sendable {
+        public let contentType: String
+        public let body: @Sendable () -> String
+        public init(contentType: String, body: @escaping @Sendable () -> String) {
+            self.contentType = contentType
+            self.body = body
+        }
+    }
+
+    private let routes: [String: Route]
     private let lock = NSLock()
     private var stopped = false
     private let thread: Thread
@@ -38,10 +48,17 @@ public final class MetricsEndpoint: @unchecked Sendable {
     }
 
     /// Binds and starts serving `body()` at /metrics.
-    public init(address: String, body: @escaping @Sendable () -> String) throws {
+    public convenience init(address: String, body: @escaping @Sendable () -> String) throws {
+        try self.init(
+            address: address,
+            routes: ["/metrics": Route(contentType: "text/plain; version=0.0.4; charset=utf-8", body: body)])
+    }
+
+    /// Binds and starts serving `routes` (path -> document).
+    public init(address: String, routes: [String: Route]) throws {
         let (host, asked) = try Self.parse(address)
         self.host = host
-        self.body = body
+        self.routes = routes
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
@@ -135,9 +152,10 @@ public final class MetricsEndpoint: @unchecked Sendable {
             return respond(c, 405, "Method Not Allowed", "only GET\n", extra: "Allow: GET, HEAD\r\n")
         }
         let path = line[1].split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
-        guard path == "/metrics" else { return respond(c, 404, "Not Found", "vtafarm serves /metrics\n") }
-        respond(
-            c, 200, "OK", body(), contentType: "text/plain; version=0.0.4; charset=utf-8", headOnly: line[0] == "HEAD")
+        guard let route = routes[path] else {
+            return respond(c, 404, "Not Found", "vtafarm serves \(routes.keys.sorted().joined(separator: ", "))\n")
+        }
+        respond(c, 200, "OK", route.body(), contentType: route.contentType, headOnly: line[0] == "HEAD")
     }
 
     private func respond(

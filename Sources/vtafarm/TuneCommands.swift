@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coordinator
 import Foundation
+import Reports
 import Search
 import Telemetry
 import VTA
@@ -52,8 +53,16 @@ struct TuneOptions: ParsableArguments {
             "Serve Prometheus metrics at http://HOST:PORT/metrics while tuning (port 0: any free one, printed).",
             valueName: "host:port"))
     var metrics: String?
-    @Option(help: "With --metrics: seconds to keep serving after the run, so a scraper sees the final values.")
-    var metricsLinger = 0.0
+    @Option(
+        help: ArgumentHelp(
+            "Serve a live dashboard at http://HOST:PORT/ while tuning (port 0: any free one, printed).",
+            valueName: "host:port"))
+    var dashboard: String?
+    @Option(
+        help:
+            "With --metrics or --dashboard: seconds to keep serving after the run, so a scraper or a browser sees the final values."
+    )
+    var linger = 0.0
 
     func validate() throws {
         if flow != nil && (budget != nil || tuner != nil || hwSpace != nil) {
@@ -68,8 +77,8 @@ struct TuneOptions: ParsableArguments {
                 "--tuner \(tunerName): not one of \(TunerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if planSize < 1 || planSize > 4096 { throw ValidationError("--plan-size must be between 1 and 4096") }
-        if !(0...3600).contains(metricsLinger) {
-            throw ValidationError("--metrics-linger must be between 0 and 3600 seconds")
+        if !(0...3600).contains(linger) {
+            throw ValidationError("--linger must be between 0 and 3600 seconds")
         }
     }
 
@@ -134,10 +143,29 @@ struct TuneOptions: ParsableArguments {
         if let endpoint {
             FileHandle.standardError.write(Data("metrics at http://\(endpoint.host):\(endpoint.port)/metrics\n".utf8))
         }
+        var settings = settings
+        let page: MetricsEndpoint?
+        do {
+            page = try dashboard.map { address in
+                let feed = DashboardFeed()
+                settings.dashboard = feed
+                return try MetricsEndpoint(
+                    address: address,
+                    routes: [
+                        "/": .init(contentType: "text/html; charset=utf-8") { DashboardPage.html },
+                        "/state.json": .init(contentType: "application/json") { feed.document },
+                    ])
+            }
+        } catch let e as MetricsEndpoint.EndpointError {
+            throw UserError(e.description.replacingOccurrences(of: "--metrics", with: "--dashboard"))
+        }
+        if let page { FileHandle.standardError.write(Data("dashboard at http://\(page.host):\(page.port)/\n".utf8)) }
         defer {
-            if let endpoint {
-                if metricsLinger > 0 { Thread.sleep(forTimeInterval: metricsLinger) }
-                endpoint.stop()
+            if endpoint != nil || page != nil {
+                fflush(nil)  // every stream: the summary is out while the endpoints linger
+                if linger > 0 { Thread.sleep(forTimeInterval: linger) }
+                endpoint?.stop()
+                page?.stop()
             }
         }
         let store: RecordStore
