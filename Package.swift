@@ -56,6 +56,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The fuzz targets: built with -sanitize=fuzzer by Scripts/fuzz, or as a replayer of the
+        // regression inputs under Tests/Fuzz.
+        .executableTarget(name: "vtafarm-fuzz", dependencies: ["VTA", "Wire"]),
         // Tests mirror Sources; FarmTestSupport holds what the farm tests share (the binary, requests).
         .target(name: "FarmTestSupport", dependencies: ["VTA", "Wire", "Coordinator"], path: "Tests/FarmTestSupport"),
         .testTarget(name: "VTATests", dependencies: ["VTA"]),
