@@ -267,7 +267,7 @@ struct Sim: ParsableCommand {
                 "uops          gemm \(formatCycles(c.gemmUops)), alu \(formatCycles(c.aluUops)); uop buffer \(program.uops.count)/\(spec.uopDepth)"
             )
             print(
-                "DRAM          read \(formatCycles(c.dramBytesRead)) B (fetch \(formatCycles(c.fetchBytes))), written \(formatCycles(c.dramBytesWritten)) B, bus busy \(formatCycles(c.busBusyCycles)) cycles"
+                "DRAM          read \(formatCycles(c.dramBytesRead)) B (fetch \(formatCycles(c.fetchBytes))), written \(formatCycles(c.dramBytesWritten)) B, \(formatCycles(c.busBusyCycles)) beats on the read and write channels"
             )
             for m in Module.allCases {
                 print(

@@ -22,11 +22,12 @@ public struct HardwareConfig: Hashable, Sendable, Codable {
     public var logAccBuffSize: Int = 17
     /// Width of the AXI data bus in bits (64, 128, 256 or 512).
     public var axiWidth: Int = 64
-    /// Longest burst, in beats. Bursts also never cross a boundary aligned to this size.
+    /// Longest burst, in beats. Bursts also never cross a boundary aligned to this size; one
+    /// instruction fetch chunk is one such burst (the RTL measured in VTA.md has 256).
     public var maxBurstBeats: Int = 16
     public var clockMHz: Double = 100
-    /// Cycles from a read request reaching an idle DRAM to its first beat.
-    /// 16 is tsim's simulated DRAM; the RTL table in VTA.md was measured at 1.
+    /// Cycles from a read request to its first beat; every read pays it from its own request.
+    /// 16 is tsim's simulated DRAM; the RTL measurements in VTA.md were made at 1 to 100.
     public var dramLatency: Int = 16
 
     /// The stock VTA: 1x16x16 int8 GEMM core, 32/32/256/128 KiB buffers, 64-bit AXI at 100 MHz.

@@ -11,7 +11,8 @@ public struct SimCounters: Hashable, Sendable, Codable {
     public var dramBytesRead = 0
     public var dramBytesWritten = 0
     public var fetchBytes = 0
-    /// Cycles the DRAM data bus carried a beat.
+    /// Beats carried by the read and the write data channels together (they run side by side, so
+    /// this can exceed the cycle count).
     public var busBusyCycles = 0
     /// Per module (load, compute, store): cycles spent executing instructions.
     public var busy: [String: Int] = [:]

@@ -1,13 +1,31 @@
-/// The cycle-level VTA model: an event-driven simulation of the tsim design.
+/// The cycle-level VTA model: an event-driven simulation of the Chisel VTA (post-2021 generation,
+/// pipelined GEMM), calibrated against its RTL on micro-programs and on whole ResNet-18 layers.
 ///
-/// Four actors advance in time order: the front end (fetches instructions over the memory bus in
-/// burst-sized chunks, dispatches at most one a cycle, in order, into the module queues, stalling
-/// when a queue is full) and the load, compute and store modules (each executes one instruction
-/// at a time, in order, after popping the dependency tokens it needs; pushes happen when an
-/// instruction completes). Every DRAM transfer (fetch, uop/inp/wgt/acc loads, stores) reserves
-/// the single DRAM data bus, one beat a cycle; a request that finds the bus idle pays the DRAM
-/// read latency, one queued behind busy traffic streams on without it. Each step costs O(1)
-/// work per instruction, not per cycle, which is what makes the model fast.
+/// Four actors advance in time order: the front end and the load, compute and store modules (each
+/// executes one instruction at a time, in order, after popping the dependency tokens it needs;
+/// pushes happen when an instruction completes). Each step costs O(1) work per instruction, not
+/// per cycle, which is what makes the model fast. The rules, each measured on the RTL (VTA.md,
+/// "Whole layers on the RTL"):
+///
+/// - Fetch: the front end reads instructions in chunks of one maximum burst (128 instructions at
+///   a 64-bit AXI with MAX_BURST 256), dispatches a chunk only once all of it has arrived, at most
+///   one instruction a cycle, and asks for the next chunk only after the last one is dispatched.
+///   So a program's first instruction starts a whole chunk's transfer after launch.
+/// - Reads (fetch, uop/inp/wgt/acc loads) share one read data channel, one beat a cycle, in
+///   request order, and every read pays the DRAM read latency from its own request: its first
+///   beat comes at max(channel free, request + latency). None streams on behind other traffic.
+/// - Stores use their own write channel (address, data, then the write acknowledge, one burst at
+///   a time), so they never queue behind read beats, and every burst after the first costs
+///   ``TimingParameters/storeBurstOverhead`` for its acknowledge. The RTL writes each store row as
+///   one burst (up to MAX_BURST beats).
+/// - Zero padding of a load is written one element a cycle only while the load waits for its
+///   first beat; once data streams, padding no longer overlaps it.
+/// - GEMM and ALU instructions cost N + ``TimingParameters/gemmOverhead`` (7) cycles, back to back.
+/// - FINISH retires as soon as compute reaches it (after the tokens it pops); it does not wait
+///   for the load or store modules, and the run's cycle count is the cycle it retires.
+///
+/// Not modelled: the read arbiter's fixed client priority, one-entry command queues and 16 read
+/// tags (reads are served in request order); on the measured layers reads almost never compete.
 ///
 /// In functional mode the same run also executes every instruction on real data
 /// (``FunctionalMachine``), in the order the timing model starts them.
@@ -75,8 +93,9 @@ private struct Engine {
     var pushes: [[Int]] = [[], [], [], []]
     var pops = [0, 0, 0, 0]
 
-    // Memory.
-    var busFree = 0
+    // Memory: the read and write data channels are independent (AXI R and W).
+    var readFree = 0
+    var writeFree = 0
     var counters = SimCounters()
     var kindCounts = [Int](repeating: 0, count: 8)
     var busy = [0, 0, 0], stalled = [0, 0, 0], starved = [0, 0, 0]
@@ -135,21 +154,23 @@ private struct Engine {
         return nil
     }
 
-    // MARK: memory bus
+    // MARK: memory channels
 
-    /// Reserves the bus for a read of `beats` requested at `t`; returns the first beat's cycle.
+    /// Reserves the read channel for `beats` requested at `t`; returns the first beat's cycle.
+    /// Every read pays the latency from its own request, even one queued behind other reads
+    /// (the RTL's memory answers each request after the latency; the channel carries one beat a cycle).
     mutating func read(at t: Int, beats: Int) -> Int {
-        let start = t < busFree ? busFree : t + spec.config.dramLatency
-        busFree = start + beats
+        let start = max(readFree, t + spec.config.dramLatency)
+        readFree = start + beats
         counters.busBusyCycles += beats
         return start
     }
 
+    /// The first data beat of a write of `beats` issued at `t` on the write channel, which takes
+    /// one store at a time; the caller holds the channel until the store's last acknowledge.
     mutating func write(at t: Int, beats: Int) -> Int {
-        let start = max(t, busFree)
-        busFree = start + beats
         counters.busBusyCycles += beats
-        return start
+        return max(t, writeFree)
     }
 
     /// Beats and bursts of a 2-D transfer: one command per row, split at burst boundaries.
@@ -186,12 +207,19 @@ private struct Engine {
         counters.fetchBytes += bytes
     }
 
+    /// Beats of chunk `c`'s transfer.
+    func chunkBeats(_ c: Int) -> Int {
+        let count = min(chunkInsns, insns.count - c * chunkInsns)
+        return (count * HardwareSpec.instructionBytes + spec.axiBytes - 1) / spec.axiBytes
+    }
+
     /// The cycle the next instruction can be dispatched, or nil if it waits on a queue slot.
+    /// A chunk is dispatched only once all its beats have arrived (the RTL's fetch unit decodes
+    /// from a full chunk buffer).
     func frontEndReady() -> Int? {
         let i = nextDispatch
         let c = i / chunkInsns
-        let q = i - c * chunkInsns
-        let arrival = chunkStart[c] + ((q + 1) * HardwareSpec.instructionBytes + spec.axiBytes - 1) / spec.axiBytes
+        let arrival = chunkStart[c] + chunkBeats(c)
         var t = max(arrival, lastDispatch + 1)
         let m = moduleOf[i]
         let k = streamPos[i]
@@ -208,10 +236,9 @@ private struct Engine {
         dispatchTime[i] = t
         lastDispatch = t
         nextDispatch += 1
-        // When a chunk is fully dispatched, the fetch unit has room for the one after next.
-        if nextDispatch % chunkInsns == 0 || nextDispatch == insns.count {
-            let c = i / chunkInsns
-            if c + 2 < chunkStart.count { requestChunk(c + 2, at: max(t, chunkRequest[c + 1] + 1)) }
+        // The fetch unit holds one chunk: it asks for the next once this one is fully dispatched.
+        if nextDispatch % chunkInsns == 0 && nextDispatch < insns.count {
+            requestChunk(nextDispatch / chunkInsns, at: t + 1)
         }
     }
 
@@ -262,9 +289,11 @@ private struct Engine {
                 let shape = transferShape(mem, elemBytes: elemBytes)
                 let request = start + timing.loadIssue
                 let first = read(at: request, beats: shape.beats)
+                // Padding is written one element a cycle while the load waits for its first
+                // beat, and no longer once data streams (the RTL's load pads before the data).
                 let pads = mem.sramElements - mem.xSize * mem.ySize
                 let finish = mem.memoryType == .uop ? timing.uopLoadFinish : timing.loadFinish
-                end = max(first + shape.beats, request + pads) + finish
+                end = max(first, request + pads) + shape.beats + finish
                 counters.dramBytesRead += mem.xSize * mem.ySize * elemBytes
             }
             kindCounts[Self.kindIndex(insn)] += 1
@@ -276,8 +305,9 @@ private struct Engine {
                 let shape = transferShape(mem, elemBytes: elemBytes)
                 let first = write(at: start, beats: shape.beats)
                 end =
-                    first + shape.beats + mem.xSize * mem.ySize + timing.storeBase + shape.bursts
+                    first + shape.beats + mem.xSize * mem.ySize + timing.storeBase + (shape.bursts - 1)
                     * timing.storeBurstOverhead
+                writeFree = end
                 counters.dramBytesWritten += mem.xSize * mem.ySize * elemBytes
             }
             kindCounts[4] += 1
@@ -293,9 +323,9 @@ private struct Engine {
             counters.aluUops += n
             kindCounts[6] += 1
         case .finish:
-            // Completion is signalled once the other modules are idle too (the RTL's "STORE 1;
-            // FINISH" takes the store's time although FINISH waits for no token).
-            end = max(start, free[Module.load.rawValue], free[Module.store.rawValue]) + timing.finishCycles
+            // FINISH retires when compute reaches it: the RTL's cycle counter stops then, whether
+            // or not the load and store modules are still busy (a program waits for them with tokens).
+            end = start + timing.finishCycles
             if finishEnd == nil { finishEnd = end }
             kindCounts[7] += 1
         }
@@ -330,7 +360,6 @@ private struct Engine {
         }
         if failure == nil && !insns.isEmpty {
             requestChunk(0, at: 0)
-            requestChunk(1, at: 1)
         }
         var steps = 0
         while failure == nil {
@@ -363,7 +392,7 @@ private struct Engine {
             }
             if who == -1 { dispatch(at: best) } else { execute(who, at: best, machine: machine) }
         }
-        counters.cycles = max(finishEnd ?? 0, free.max() ?? 0)
+        counters.cycles = finishEnd ?? (free.max() ?? 0)
         for (k, name) in Self.kindNames.enumerated() where kindCounts[k] > 0 {
             counters.instructions[name] = kindCounts[k]
         }

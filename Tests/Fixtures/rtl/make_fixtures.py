@@ -78,9 +78,11 @@ PROGRAMS = {
     "store_1": ([mem(STORE, OUT, 1, push_prev=1), finish(pop_next=1)], {1: 16}),
 }
 
+# The RTL that measured these (VTA.md) issues bursts of up to 256 beats and writes a store row as one
+# burst: the 16-element store is one 32-beat burst there, not two 16-beat ones.
 HARDWARE = {"TARGET": "sim", "HW_VER": "0.0.2", "LOG_INP_WIDTH": 3, "LOG_WGT_WIDTH": 3, "LOG_ACC_WIDTH": 5,
             "LOG_BATCH": 0, "LOG_BLOCK_IN": 4, "LOG_BLOCK_OUT": 4, "LOG_UOP_BUFF_SIZE": 15, "LOG_INP_BUFF_SIZE": 15,
-            "LOG_WGT_BUFF_SIZE": 18, "LOG_ACC_BUFF_SIZE": 17, "AXI_WIDTH": 64, "MAX_BURST": 16, "CLOCK_MHZ": 100,
+            "LOG_WGT_BUFF_SIZE": 18, "LOG_ACC_BUFF_SIZE": 17, "AXI_WIDTH": 64, "MAX_BURST": 256, "CLOCK_MHZ": 100,
             "DRAM_LATENCY": 1}
 
 for name, (insns, measured) in PROGRAMS.items():
