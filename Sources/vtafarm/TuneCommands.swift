@@ -298,7 +298,8 @@ struct CoordinatorCommand: ParsableCommand {
 }
 
 struct Records: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Read records files.", subcommands: [RecordsBest.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Read records files.", subcommands: [RecordsBest.self, RecordsExport.self, RecordsImportAutoTVM.self])
 }
 
 struct RecordsBest: ParsableCommand {
