@@ -105,6 +105,11 @@ import Testing
         } throws: {
             "\($0)".contains("node 'lost_relu' (Relu): input 'nowhere'")
         }
+        #expect {
+            try ONNXImport(contentsOf: try made("huge_group"))
+        } throws: {
+            "\($0)".contains("node 'huge_conv' (Conv): attribute group=-9223372036854775808 out of range")
+        }
     }
 
     /// Every truncation of a real file, garbage and corrupted bytes give an error or a model,

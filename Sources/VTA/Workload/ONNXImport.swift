@@ -143,7 +143,7 @@ private struct ShapeInference {
 
     func ints(_ node: ONNXGraph.Node, _ name: String, _ default: [Int]) throws -> [Int] {
         guard let a = node.attributes[name] else { return `default` }
-        guard a.ints.allSatisfy({ abs($0) <= Int(Int32.max) }) else {
+        guard a.ints.allSatisfy({ $0.magnitude <= UInt(Int32.max) }) else {
             throw fail("attribute \(name) \(a.ints) out of range")
         }
         return a.ints
@@ -151,7 +151,7 @@ private struct ShapeInference {
 
     func int(_ node: ONNXGraph.Node, _ name: String, _ default: Int) throws -> Int {
         guard let v = node.attributes[name]?.i else { return `default` }
-        guard abs(v) <= Int(Int32.max) else { throw fail("attribute \(name)=\(v) out of range") }
+        guard v.magnitude <= UInt(Int32.max) else { throw fail("attribute \(name)=\(v) out of range") }
         return v
     }
 
@@ -397,7 +397,7 @@ private struct ShapeInference {
             throw fail("input X \(x) and weights W \(w) are not N x C x spatial")
         }
         let group = try int(node, "group", 1)
-        guard group >= 1, x[1] == w[1] * group, w[0] % group == 0 else {
+        guard group >= 1, w[1].multipliedReportingOverflow(by: group) == (x[1], false), w[0] % group == 0 else {
             throw fail("input X \(x), weights W \(w) and group \(group) disagree on the channels")
         }
         let kernel = try ints(node, "kernel_shape", Array(w[2...]))

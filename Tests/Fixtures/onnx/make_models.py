@@ -1,7 +1,7 @@
 """Writes the ONNX graphs ONNXImportTests reads, built with onnx.helper (shapes only, no weights):
 resnet18.onnx (torchvision's ResNet-18 layout, weights as shaped graph inputs),
 bad_channels.onnx (a Conv whose weights disagree with its input on the channels) and
-dangling.onnx (a node reading a value nothing defines). Prints the onnx package's directory,
+dangling.onnx (a node reading a value nothing defines), huge_group.onnx (group = -2^63). Prints the onnx package's directory,
 where the tests find its light networks. Usage: make_models.py OUT_DIR"""
 import os
 import sys
@@ -54,5 +54,6 @@ def save(name, graph_nodes, graph_inputs):
 save("resnet18", nodes, inputs)
 bad_inputs = [inputs[0], helper.make_tensor_value_info("w", TensorProto.FLOAT, [64, 16, 3, 3])]
 save("bad_channels", [helper.make_node("Conv", ["data", "w"], ["y"], name="bad_conv")], bad_inputs)
+save("huge_group", [helper.make_node("Conv", ["data", "w"], ["y"], name="huge_conv", group=-(2**63))], bad_inputs)
 save("dangling", [helper.make_node("Relu", ["nowhere"], ["y"], name="lost_relu")], inputs[:1])
 print(os.path.dirname(onnx.__file__))
