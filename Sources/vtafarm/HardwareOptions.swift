@@ -55,14 +55,17 @@ struct HardwareOptions: ParsableArguments {
     }
 }
 
-/// Models by zoo name or from a YAML/JSON layer-table file.
+/// Models by zoo name, from an ONNX network (`.onnx`), or from a YAML/JSON layer-table file.
 enum ModelLoader {
+    static func isONNX(_ name: String) -> Bool { name.lowercased().hasSuffix(".onnx") }
+
     static func load(_ name: String) throws -> Model {
         if let model = ModelZoo.model(named: name) { return model }
         guard FileManager.default.fileExists(atPath: name) else {
             throw UserError(
                 "unknown model '\(name)': not one of \(ModelZoo.names.joined(separator: ", ")) and no such file")
         }
+        if isONNX(name) { return try importONNX(name).model }
         guard let text = try? String(contentsOfFile: name, encoding: .utf8) else {
             throw UserError("\(name): cannot read the file")
         }
@@ -75,6 +78,25 @@ enum ModelLoader {
         } catch {
             throw UserError("\(name): not a valid layer table: \(error)")
         }
+    }
+
+    /// The ONNX import with its per-node report; a network with nothing VTA can run is an error
+    /// that says why its convolutions and dense layers stay on the CPU.
+    static func importONNX(_ path: String) throws -> ONNXImport {
+        let imported: ONNXImport
+        do { imported = try ONNXImport(contentsOf: path) } catch let e as WorkloadError {
+            throw UserError("\(path): \(e.message)")
+        }
+        if imported.model.layers.isEmpty {
+            let why = imported.nodes.prefix(3).map { n -> String in
+                if case .cpu(let reason) = n.placement { return "\(n.node) (\(n.opType)): \(reason)" }
+                return n.node
+            }
+            throw UserError(
+                "\(path): no Conv, Gemm or MatMul that VTA can run"
+                    + (why.isEmpty ? "" : "; \(why.joined(separator: "; "))"))
+        }
+        return imported
     }
 
     static func describe(_ e: DecodingError) -> String {

@@ -283,7 +283,9 @@ struct Sim: ParsableCommand {
     // MARK: a model
 
     func runModel(_ name: String, _ spec: HardwareSpec) throws {
-        let model = try ModelLoader.load(name)
+        let imported = ModelLoader.isONNX(name) ? try ModelLoader.importONNX(name) : nil
+        let model = try imported?.model ?? ModelLoader.load(name)
+        if let imported, !json { printPlacement(imported) }
         for layer in model.layers {
             if let problem = layer.workload.packingProblem(spec) {
                 throw UserError("model \(model.name), layer \(layer.name): \(problem)")
@@ -346,10 +348,11 @@ struct Sim: ParsableCommand {
                 return o
             }
             print(
-                jsonLine([
-                    "model": model.name, "hardware": spec.config.shortName, "layers": layers,
-                    "total_cycles": total, "compute_bound_cycles": bound, "complete": missing.isEmpty,
-                ]))
+                jsonLine(
+                    [
+                        "model": model.name, "hardware": spec.config.shortName, "layers": layers,
+                        "total_cycles": total, "compute_bound_cycles": bound, "complete": missing.isEmpty,
+                    ].merging(imported.map { ["nodes": placementJSON($0)] } ?? [:]) { a, _ in a }))
         } else {
             print(
                 "model \(model.name) on VTA \(spec.config.shortName) at \(spec.config.clockMHz) MHz (\(best ? "best schedule per layer, exhaustive" : "default schedule per layer"))"
@@ -389,5 +392,43 @@ struct Sim: ParsableCommand {
             }
         }
         if !missing.isEmpty { throw ExitCode(2) }
+    }
+
+    /// What an ONNX network runs where: each Conv/Gemm/MatMul with its layer or its reason for
+    /// staying on the CPU, then the other ops by type (all on the CPU).
+    func printPlacement(_ imported: ONNXImport) {
+        let offloaded = imported.nodes.filter { if case .vta = $0.placement { return true } else { return false } }
+        print(
+            "\(imported.model.name): \(offloaded.count) of \(imported.nodes.count) Conv/Gemm/MatMul nodes offloaded, as \(imported.model.layers.count) layers"
+        )
+        for n in imported.nodes {
+            switch n.placement {
+            case .vta(let layer, let workload):
+                print("  VTA  \(pad(n.opType, 7)) \(n.node) -> \(layer == n.node ? "" : "layer \(layer), ")\(workload)")
+            case .cpu(let reason): print("  CPU  \(pad(n.opType, 7)) \(n.node): \(reason)")
+            }
+        }
+        if !imported.otherOps.isEmpty {
+            print(
+                "  CPU  other ops (not VTA operators): "
+                    + imported.otherOps.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map {
+                        "\($0.key) \($0.value)"
+                    }
+                    .joined(separator: ", "))
+        }
+        print("")
+    }
+
+    func placementJSON(_ imported: ONNXImport) -> [[String: Any]] {
+        imported.nodes.map { n in
+            switch n.placement {
+            case .vta(let layer, let workload):
+                return [
+                    "node": n.node, "op": n.opType, "placement": "vta", "layer": layer,
+                    "workload": workload.description,
+                ]
+            case .cpu(let reason): return ["node": n.node, "op": n.opType, "placement": "cpu", "reason": reason]
+            }
+        }
     }
 }

@@ -372,7 +372,8 @@ struct CoordinatorCommand: ParsableCommand {
 
 struct Records: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Read records files.", subcommands: [RecordsBest.self, RecordsPareto.self])
+        abstract: "Read records files.",
+        subcommands: [RecordsBest.self, RecordsPareto.self, RecordsExport.self, RecordsImportAutoTVM.self])
 }
 
 struct RecordsBest: ParsableCommand {
@@ -387,33 +388,16 @@ struct RecordsBest: ParsableCommand {
     )
     @Argument(help: "A records file written by tune or coordinator.") var file: String
     @Option(help: "The model to report, when the file holds records of more than one.") var model: String?
+    @Option(
+        help: ArgumentHelp(
+            "Write the best hardware as the vta_config.json TVM's VTA reads (with vtafarm's AXI_WIDTH, MAX_BURST, CLOCK_MHZ and DRAM_LATENCY as extra keys).",
+            valueName: "vta_config.json"))
+    var emitConfig: String?
+    @Flag(help: "Print the whole summary as one JSON object.") var json = false
 
     func run() throws {
-        let store: RecordStore
-        do { store = try RecordStore(reading: file) } catch let e as RecordStore.OpenError {
-            throw UserError(e.description)
-        }
-        for bad in store.skipped {
-            FileHandle.standardError.write(
-                Data("warning: \(file):\(bad.line): unreadable record ignored: \(bad.text)\n".utf8))
-        }
-        let models = store.models()
-        guard !models.isEmpty else { throw UserError("\(file): no records") }
-        let chosen: Model
-        if let name = model {
-            guard let m = models.first(where: { $0.name == name }) else {
-                throw UserError(
-                    "\(file): no records of model \(name) (it holds \(models.map(\.name).joined(separator: ", ")))")
-            }
-            chosen = m
-        } else {
-            guard models.count == 1 else {
-                throw UserError(
-                    "\(file) holds records of \(models.count) models (\(models.map(\.name).joined(separator: ", "))): choose one with --model"
-                )
-            }
-            chosen = models[0]
-        }
+        let store = try RecordsBest.open(file)
+        let chosen = try RecordsBest.chooseModel(store, file: file, name: model)
         let count = store.records.filter { $0.model == chosen.name }.count
         guard let best = store.measuredConfigurations(chosen).first else {
             throw UserError(
@@ -421,6 +405,53 @@ struct RecordsBest: ParsableCommand {
         }
         let layers = store.layerOutcomes(chosen, on: best.hardware)
         let stockCycles = chosen.defaultScheduleCycles(on: HardwareSpec(.stock))
+        let stockTotal = chosen.latency { stockCycles[$0] }
+        let ms = Double(best.latency) / (best.hardware.clockMHz * 1000)
+        let stockMs = stockTotal.map { Double($0) / (HardwareConfig.stock.clockMHz * 1000) }
+        if let path = emitConfig {
+            // Written before printing, so a hardware TVM cannot express fails the command.
+            let data: Data
+            do { data = try best.hardware.tvmConfigData() } catch let e as HardwareConfigError {
+                throw UserError("--emit-config: \(e.message)")
+            }
+            guard FileManager.default.createFile(atPath: path, contents: data + Data("\n".utf8)) else {
+                throw UserError("--emit-config: cannot write \(path)")
+            }
+        }
+        if json {
+            var hardware: [String: Any] = [:]
+            for (k, v) in best.hardware.values {
+                switch v {
+                case .integer(let n): hardware[k] = n
+                case .number(let x): hardware[k] = x
+                case .string(let t): hardware[k] = t
+                default: break
+                }
+            }
+            var summary: [String: Any] = [
+                "model": chosen.name, "records": count, "hardware": hardware, "hardware_name": best.hardware.shortName,
+                "latency_cycles": best.latency, "latency_ms": ms,
+                "layers": zip(layers, stockCycles).map { o, stock -> [String: Any] in
+                    var row: [String: Any] = [
+                        "task": chosen.task(o.layer), "count": o.layer.count, "workload": o.layer.workload.description,
+                        "measured": o.measured,
+                    ]
+                    if let b = o.best {
+                        row["cycles"] = b.cycles
+                        row["schedule"] = b.schedule.description
+                    }
+                    if let stock { row["stock_default_cycles"] = stock }
+                    return row
+                },
+            ]
+            if let stockTotal, let stockMs {
+                summary["stock_default_cycles"] = stockTotal
+                summary["speedup"] = stockMs / ms
+            }
+            if let emitConfig { summary["config_file"] = emitConfig }
+            print(jsonLine(summary))
+            return
+        }
         print(
             "model \(chosen.name): \(count) records, best hardware \(best.hardware.shortName) at \(best.hardware.clockMHz) MHz"
         )
@@ -433,17 +464,48 @@ struct RecordsBest: ParsableCommand {
                     + pad(o.best.map { formatCycles($0.cycles) } ?? "-", 13, right: true)
                     + pad(formatCycles(stock ?? 0), 15, right: true) + "  " + (o.best?.schedule.description ?? "-"))
         }
-        let ms = Double(best.latency) / (best.hardware.clockMHz * 1000)
         print(
             "model latency \(formatCycles(best.latency)) cycles = \(String(format: "%.2f", ms)) ms = \(String(format: "%.1f", 1000 / ms)) inferences/s"
         )
-        guard let stockTotal = chosen.latency({ stockCycles[$0] }) else {
+        if let path = emitConfig { print("wrote \(path) (TVM's vta_config.json for this hardware)") }
+        guard let stockTotal, let stockMs else {
             print("stock VTA, default schedules: a layer has no valid default schedule")
             return
         }
-        let stockMs = Double(stockTotal) / (HardwareConfig.stock.clockMHz * 1000)
         print(
             "stock VTA, default schedules: \(formatCycles(stockTotal)) cycles = \(String(format: "%.2f", stockMs)) ms = \(String(format: "%.1f", 1000 / stockMs)) inferences/s (speed-up \(String(format: "%.2fx", stockMs / ms)))"
         )
+    }
+
+    /// Opens a records file for reading, warning about the lines it skipped.
+    static func open(_ file: String) throws -> RecordStore {
+        let store: RecordStore
+        do { store = try RecordStore(reading: file) } catch let e as RecordStore.OpenError {
+            throw UserError(e.description)
+        }
+        for bad in store.skipped {
+            FileHandle.standardError.write(
+                Data("warning: \(file):\(bad.line): unreadable record ignored: \(bad.text)\n".utf8))
+        }
+        return store
+    }
+
+    /// The model named `name`, or the file's only model.
+    static func chooseModel(_ store: RecordStore, file: String, name: String?) throws -> Model {
+        let models = store.models()
+        guard !models.isEmpty else { throw UserError("\(file): no records") }
+        if let name {
+            guard let m = models.first(where: { $0.name == name }) else {
+                throw UserError(
+                    "\(file): no records of model \(name) (it holds \(models.map(\.name).joined(separator: ", ")))")
+            }
+            return m
+        }
+        guard models.count == 1 else {
+            throw UserError(
+                "\(file) holds records of \(models.count) models (\(models.map(\.name).joined(separator: ", "))): choose one with --model"
+            )
+        }
+        return models[0]
     }
 }

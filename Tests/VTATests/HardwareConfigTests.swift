@@ -97,6 +97,18 @@ import Testing
         try c.apply(assignments: "LOG_WGT_BUFF_SIZE=17")  // smaller buffers free bits: still valid
         #expect(HardwareSpec(c).invalidReason == nil)
     }
+
+    /// The emitted vta_config.json has TVM's single LOG_BLOCK and reads back as the same hardware.
+    @Test func tvmConfigRoundTrips() throws {
+        var c = HardwareConfig.stock
+        try c.apply(assignments: "LOG_BLOCK=5,LOG_BATCH=1,AXI_WIDTH=128,TARGET=zcu104,CLOCK_MHZ=333")
+        let data = try c.tvmConfigData()
+        let keys = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(keys["LOG_BLOCK"] as? Int == 5 && keys["LOG_BLOCK_IN"] == nil && keys["LOG_BLOCK_OUT"] == nil)
+        #expect(try HardwareConfig(json: data) == c)
+        c.logBlockOut = 4
+        #expect { try c.tvmConfigData() } throws: { "\($0)".contains("LOG_BLOCK_IN=5 and LOG_BLOCK_OUT=4") }
+    }
 }
 
 @Suite struct ResourceModelTests {
