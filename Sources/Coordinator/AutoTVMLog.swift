@@ -114,15 +114,7 @@ public enum AutoTVMLog {
         guard let cycles = r.okCycles else { throw FormatError("\(r.task): not an OK measurement") }
         let spec = HardwareSpec(r.hardware)
         let config = try config(r.schedule, r.workload, spec)
-        var hardware: [String: Any] = [:]
-        for (k, v) in r.hardware.values {
-            switch v {
-            case .integer(let n): hardware[k] = n
-            case .number(let x): hardware[k] = x
-            case .string(let t): hardware[k] = t
-            default: break
-            }
-        }
+        let hardware = r.hardware.jsonObject
         let seconds = Double(cycles) / (r.hardware.clockMHz * 1e6)
         let object: [String: Any] = [
             "input": [try target(r.hardware), template(r.workload.kind), args(r.workload, spec), [String: Any]()],

@@ -142,13 +142,5 @@ public enum HTMLReport {
 
     static func e(_ s: String) -> String { SVGChart.escape(s) }
     static func short(_ path: String) -> String { URL(fileURLWithPath: path).lastPathComponent }
-    static func fmt(_ n: Int) -> String {
-        let s = String(n.magnitude)
-        var out = ""
-        for (i, ch) in s.reversed().enumerated() {
-            if i > 0 && i % 3 == 0 { out.append(",") }
-            out.append(ch)
-        }
-        return (n < 0 ? "-" : "") + String(out.reversed())
-    }
+    static func fmt(_ n: Int) -> String { formatCycles(n) }
 }

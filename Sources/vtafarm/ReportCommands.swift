@@ -76,7 +76,7 @@ struct RecordsPareto: ParsableCommand {
             let rows: [[String: Any]] = front.map {
                 [
                     "hardware": $0.hardware.shortName, "latency_cycles": $0.latency, "dsp": $0.dsp, "bram36": $0.bram36,
-                    "config": $0.hardware.values.mapValues { $0.description },
+                    "config": $0.hardware.jsonObject,
                 ]
             }
             let object: [String: Any] = [

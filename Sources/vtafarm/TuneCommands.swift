@@ -419,15 +419,7 @@ struct RecordsBest: ParsableCommand {
             }
         }
         if json {
-            var hardware: [String: Any] = [:]
-            for (k, v) in best.hardware.values {
-                switch v {
-                case .integer(let n): hardware[k] = n
-                case .number(let x): hardware[k] = x
-                case .string(let t): hardware[k] = t
-                default: break
-                }
-            }
+            let hardware = best.hardware.jsonObject
             var summary: [String: Any] = [
                 "model": chosen.name, "records": count, "hardware": hardware, "hardware_name": best.hardware.shortName,
                 "latency_cycles": best.latency, "latency_ms": ms,

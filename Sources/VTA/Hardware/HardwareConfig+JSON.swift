@@ -60,6 +60,19 @@ extension HardwareConfig {
         try self.init(json: data)
     }
 
+    /// `values` as a JSONSerialization object (for documents built with JSONSerialization).
+    public var jsonObject: [String: Any] {
+        values.compactMapValues { v -> Any? in
+            switch v {
+            case .integer(let n): return n
+            case .number(let x): return x
+            case .string(let t): return t
+            case .bool(let b): return b
+            case .other: return nil
+            }
+        }
+    }
+
     /// The configuration as vta_config.json KEY: value pairs (with vtafarm's memory-system keys).
     public var values: [String: JSONScalar] {
         var dict: [String: JSONScalar] = [
