@@ -23,7 +23,19 @@ public struct TuneSettings: Sendable {
     public var stage: String?
     /// The live dashboard's feed, refreshed as results arrive (nil: no dashboard).
     public var dashboard: DashboardFeed?
+    /// How fixed hardware's budget is spread over the layers.
+    public var allocation: BudgetAllocation = .fixed
     public init(model: Model) { self.model = model }
+}
+
+/// How a tuning job on fixed hardware spreads its budget over the layers.
+public enum BudgetAllocation: String, Sendable, CaseIterable {
+    /// Each layer in turn gets an even share of what is left.
+    case fixed
+    /// Ansor's task scheduler in spirit: after a first plan for every layer, each plan goes to the
+    /// layer whose next measurements promise the largest drop in model latency (count x the
+    /// layer's recent improvement per measurement, blended with an optimistic best / measured).
+    case gradient
 }
 
 /// A snapshot for the progress line.
@@ -87,6 +99,8 @@ public final class TuningJob {
         var summary: TuneSummary
         if let space = settings.hardwareSpace, settings.tuner == .arco {
             summary = try coOptimize(space)
+        } else if settings.allocation == .gradient {
+            summary = try layersByGradient()
         } else {
             summary = try layerByLayer()
         }
@@ -144,6 +158,91 @@ public final class TuningJob {
             outcomes.append(outcome)
         }
         return TuneSummary(hardware: hardware, layers: outcomes, seconds: 0, secondsPerProposal: 0, resumed: resumed)
+    }
+
+    /// Fixed hardware, the budget spread by expected gain (`BudgetAllocation.gradient`). The layers'
+    /// tuners are the same (same seeds, same replay) as with fixed shares; only who gets the next
+    /// plan differs.
+    func layersByGradient() throws -> TuneSummary {
+        let model = settings.model
+        let hardware = settings.hardware
+        let spec = HardwareSpec(hardware)
+        let recorded = records.replayOrder().filter { $0.hardwareKey == hardware.canonicalKey }
+        let filtered = loop.filteredRecords.replayOrder().filter { $0.hardwareKey == hardware.canonicalKey }
+        var best: [Int: Int] = [:]
+        loop.bestSoFar = {
+            let tuned = best.keys.sorted()
+            return tuned.isEmpty ? nil : Model.latency(of: tuned.map { model.layers[$0] }) { best[tuned[$0]] }
+        }
+        loop.onResult = { c, cycles in
+            if let cycles, best[c.layer].map({ cycles < $0 }) ?? true { best[c.layer] = cycles }
+        }
+        var proposers: [LayerProposer] = []
+        var measured: [Int] = []
+        for (k, layer) in model.layers.enumerated() {
+            let space = ScheduleSpace(workload: layer.workload, spec: spec)
+            let proposer = LayerProposer(
+                tuner: settings.tuner.make(TuningContext(space: space, spec: spec, seed: settings.seed &+ UInt64(k))),
+                space: space, hardware: hardware, layer: k)
+            let task = model.task(layer)
+            let mine = recorded.filter { $0.task == task }
+            let replay =
+                mine.map {
+                    (candidate: Candidate(hardware: hardware, layer: k, schedule: $0.schedule), cycles: $0.okCycles)
+                }
+                + filtered.filter { $0.task == task }.map {
+                    (candidate: Candidate(hardware: hardware, layer: k, schedule: $0.schedule), cycles: nil as Int?)
+                }
+            if !replay.isEmpty { try proposer.observe(replay) }
+            for r in mine { loop.onResult(Candidate(hardware: hardware, layer: k, schedule: r.schedule), r.okCycles) }
+            proposers.append(proposer)
+            measured.append(mine.filter { $0.stage == settings.stage }.count)
+        }
+        let resumed = measured.reduce(0, +)
+        loop.measuredTotal = resumed
+        var total = resumed
+        var done = Set<Int>()
+        var before = [Int?](repeating: nil, count: model.layers.count)  // best before the layer's last plan
+        var lastGain = [Double](repeating: 0, count: model.layers.count)  // cycles saved per measurement then
+        var counts = [TuningLoop.Counts](repeating: TuningLoop.Counts(), count: model.layers.count)
+        while total < settings.budget && done.count < model.layers.count {
+            // A layer without a valid measurement first (warm-up), then the largest expected gain.
+            let open = model.layers.indices.filter { !done.contains($0) }
+            let k =
+                open.first { best[$0] == nil && measured[$0] == 0 }
+                ?? open.max { a, b in
+                    expectedGain(a, best, measured, lastGain) < expectedGain(b, best, measured, lastGain)
+                }!
+            let chunk = min(settings.planSize, settings.budget - total)
+            before[k] = best[k]
+            let c = try loop.run(proposers[k], budget: measured[k] + chunk, measured: measured[k])
+            counts[k].measured += c.measured
+            counts[k].filtered += c.filtered
+            counts[k].invalidDispatched += c.invalidDispatched
+            if c.measured == 0 { done.insert(k) }
+            measured[k] += c.measured
+            total += c.measured
+            if let old = before[k], let now = best[k], c.measured > 0 {
+                lastGain[k] = Double(old - now) / Double(c.measured)
+            }
+        }
+        let outcomes = model.layers.indices.map { k -> LayerOutcome in
+            var o = records.layerOutcomes(model, on: hardware, counting: .only(settings.stage))[k]
+            o.filtered = counts[k].filtered
+            o.invalidDispatched = counts[k].invalidDispatched
+            return o
+        }
+        return TuneSummary(hardware: hardware, layers: outcomes, seconds: 0, secondsPerProposal: 0, resumed: resumed)
+    }
+
+    /// Model cycles one more measurement of layer `k` is expected to save: its count times a blend
+    /// of its last plan's improvement per measurement and an optimistic best / measured (a layer
+    /// that stopped improving still gets a turn now and then, one measured little gets more).
+    func expectedGain(_ k: Int, _ best: [Int: Int], _ measured: [Int], _ lastGain: [Double]) -> Double {
+        guard let b = best[k] else { return .infinity }
+        let count = Double(settings.model.layers[k].count)
+        let optimistic = Double(b) / Double(max(1, measured[k]))
+        return count * (0.2 * lastGain[k] + 0.8 * optimistic)  // Ansor's alpha = 0.2
     }
 
     /// Hardware and schedules together (ARCOCoOptimizer), replayed from every record of the model.

@@ -22,6 +22,8 @@ struct BenchSearch: ParsableCommand {
     @Option(help: "Schedules proposed and dispatched together.") var planSize = 16
     @Option(help: "Tuners to compare.") var tuners: [String] = ["arco", "xgb", "ga", "random"]
     @Option(help: "Runner processes of the local farm.") var runners = 2
+    @Option(help: "How software-only runs spread the budget over layers: fixed (even shares) or gradient.")
+    var allocation = "fixed"
     @Option(
         help: ArgumentHelp(
             "Co-optimization: arco also searches the hardware within this FPGA (pynq-z1, ultra96, zcu104); the others stay on the fixed hardware.",
@@ -31,6 +33,9 @@ struct BenchSearch: ParsableCommand {
 
     func validate() throws {
         for t in tuners where TunerKind(rawValue: t) == nil { throw ValidationError("unknown tuner \(t)") }
+        if BudgetAllocation(rawValue: allocation) == nil {
+            throw ValidationError("--allocation \(allocation): not one of fixed, gradient")
+        }
         if seeds < 1 || budget < 1 || planSize < 1 {
             throw ValidationError("--seeds, --budget and --plan-size must be positive")
         }
@@ -57,6 +62,7 @@ struct BenchSearch: ParsableCommand {
         for tuner in tuners {
             for seed in 1...seeds {
                 var settings = TuneSettings(model: m)
+                settings.allocation = BudgetAllocation(rawValue: allocation)!
                 settings.hardware = spec.config
                 settings.tuner = TunerKind(rawValue: tuner)!
                 settings.budget = budget

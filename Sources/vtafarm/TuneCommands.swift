@@ -29,6 +29,11 @@ struct TuneOptions: ParsableArguments {
     @Option(help: "Seed of every random choice (runs repeat).") var seed: UInt64 = 1
     @Option(help: "Schedules proposed and dispatched together.") var planSize = 64
     @Option(
+        help: ArgumentHelp(
+            "On fixed hardware, how the budget is spread over the layers: fixed (even shares, in turn) or gradient (each plan to the layer that promises the largest drop in model latency).",
+            valueName: "fixed|gradient"))
+    var allocation = "fixed"
+    @Option(
         help:
             "Per-measurement timeout in milliseconds (default: cluster.yaml's defaults.timeout_ms with --cluster, else 60000)."
     )
@@ -77,6 +82,9 @@ struct TuneOptions: ParsableArguments {
                 "--tuner \(tunerName): not one of \(TunerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if planSize < 1 || planSize > 4096 { throw ValidationError("--plan-size must be between 1 and 4096") }
+        if BudgetAllocation(rawValue: allocation) == nil {
+            throw ValidationError("--allocation \(allocation): not one of fixed, gradient")
+        }
         if !(0...3600).contains(linger) {
             throw ValidationError("--linger must be between 0 and 3600 seconds")
         }
@@ -104,6 +112,7 @@ struct TuneOptions: ParsableArguments {
         s.tuner = TunerKind(rawValue: tunerName)!
         s.budget = budgetValue
         s.planSize = planSize
+        s.allocation = BudgetAllocation(rawValue: allocation)!
         s.seed = seed
         s.timeoutMs = timeoutMs ?? 60_000
         s.backend = backend

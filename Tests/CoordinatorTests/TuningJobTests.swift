@@ -56,4 +56,26 @@ import VTA
         #expect(more.modelCycles == after.latency(model, on: .stock))
         #expect(more.modelCycles.map { $0 <= first.modelCycles! } == true, "more measurements never end worse")
     }
+
+    /// Gradient allocation: every layer gets a first plan, the budget is spent exactly, and the
+    /// layer weighing most in the model (count x cycles) gets more than an even share.
+    @Test func gradientAllocationWarmsUpEveryLayerAndFavoursTheHeavyOne() throws {
+        let farm = try LocalFarm(executable: vtafarmBinary, runners: 1, slots: 2, backend: "vta-sim")
+        defer { farm.stop() }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-gradient-\(getpid()).jsonl")
+            .path
+        for p in [path, path + ".filtered"] { try? FileManager.default.removeItem(atPath: p) }
+        defer { for p in [path, path + ".filtered"] { try? FileManager.default.removeItem(atPath: p) } }
+        var settings = TuneSettings(model: model)
+        settings.tuner = .random
+        settings.planSize = 4
+        settings.budget = 40
+        settings.allocation = .gradient
+        let summary = try run(settings, path, resume: false, farm: farm)
+        #expect(summary.measured == 40)
+        #expect(summary.layers.allSatisfy { $0.measured >= 4 }, "\(summary.layers.map(\.measured))")
+        // Layer a: count 2 and about 3x the cycles of b, so most of the budget.
+        #expect(summary.layers[0].measured > summary.layers[1].measured, "\(summary.layers.map(\.measured))")
+        #expect(summary.modelCycles != nil)
+    }
 }
