@@ -100,7 +100,10 @@ public final class ARCOCoOptimizer: Proposer {
             }
         }
         let xs = pool.map(norm)
-        var nearest = xs.map { x in taken.map { ValidityDrivenInit.distance(x, norm($0)) }.min() ?? .infinity }
+        // A taken configuration outside the space's choices (a base the space file narrowed away)
+        // has no position to be far from.
+        let takenXs = taken.filter { space.positions($0) != nil }.map(norm)
+        var nearest = xs.map { x in takenXs.map { ValidityDrivenInit.distance(x, $0) }.min() ?? .infinity }
         var out: [HardwareConfig] = []
         while out.count < count,
             let k = nearest.indices.filter({ nearest[$0] > 0 }).max(by: {
@@ -243,8 +246,10 @@ public final class ARCOCoOptimizer: Proposer {
     func exploreHardware() throws -> (
         visited: [(config: HardwareConfig, mean: Float, std: Float)], best: (mean: Float, std: Float)?
     ) {
-        var starts = measuredModels.prefix(4).map(\.hardware)
-        let hasBest = !starts.isEmpty
+        // Walkers start inside the space: a measured configuration outside it (records of an
+        // earlier run with another space) cannot be walked from.
+        var starts = measuredModels.prefix(4).map(\.hardware).filter { space.positions($0) != nil }
+        let hasBest = !starts.isEmpty && starts[0] == measuredModels.first?.hardware
         while starts.count < 16, let r = randomBuildable() { starts.append(r) }
         var pos = starts.map { space.positions($0)! }
         var score = try starts.map(predictModel)

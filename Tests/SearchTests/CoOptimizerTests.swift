@@ -75,4 +75,34 @@ import VTA
         let co = ARCOCoOptimizer(space: space, layers: layers, seed: 1)
         for p in try co.propose(32) { #expect(p.hardware.logBlockIn == 4 && p.hardware.logBatch == 0) }
     }
+
+    /// Records of an earlier run with another space: a fully measured configuration outside this
+    /// space's choices is no walker's start (the agent trapped on its missing knob positions).
+    @Test func measuredHardwareOutsideTheSpaceIsNoStart() throws {
+        let space = try HardwareSpace(
+            base: .stock, fpga: FPGA.named("zcu104")!, workloads: layers.map(\.workload),
+            overrides: ["LOG_BLOCK_IN": [4], "LOG_BLOCK_OUT": [4]])
+        let co = ARCOCoOptimizer(space: space, layers: layers, seed: 2)
+        var outside = HardwareConfig.stock
+        outside.logBlockIn = 5
+        outside.logBlockOut = 5
+        var results: [(candidate: Candidate, cycles: Int?)] = []
+        for (l, layer) in layers.enumerated() {
+            let spec = HardwareSpec(outside)
+            let sweep = ScheduleSpace(workload: layer.workload, spec: spec).sweep(spec)
+            results.append((Candidate(hardware: outside, layer: l, schedule: sweep.best!.schedule), sweep.best!.cycles))
+        }
+        try co.observe(results)
+        for _ in 0..<3 {
+            let plan = try co.propose(32)
+            try co.observe(
+                plan.map {
+                    (
+                        $0,
+                        ScheduleSpace.evaluate(layers[$0.layer].workload, $0.schedule, HardwareSpec($0.hardware)).cycles
+                    )
+                })
+        }
+        #expect(co.measuredModels.contains { $0.hardware == outside })
+    }
 }
