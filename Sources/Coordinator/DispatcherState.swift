@@ -273,6 +273,8 @@ public struct DispatcherState {
             }
         case .hello, .measureRequest, .ping:
             warnOnce(i, "direction", "runner \(who(i)) sent a message only coordinators send")
+        case .register, .heartbeat, .deregister, .trackerAck, .subscribe, .query, .poolListing, .poolEvent:
+            warnOnce(i, "tracker", "runner \(who(i)) sent a tracker's message")
         }
     }
 
