@@ -1,0 +1,128 @@
+import Coordinator
+import FarmTestSupport
+import Foundation
+import Testing
+import Wire
+
+/// A `vtafarm` process (tracker or runner) started by a test, found by its "listening" line.
+final class FarmProcess {
+    let process = Process()
+    let endpoint: String
+    let logPath: String
+
+    init(_ arguments: [String]) throws {
+        logPath = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-\(UUID()).log").path
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: vtafarmBinary)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        try process.run()
+        var line = Data()
+        while true {
+            let byte = out.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty || byte == Data("\n".utf8) { break }
+            line.append(byte)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard text.hasPrefix("listening ") else {
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            throw TrackerTestError("\(arguments.first ?? "") did not start: \(text) \(log)")
+        }
+        endpoint = String(text.dropFirst("listening ".count))
+    }
+
+    deinit { stop() }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM (a runner drains and deregisters), then waits.
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
+
+struct TrackerTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A tracker and runners as real processes on loopback, with short heartbeats so that each test
+/// takes a few seconds.
+@Suite(.serialized) struct TrackerProcessTests {
+    func runner(_ name: String, tracker: String, pool: String? = nil) throws -> FarmProcess {
+        try FarmProcess(
+            [
+                "runner", "--bind", "tcp://127.0.0.1:*", "--slots", "1", "--name", name, "--tracker", tracker,
+                "--exit-with-parent", "\(getpid())",
+            ] + (pool.map { ["--pool", $0] } ?? []))
+    }
+
+    /// Polls the tracker until `done` holds of the listing (or `seconds` pass).
+    func waitFor(_ tracker: String, seconds: Double = 5, _ done: ([RunnerInfo]) -> Bool) -> [RunnerInfo] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var last: [RunnerInfo] = []
+        while Date() < deadline {
+            if let l = try? TrackerQuery.listing(tracker: tracker, pool: nil, wait: .seconds(1)) {
+                last = l.runners
+                if done(last) { return last }
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return last
+    }
+
+    @Test func runnersRegisterAndASIGTERMedOneDeregistersAtOnce() throws {
+        let tracker = try FarmProcess(
+            ["tracker", "--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200", "--expiry", "25"])
+        // A subscriber sees the joins and the leave as events.
+        let context = ZMQContext()
+        let sub = try ZMQSocket(context, .dealer)
+        defer { sub.close() }
+        try sub.connect(tracker.endpoint)
+        _ = try sub.send(Codec.encode(.subscribe(pool: "", coordinator: "test")))
+        let a = try runner("ra", tracker: tracker.endpoint)
+        let b = try runner("rb", tracker: tracker.endpoint, pool: "zcu104")
+        let both = waitFor(tracker.endpoint) { $0.count == 2 }
+        #expect(both.map(\.name) == ["ra", "rb"] && both.map(\.pool) == ["default", "zcu104"], "\(tracker.log)")
+        #expect(both.map(\.endpoint) == [a.endpoint, b.endpoint])
+        let zcu = try TrackerQuery.listing(tracker: tracker.endpoint, pool: "zcu104")
+        #expect(zcu.runners.map(\.name) == ["rb"])
+        // The expiry is 25 x 200 ms = 5 s: a leave within 2 s is the Deregister, not silence.
+        let stopped = Date()
+        a.stop()
+        let left = waitFor(tracker.endpoint, seconds: 2) { $0.count == 1 }
+        #expect(left.map(\.name) == ["rb"], "\(a.log)")
+        #expect(Date().timeIntervalSince(stopped) < 2)
+        var events: [String] = []
+        while let m = try nextEvent(sub, timeoutMs: 500) { events.append(m) }
+        #expect(events.contains("+ra") && events.contains("+rb") && events.contains("-ra:deregistered"), "\(events)")
+    }
+
+    @Test func runnersRegisterAgainWhenTheTrackerRestarts() throws {
+        var tracker = try FarmProcess(["tracker", "--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200"])
+        let endpoint = tracker.endpoint
+        let a = try runner("ra", tracker: endpoint)
+        let b = try runner("rb", tracker: endpoint)
+        #expect(waitFor(endpoint) { $0.count == 2 }.count == 2)
+        tracker.stop()
+        tracker = try FarmProcess(["tracker", "--bind", endpoint, "--heartbeat-ms", "200"])
+        let back = waitFor(endpoint) { $0.count == 2 }
+        #expect(back.map(\.name) == ["ra", "rb"], "\(a.log)\n\(b.log)")
+        #expect(a.log.contains("registering again"))
+    }
+
+    /// The next PoolEvent on `socket` as "+name" or "-name:reason", skipping the listing.
+    func nextEvent(_ socket: ZMQSocket, timeoutMs: Int) throws -> String? {
+        while !ZMQPoller.readable([socket], timeoutMs: timeoutMs).isEmpty, let frames = try socket.receive() {
+            if case .poolEvent(let e) = try Codec.decode(frames[0]) {
+                return e.kind == .joined ? "+\(e.runner.name)" : "-\(e.runner.name):\(e.reason)"
+            }
+        }
+        return nil
+    }
+}
