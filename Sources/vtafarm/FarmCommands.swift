@@ -10,6 +10,17 @@ struct RunnerSelection: ParsableArguments {
     @Option(help: ArgumentHelp("A cluster.yaml listing the runners.", valueName: "cluster.yaml")) var cluster: String?
     @Option(help: ArgumentHelp("A runner endpoint, e.g. tcp://box-a:7600 (repeatable).", valueName: "endpoint"))
     var runner: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "A tracker (vtafarm tracker): use the runners of its pool as they join and leave, beside any others.",
+            valueName: "endpoint"))
+    var tracker: String?
+    @Option(help: "With --tracker: only runners of this pool.") var pool: String?
+
+    func validate() throws {
+        if pool != nil && tracker == nil { throw ValidationError("--pool needs --tracker") }
+        if let tracker, !tracker.hasPrefix("tcp://") { throw ValidationError("--tracker takes tcp://HOST:PORT") }
+    }
 
     func load() throws -> (addresses: [RunnerAddress], config: ClusterConfig?) {
         if let cluster {
@@ -18,7 +29,9 @@ struct RunnerSelection: ParsableArguments {
                 return (config.addresses, config)
             } catch let e as ClusterConfig.LoadError { throw UserError(e.description) }
         }
-        guard !runner.isEmpty else { throw UserError("give --cluster cluster.yaml or at least one --runner ENDPOINT") }
+        guard !runner.isEmpty || tracker != nil else {
+            throw UserError("give --cluster cluster.yaml, --tracker ENDPOINT or at least one --runner ENDPOINT")
+        }
         return (runner.map { RunnerAddress(name: $0, endpoint: $0) }, nil)
     }
 
@@ -29,6 +42,8 @@ struct RunnerSelection: ParsableArguments {
         // Requests without a timeout of their own run for the runners' default; the result
         // deadlines follow it.
         if let ms = config?.defaultTimeoutMs { o.defaultRequestTimeout = .milliseconds(ms) }
+        o.tracker = tracker
+        o.pool = pool
         return o
     }
 }

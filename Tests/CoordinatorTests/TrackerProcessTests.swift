@@ -116,6 +116,74 @@ struct TrackerTestError: Error, CustomStringConvertible {
         #expect(a.log.contains("registering again"))
     }
 
+    /// A tuning job through the tracker: a runner started mid-run gets work, one SIGTERMed
+    /// mid-run leaves and its work finishes elsewhere, and the tracker killed mid-run stops
+    /// nothing: every measurement of the budget is recorded once.
+    @Test func aCoordinatorThroughTheTrackerFollowsJoinsAndLeaves() throws {
+        let tracker = try FarmProcess(["tracker", "--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200"])
+        func delayRunner(_ name: String) throws -> FarmProcess {
+            try FarmProcess(
+                [
+                    "runner", "--bind", "tcp://127.0.0.1:*", "--slots", "1", "--name", name, "--backend", "delay:20",
+                    "--tracker", tracker.endpoint, "--exit-with-parent", "\(getpid())",
+                ])
+        }
+        let a = try delayRunner("ra")
+        let b = try delayRunner("rb")
+        _ = b
+        #expect(waitFor(tracker.endpoint) { $0.count == 2 }.count == 2)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tracker-job-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let records = dir + "/r.jsonl"
+        let job = Process()
+        job.executableURL = URL(fileURLWithPath: vtafarmBinary)
+        job.arguments = [
+            "coordinator", "--model", "resnet18", "--tuner", "random", "--budget", "200", "--records", records,
+            "--tracker", tracker.endpoint,
+        ]
+        job.currentDirectoryURL = URL(fileURLWithPath: dir)
+        job.standardOutput = FileHandle.nullDevice
+        let errPath = dir + "/job.log"
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        job.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try job.run()
+        func lines() -> [[String: Any]] {
+            let text = (try? String(contentsOfFile: records, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+        }
+        func waitRecords(_ n: Int) {
+            let deadline = Date().addingTimeInterval(30)
+            while lines().count < n && job.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        waitRecords(20)
+        let c = try delayRunner("rc")
+        // It gets work while the two others still serve: within a ping interval of joining.
+        let joined = Date()
+        while !lines().contains(where: { $0["runner"] as? String == "rc" }) && job.isRunning
+            && Date().timeIntervalSince(joined) < 5
+        {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let tookWork = Date().timeIntervalSince(joined)
+        #expect(tookWork < 2.5, "rc took its first measurement after \(tookWork) s")
+        let beforeLeave = lines().count
+        #expect(beforeLeave < 200, "the job ended before a runner could leave")
+        a.stop()  // drains: deregisters, finishes what it holds
+        waitRecords(beforeLeave + 30)
+        tracker.stop()
+        job.waitUntilExit()
+        let log = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        #expect(job.terminationStatus == 0, "\(log)")
+        let all = lines()
+        #expect(all.count == 200, "\(log)")
+        let byRunner = Dictionary(grouping: all, by: { $0["runner"] as? String ?? "?" }).mapValues(\.count)
+        #expect((byRunner["rc"] ?? 0) > 0, "\(byRunner)\n\(c.log)")
+        #expect((byRunner["rb"] ?? 0) > 0 && (byRunner["ra"] ?? 0) > 0, "\(byRunner)")
+        #expect(Set(byRunner.keys).isSubset(of: ["ra", "rb", "rc"]), "\(byRunner)")
+    }
+
     /// The next PoolEvent on `socket` as "+name" or "-name:reason", skipping the listing.
     func nextEvent(_ socket: ZMQSocket, timeoutMs: Int) throws -> String? {
         while !ZMQPoller.readable([socket], timeoutMs: timeoutMs).isEmpty, let frames = try socket.receive() {
