@@ -184,6 +184,41 @@ struct TrackerTestError: Error, CustomStringConvertible {
         #expect(Set(byRunner.keys).isSubset(of: ["ra", "rb", "rc"]), "\(byRunner)")
     }
 
+    /// Garbage, several frames, another protocol version and a hostile registration each get an
+    /// Error, and the tracker keeps serving.
+    @Test func badFramesGetErrorsAndTheTrackerKeepsServing() throws {
+        let tracker = try FarmProcess(["tracker", "--bind", "tcp://127.0.0.1:*"])
+        let context = ZMQContext()
+        let peer = try ZMQSocket(context, .dealer)
+        defer { peer.close() }
+        try peer.connect(tracker.endpoint)
+        func answer() throws -> Message? {
+            guard !ZMQPoller.readable([peer], timeoutMs: 5000).isEmpty, let frames = try peer.receive() else {
+                return nil
+            }
+            return try Codec.decode(frames[0])
+        }
+        let hostile = RunnerInfo(name: "x", endpoint: "tcp://*:1", slots: 1, instanceID: 1)
+        let frames: [[[UInt8]]] = [
+            [Array("not protobuf at all".utf8)], [Codec.encode(.query(pool: "")), [1, 2]],
+            [Codec.encode(.query(pool: ""), version: 9)], [Codec.encode(.register(hostile))],
+        ]
+        for f in frames {
+            _ = try peer.send(f)
+            guard case .error(let e) = try answer() else {
+                Issue.record("no Error for \(f.map(\.count))")
+                continue
+            }
+            #expect(!e.message.isEmpty)
+        }
+        _ = try peer.send(Codec.encode(.query(pool: "")))
+        guard case .poolListing(let l) = try answer() else {
+            Issue.record("the tracker stopped answering\n\(tracker.log)")
+            return
+        }
+        #expect(l.runners.isEmpty)
+    }
+
     /// The next PoolEvent on `socket` as "+name" or "-name:reason", skipping the listing.
     func nextEvent(_ socket: ZMQSocket, timeoutMs: Int) throws -> String? {
         while !ZMQPoller.readable([socket], timeoutMs: timeoutMs).isEmpty, let frames = try socket.receive() {
