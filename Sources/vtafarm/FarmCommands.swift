@@ -36,14 +36,21 @@ struct RunnerSelection: ParsableArguments {
     }
 
     func dispatcherOptions(_ config: ClusterConfig?) -> DispatcherOptions {
+        var o = Self.clusterOptions(config)
+        o.tracker = tracker
+        o.pool = pool
+        return o
+    }
+
+    /// What cluster.yaml sets; static, because `cluster status` has no parsed RunnerSelection
+    /// (reading an unparsed option of one traps).
+    static func clusterOptions(_ config: ClusterConfig?) -> DispatcherOptions {
         var o = DispatcherOptions()
         o.curvePublicKey = config?.curve?.coordinatorPublicKey
         o.curveSecretKey = config?.curve?.coordinatorSecretKey
         // Requests without a timeout of their own run for the runners' default; the result
         // deadlines follow it.
         if let ms = config?.defaultTimeoutMs { o.defaultRequestTimeout = .milliseconds(ms) }
-        o.tracker = tracker
-        o.pool = pool
         return o
     }
 }
@@ -150,7 +157,7 @@ struct ClusterStatus: ParsableCommand {
             }
             addresses = config!.addresses
         }
-        var options = RunnerSelection().dispatcherOptions(config)
+        var options = RunnerSelection.clusterOptions(config)
         options.pingInterval = .milliseconds(200)
         let dispatcher = try Dispatcher(runners: addresses, options: options)
         defer { dispatcher.close() }
