@@ -547,7 +547,412 @@ void   vtafarm__v1__error__free_unpacked
   assert(message->base.descriptor == &vtafarm__v1__error__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor vtafarm__v1__envelope__field_descriptors[8] =
+void   vtafarm__v1__runner_info__init
+                     (Vtafarm__V1__RunnerInfo         *message)
+{
+  static const Vtafarm__V1__RunnerInfo init_value = VTAFARM__V1__RUNNER_INFO__INIT;
+  *message = init_value;
+}
+size_t vtafarm__v1__runner_info__get_packed_size
+                     (const Vtafarm__V1__RunnerInfo *message)
+{
+  assert(message->base.descriptor == &vtafarm__v1__runner_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vtafarm__v1__runner_info__pack
+                     (const Vtafarm__V1__RunnerInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vtafarm__v1__runner_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vtafarm__v1__runner_info__pack_to_buffer
+                     (const Vtafarm__V1__RunnerInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vtafarm__v1__runner_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vtafarm__V1__RunnerInfo *
+       vtafarm__v1__runner_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vtafarm__V1__RunnerInfo *)
+     protobuf_c_message_unpack (&vtafarm__v1__runner_info__descriptor,
+                                allocator, len, data);
+}
+void   vtafarm__v1__runner_info__free_unpacked
+                     (Vtafarm__V1__RunnerInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vtafarm__v1__runner_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vtafarm__v1__register__init
+                     (Vtafarm__V1__Register         *message)
+{
+  static const Vtafarm__V1__Register init_value = VTAFARM__V1__REGISTER__INIT;
+  *message = init_value;
+}
+size_t vtafarm__v1__register__get_packed_size
+                     (const Vtafarm__V1__Register *message)
+{
+  assert(message->base.descriptor == &vtafarm__v1__register__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vtafarm__v1__register__pack
+                     (const Vtafarm__V1__Register *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vtafarm__v1__register__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vtafarm__v1__register__pack_to_buffer
+                     (const Vtafarm__V1__Register *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vtafarm__v1__register__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vtafarm__V1__Register *
+       vtafarm__v1__register__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vtafarm__V1__Register *)
+     protobuf_c_message_unpack (&vtafarm__v1__register__descriptor,
+                                allocator, len, data);
+}
+void   vtafarm__v1__register__free_unpacked
+                     (Vtafarm__V1__Register *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vtafarm__v1__register__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vtafarm__v1__heartbeat__init
+                     (Vtafarm__V1__Heartbeat         *message)
+{
+  static const Vtafarm__V1__Heartbeat init_value = VTAFARM__V1__HEARTBEAT__INIT;
+  *message = init_value;
+}
+size_t vtafarm__v1__heartbeat__get_packed_size
+                     (const Vtafarm__V1__Heartbeat *message)
+{
+  assert(message->base.descriptor == &vtafarm__v1__heartbeat__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vtafarm__v1__heartbeat__pack
+                     (const Vtafarm__V1__Heartbeat *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vtafarm__v1__heartbeat__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vtafarm__v1__heartbeat__pack_to_buffer
+                     (const Vtafarm__V1__Heartbeat *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vtafarm__v1__heartbeat__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vtafarm__V1__Heartbeat *
+       vtafarm__v1__heartbeat__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vtafarm__V1__Heartbeat *)
+     protobuf_c_message_unpack (&vtafarm__v1__heartbeat__descriptor,
+                                allocator, len, data);
+}
+void   vtafarm__v1__heartbeat__free_unpacked
+                     (Vtafarm__V1__Heartbeat *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vtafarm__v1__heartbeat__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vtafarm__v1__deregister__init
+                     (Vtafarm__V1__Deregister         *message)
+{
+  static const Vtafarm__V1__Deregister init_value = VTAFARM__V1__DEREGISTER__INIT;
+  *message = init_value;
+}
+size_t vtafarm__v1__deregister__get_packed_size
+                     (const Vtafarm__V1__Deregister *message)
+{
+  assert(message->base.descriptor == &vtafarm__v1__deregister__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vtafarm__v1__deregister__pack
+                     (const Vtafarm__V1__Deregister *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vtafarm__v1__deregister__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vtafarm__v1__deregister__pack_to_buffer
+                     (const Vtafarm__V1__Deregister *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vtafarm__v1__deregister__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vtafarm__V1__Deregister *
+       vtafarm__v1__deregister__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vtafarm__V1__Deregister *)
+     protobuf_c_message_unpack (&vtafarm__v1__deregister__descriptor,
+                                allocator, len, data);
+}
+void   vtafarm__v1__deregister__free_unpacked
+                     (Vtafarm__V1__Deregister *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vtafarm__v1__deregister__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vtafarm__v1__tracker_ack__init
+                     (Vtafarm__V1__TrackerAck         *message)
+{
+  static const Vtafarm__V1__TrackerAck init_value = VTAFARM__V1__TRACKER_ACK__INIT;
+  *message = init_value;
+}
+size_t vtafarm__v1__tracker_ack__get_packed_size
+                     (const Vtafarm__V1__TrackerAck *message)
+{
+  assert(message->base.descriptor == &vtafarm__v1__tracker_ack__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vtafarm__v1__tracker_ack__pack
+                     (const Vtafarm__V1__TrackerAck *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vtafarm__v1__tracker_ack__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vtafarm__v1__tracker_ack__pack_to_buffer
+                     (const Vtafarm__V1__TrackerAck *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vtafarm__v1__tracker_ack__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vtafarm__V1__TrackerAck *
+       vtafarm__v1__tracker_ack__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vtafarm__V1__TrackerAck *)
+     protobuf_c_message_unpack (&vtafarm__v1__tracker_ack__descriptor,
+                                allocator, len, data);
+}
+void   vtafarm__v1__tracker_ack__free_unpacked
+                     (Vtafarm__V1__TrackerAck *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vtafarm__v1__tracker_ack__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vtafarm__v1__subscribe__init
+                     (Vtafarm__V1__Subscribe         *message)
+{
+  static const Vtafarm__V1__Subscribe init_value = VTAFARM__V1__SUBSCRIBE__INIT;
+  *message = init_value;
+}
+size_t vtafarm__v1__subscribe__get_packed_size
+                     (const Vtafarm__V1__Subscribe *message)
+{
+  assert(message->base.descriptor == &vtafarm__v1__subscribe__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vtafarm__v1__subscribe__pack
+                     (const Vtafarm__V1__Subscribe *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vtafarm__v1__subscribe__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vtafarm__v1__subscribe__pack_to_buffer
+                     (const Vtafarm__V1__Subscribe *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vtafarm__v1__subscribe__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vtafarm__V1__Subscribe *
+       vtafarm__v1__subscribe__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vtafarm__V1__Subscribe *)
+     protobuf_c_message_unpack (&vtafarm__v1__subscribe__descriptor,
+                                allocator, len, data);
+}
+void   vtafarm__v1__subscribe__free_unpacked
+                     (Vtafarm__V1__Subscribe *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vtafarm__v1__subscribe__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vtafarm__v1__query__init
+                     (Vtafarm__V1__Query         *message)
+{
+  static const Vtafarm__V1__Query init_value = VTAFARM__V1__QUERY__INIT;
+  *message = init_value;
+}
+size_t vtafarm__v1__query__get_packed_size
+                     (const Vtafarm__V1__Query *message)
+{
+  assert(message->base.descriptor == &vtafarm__v1__query__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vtafarm__v1__query__pack
+                     (const Vtafarm__V1__Query *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vtafarm__v1__query__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vtafarm__v1__query__pack_to_buffer
+                     (const Vtafarm__V1__Query *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vtafarm__v1__query__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vtafarm__V1__Query *
+       vtafarm__v1__query__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vtafarm__V1__Query *)
+     protobuf_c_message_unpack (&vtafarm__v1__query__descriptor,
+                                allocator, len, data);
+}
+void   vtafarm__v1__query__free_unpacked
+                     (Vtafarm__V1__Query *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vtafarm__v1__query__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vtafarm__v1__pool_listing__init
+                     (Vtafarm__V1__PoolListing         *message)
+{
+  static const Vtafarm__V1__PoolListing init_value = VTAFARM__V1__POOL_LISTING__INIT;
+  *message = init_value;
+}
+size_t vtafarm__v1__pool_listing__get_packed_size
+                     (const Vtafarm__V1__PoolListing *message)
+{
+  assert(message->base.descriptor == &vtafarm__v1__pool_listing__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vtafarm__v1__pool_listing__pack
+                     (const Vtafarm__V1__PoolListing *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vtafarm__v1__pool_listing__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vtafarm__v1__pool_listing__pack_to_buffer
+                     (const Vtafarm__V1__PoolListing *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vtafarm__v1__pool_listing__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vtafarm__V1__PoolListing *
+       vtafarm__v1__pool_listing__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vtafarm__V1__PoolListing *)
+     protobuf_c_message_unpack (&vtafarm__v1__pool_listing__descriptor,
+                                allocator, len, data);
+}
+void   vtafarm__v1__pool_listing__free_unpacked
+                     (Vtafarm__V1__PoolListing *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vtafarm__v1__pool_listing__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vtafarm__v1__pool_event__init
+                     (Vtafarm__V1__PoolEvent         *message)
+{
+  static const Vtafarm__V1__PoolEvent init_value = VTAFARM__V1__POOL_EVENT__INIT;
+  *message = init_value;
+}
+size_t vtafarm__v1__pool_event__get_packed_size
+                     (const Vtafarm__V1__PoolEvent *message)
+{
+  assert(message->base.descriptor == &vtafarm__v1__pool_event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vtafarm__v1__pool_event__pack
+                     (const Vtafarm__V1__PoolEvent *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vtafarm__v1__pool_event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vtafarm__v1__pool_event__pack_to_buffer
+                     (const Vtafarm__V1__PoolEvent *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vtafarm__v1__pool_event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vtafarm__V1__PoolEvent *
+       vtafarm__v1__pool_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vtafarm__V1__PoolEvent *)
+     protobuf_c_message_unpack (&vtafarm__v1__pool_event__descriptor,
+                                allocator, len, data);
+}
+void   vtafarm__v1__pool_event__free_unpacked
+                     (Vtafarm__V1__PoolEvent *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vtafarm__v1__pool_event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor vtafarm__v1__envelope__field_descriptors[16] =
 {
   {
     "protocol_version",
@@ -645,21 +1050,125 @@ static const ProtobufCFieldDescriptor vtafarm__v1__envelope__field_descriptors[8
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "register",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vtafarm__V1__Envelope, body_case),
+    offsetof(Vtafarm__V1__Envelope, register_),
+    &vtafarm__v1__register__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "heartbeat",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vtafarm__V1__Envelope, body_case),
+    offsetof(Vtafarm__V1__Envelope, heartbeat),
+    &vtafarm__v1__heartbeat__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deregister",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vtafarm__V1__Envelope, body_case),
+    offsetof(Vtafarm__V1__Envelope, deregister),
+    &vtafarm__v1__deregister__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tracker_ack",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vtafarm__V1__Envelope, body_case),
+    offsetof(Vtafarm__V1__Envelope, tracker_ack),
+    &vtafarm__v1__tracker_ack__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "subscribe",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vtafarm__V1__Envelope, body_case),
+    offsetof(Vtafarm__V1__Envelope, subscribe),
+    &vtafarm__v1__subscribe__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "query",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vtafarm__V1__Envelope, body_case),
+    offsetof(Vtafarm__V1__Envelope, query),
+    &vtafarm__v1__query__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pool_listing",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vtafarm__V1__Envelope, body_case),
+    offsetof(Vtafarm__V1__Envelope, pool_listing),
+    &vtafarm__v1__pool_listing__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pool_event",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vtafarm__V1__Envelope, body_case),
+    offsetof(Vtafarm__V1__Envelope, pool_event),
+    &vtafarm__v1__pool_event__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vtafarm__v1__envelope__field_indices_by_name[] = {
+  10,   /* field[10] = deregister */
   7,   /* field[7] = error */
+  9,   /* field[9] = heartbeat */
   1,   /* field[1] = hello */
   3,   /* field[3] = measure_request */
   4,   /* field[4] = measure_result */
   5,   /* field[5] = ping */
   6,   /* field[6] = pong */
+  15,   /* field[15] = pool_event */
+  14,   /* field[14] = pool_listing */
   0,   /* field[0] = protocol_version */
+  13,   /* field[13] = query */
+  8,   /* field[8] = register */
+  12,   /* field[12] = subscribe */
+  11,   /* field[11] = tracker_ack */
   2,   /* field[2] = welcome */
 };
 static const ProtobufCIntRange vtafarm__v1__envelope__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor vtafarm__v1__envelope__descriptor =
 {
@@ -669,7 +1178,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__envelope__descriptor =
   "Vtafarm__V1__Envelope",
   "vtafarm.v1",
   sizeof(Vtafarm__V1__Envelope),
-  8,
+  16,
   vtafarm__v1__envelope__field_descriptors,
   vtafarm__v1__envelope__field_indices_by_name,
   1,  vtafarm__v1__envelope__number_ranges,
@@ -1990,6 +2499,638 @@ const ProtobufCMessageDescriptor vtafarm__v1__error__descriptor =
   vtafarm__v1__error__field_indices_by_name,
   1,  vtafarm__v1__error__number_ranges,
   (ProtobufCMessageInit) vtafarm__v1__error__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vtafarm__v1__runner_info__field_descriptors[10] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__RunnerInfo, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "endpoint",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__RunnerInfo, endpoint),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "slots",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__RunnerInfo, slots),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "backends",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vtafarm__V1__RunnerInfo, n_backends),
+    offsetof(Vtafarm__V1__RunnerInfo, backends),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "simulator_version",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__RunnerInfo, simulator_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "curve_public_key",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__RunnerInfo, curve_public_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pool",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__RunnerInfo, pool),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "instance_id",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__RunnerInfo, instance_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "busy_slots",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__RunnerInfo, busy_slots),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "queue_depth",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__RunnerInfo, queue_depth),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vtafarm__v1__runner_info__field_indices_by_name[] = {
+  3,   /* field[3] = backends */
+  8,   /* field[8] = busy_slots */
+  5,   /* field[5] = curve_public_key */
+  1,   /* field[1] = endpoint */
+  7,   /* field[7] = instance_id */
+  0,   /* field[0] = name */
+  6,   /* field[6] = pool */
+  9,   /* field[9] = queue_depth */
+  4,   /* field[4] = simulator_version */
+  2,   /* field[2] = slots */
+};
+static const ProtobufCIntRange vtafarm__v1__runner_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor vtafarm__v1__runner_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.RunnerInfo",
+  "RunnerInfo",
+  "Vtafarm__V1__RunnerInfo",
+  "vtafarm.v1",
+  sizeof(Vtafarm__V1__RunnerInfo),
+  10,
+  vtafarm__v1__runner_info__field_descriptors,
+  vtafarm__v1__runner_info__field_indices_by_name,
+  1,  vtafarm__v1__runner_info__number_ranges,
+  (ProtobufCMessageInit) vtafarm__v1__runner_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vtafarm__v1__register__field_descriptors[1] =
+{
+  {
+    "runner",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__Register, runner),
+    &vtafarm__v1__runner_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vtafarm__v1__register__field_indices_by_name[] = {
+  0,   /* field[0] = runner */
+};
+static const ProtobufCIntRange vtafarm__v1__register__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vtafarm__v1__register__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.Register",
+  "Register",
+  "Vtafarm__V1__Register",
+  "vtafarm.v1",
+  sizeof(Vtafarm__V1__Register),
+  1,
+  vtafarm__v1__register__field_descriptors,
+  vtafarm__v1__register__field_indices_by_name,
+  1,  vtafarm__v1__register__number_ranges,
+  (ProtobufCMessageInit) vtafarm__v1__register__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vtafarm__v1__heartbeat__field_descriptors[4] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__Heartbeat, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "instance_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__Heartbeat, instance_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "busy_slots",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__Heartbeat, busy_slots),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "queue_depth",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__Heartbeat, queue_depth),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vtafarm__v1__heartbeat__field_indices_by_name[] = {
+  2,   /* field[2] = busy_slots */
+  1,   /* field[1] = instance_id */
+  0,   /* field[0] = name */
+  3,   /* field[3] = queue_depth */
+};
+static const ProtobufCIntRange vtafarm__v1__heartbeat__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor vtafarm__v1__heartbeat__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.Heartbeat",
+  "Heartbeat",
+  "Vtafarm__V1__Heartbeat",
+  "vtafarm.v1",
+  sizeof(Vtafarm__V1__Heartbeat),
+  4,
+  vtafarm__v1__heartbeat__field_descriptors,
+  vtafarm__v1__heartbeat__field_indices_by_name,
+  1,  vtafarm__v1__heartbeat__number_ranges,
+  (ProtobufCMessageInit) vtafarm__v1__heartbeat__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vtafarm__v1__deregister__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__Deregister, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "instance_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__Deregister, instance_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vtafarm__v1__deregister__field_indices_by_name[] = {
+  1,   /* field[1] = instance_id */
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange vtafarm__v1__deregister__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vtafarm__v1__deregister__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.Deregister",
+  "Deregister",
+  "Vtafarm__V1__Deregister",
+  "vtafarm.v1",
+  sizeof(Vtafarm__V1__Deregister),
+  2,
+  vtafarm__v1__deregister__field_descriptors,
+  vtafarm__v1__deregister__field_indices_by_name,
+  1,  vtafarm__v1__deregister__number_ranges,
+  (ProtobufCMessageInit) vtafarm__v1__deregister__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vtafarm__v1__tracker_ack__field_descriptors[3] =
+{
+  {
+    "known",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__TrackerAck, known),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "heartbeat_interval_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__TrackerAck, heartbeat_interval_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expiry_intervals",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__TrackerAck, expiry_intervals),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vtafarm__v1__tracker_ack__field_indices_by_name[] = {
+  2,   /* field[2] = expiry_intervals */
+  1,   /* field[1] = heartbeat_interval_ms */
+  0,   /* field[0] = known */
+};
+static const ProtobufCIntRange vtafarm__v1__tracker_ack__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vtafarm__v1__tracker_ack__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.TrackerAck",
+  "TrackerAck",
+  "Vtafarm__V1__TrackerAck",
+  "vtafarm.v1",
+  sizeof(Vtafarm__V1__TrackerAck),
+  3,
+  vtafarm__v1__tracker_ack__field_descriptors,
+  vtafarm__v1__tracker_ack__field_indices_by_name,
+  1,  vtafarm__v1__tracker_ack__number_ranges,
+  (ProtobufCMessageInit) vtafarm__v1__tracker_ack__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vtafarm__v1__subscribe__field_descriptors[2] =
+{
+  {
+    "pool",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__Subscribe, pool),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "coordinator",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__Subscribe, coordinator),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vtafarm__v1__subscribe__field_indices_by_name[] = {
+  1,   /* field[1] = coordinator */
+  0,   /* field[0] = pool */
+};
+static const ProtobufCIntRange vtafarm__v1__subscribe__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vtafarm__v1__subscribe__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.Subscribe",
+  "Subscribe",
+  "Vtafarm__V1__Subscribe",
+  "vtafarm.v1",
+  sizeof(Vtafarm__V1__Subscribe),
+  2,
+  vtafarm__v1__subscribe__field_descriptors,
+  vtafarm__v1__subscribe__field_indices_by_name,
+  1,  vtafarm__v1__subscribe__number_ranges,
+  (ProtobufCMessageInit) vtafarm__v1__subscribe__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vtafarm__v1__query__field_descriptors[1] =
+{
+  {
+    "pool",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__Query, pool),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vtafarm__v1__query__field_indices_by_name[] = {
+  0,   /* field[0] = pool */
+};
+static const ProtobufCIntRange vtafarm__v1__query__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vtafarm__v1__query__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.Query",
+  "Query",
+  "Vtafarm__V1__Query",
+  "vtafarm.v1",
+  sizeof(Vtafarm__V1__Query),
+  1,
+  vtafarm__v1__query__field_descriptors,
+  vtafarm__v1__query__field_indices_by_name,
+  1,  vtafarm__v1__query__number_ranges,
+  (ProtobufCMessageInit) vtafarm__v1__query__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vtafarm__v1__pool_listing__field_descriptors[3] =
+{
+  {
+    "runners",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vtafarm__V1__PoolListing, n_runners),
+    offsetof(Vtafarm__V1__PoolListing, runners),
+    &vtafarm__v1__runner_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "heartbeat_interval_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__PoolListing, heartbeat_interval_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expiry_intervals",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__PoolListing, expiry_intervals),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vtafarm__v1__pool_listing__field_indices_by_name[] = {
+  2,   /* field[2] = expiry_intervals */
+  1,   /* field[1] = heartbeat_interval_ms */
+  0,   /* field[0] = runners */
+};
+static const ProtobufCIntRange vtafarm__v1__pool_listing__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vtafarm__v1__pool_listing__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.PoolListing",
+  "PoolListing",
+  "Vtafarm__V1__PoolListing",
+  "vtafarm.v1",
+  sizeof(Vtafarm__V1__PoolListing),
+  3,
+  vtafarm__v1__pool_listing__field_descriptors,
+  vtafarm__v1__pool_listing__field_indices_by_name,
+  1,  vtafarm__v1__pool_listing__number_ranges,
+  (ProtobufCMessageInit) vtafarm__v1__pool_listing__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue vtafarm__v1__pool_event__kind__enum_values_by_number[3] =
+{
+  { "KIND_UNSPECIFIED", "VTAFARM__V1__POOL_EVENT__KIND__KIND_UNSPECIFIED", 0 },
+  { "JOINED", "VTAFARM__V1__POOL_EVENT__KIND__JOINED", 1 },
+  { "LEFT", "VTAFARM__V1__POOL_EVENT__KIND__LEFT", 2 },
+};
+static const ProtobufCIntRange vtafarm__v1__pool_event__kind__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex vtafarm__v1__pool_event__kind__enum_values_by_name[3] =
+{
+  { "JOINED", 1 },
+  { "KIND_UNSPECIFIED", 0 },
+  { "LEFT", 2 },
+};
+const ProtobufCEnumDescriptor vtafarm__v1__pool_event__kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.PoolEvent.Kind",
+  "Kind",
+  "Vtafarm__V1__PoolEvent__Kind",
+  "vtafarm.v1",
+  3,
+  vtafarm__v1__pool_event__kind__enum_values_by_number,
+  3,
+  vtafarm__v1__pool_event__kind__enum_values_by_name,
+  1,
+  vtafarm__v1__pool_event__kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor vtafarm__v1__pool_event__field_descriptors[3] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__PoolEvent, kind),
+    &vtafarm__v1__pool_event__kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "runner",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__PoolEvent, runner),
+    &vtafarm__v1__runner_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__PoolEvent, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vtafarm__v1__pool_event__field_indices_by_name[] = {
+  0,   /* field[0] = kind */
+  2,   /* field[2] = reason */
+  1,   /* field[1] = runner */
+};
+static const ProtobufCIntRange vtafarm__v1__pool_event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vtafarm__v1__pool_event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.PoolEvent",
+  "PoolEvent",
+  "Vtafarm__V1__PoolEvent",
+  "vtafarm.v1",
+  sizeof(Vtafarm__V1__PoolEvent),
+  3,
+  vtafarm__v1__pool_event__field_descriptors,
+  vtafarm__v1__pool_event__field_indices_by_name,
+  1,  vtafarm__v1__pool_event__number_ranges,
+  (ProtobufCMessageInit) vtafarm__v1__pool_event__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue vtafarm__v1__status__enum_values_by_number[8] =

@@ -42,6 +42,13 @@ public struct DispatcherOptions: Sendable {
     /// CURVE client keys (Z85) for runners that have a `curveServerKey`.
     public var curvePublicKey: String?
     public var curveSecretKey: String?
+    /// `--tracker`: subscribe to this tracker and add (remove) the runners that join (leave) its
+    /// pool, beside any runners given up front.
+    public var tracker: String?
+    /// `--pool`: only the tracker's runners of this pool (nil: every pool).
+    public var pool: String?
+    /// Runners taken from the tracker at most: it is a peer too, and each one costs a socket.
+    public var maxTrackerRunners = 1024
     public init() {}
 }
 
@@ -112,7 +119,7 @@ public final class Dispatcher: @unchecked Sendable {
         runners: [RunnerAddress], options: DispatcherOptions = DispatcherOptions(),
         logger: Logger = Logger(label: "vtafarm.dispatcher")
     ) throws {
-        guard !runners.isEmpty else { throw DispatcherError.noRunnerReachable([]) }
+        guard !runners.isEmpty || options.tracker != nil else { throw DispatcherError.noRunnerReachable([]) }
         _ = DispatcherMetrics.shared  // its series exist (at 0) from the start, not from the first event
         self.addresses = runners
         self.options = options
@@ -243,58 +250,155 @@ public final class Dispatcher: @unchecked Sendable {
 /// the PUSH end it creates stays with `Dispatcher`). `@unchecked Sendable` for that hand-over.
 private final class Loop: @unchecked Sendable {
     let context = ZMQContext()
-    let sockets: [ZMQSocket]
+    /// One per runner index of the state; nil once the runner was removed (its socket closed).
+    var sockets: [ZMQSocket?]
     let wakeSocket: ZMQSocket
     let wakeEndpoint: String
     var state: DispatcherState
+    let options: DispatcherOptions
+    let logger: Logger
+    /// The tracker subscription (`options.tracker`), renewed every ping interval.
+    let trackerSocket: ZMQSocket?
+    var nextSubscribe = ContinuousClock.now
+    /// Endpoints added from the tracker (runners given up front are never removed by it).
+    var fromTracker = Set<String>()
 
     init(runners: [RunnerAddress], options: DispatcherOptions, logger: Logger) throws {
-        var sockets: [ZMQSocket] = []
-        for address in runners {
-            let socket = try ZMQSocket(context, .dealer)
-            try socket.setImmediate(true)  // never queue requests for a runner not connected
-            try socket.setReconnectInterval(ms: 100, maxMs: 1000)
-            try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
-            try socket.setMaxFrameBytes(options.maxMessageBytes)  // per frame: a result is one frame
-            if let serverKey = address.curveServerKey {
-                guard let pub = options.curvePublicKey, let sec = options.curveSecretKey else {
-                    throw DispatcherError.noRunnerReachable(["\(address.endpoint) needs CURVE client keys"])
-                }
-                try socket.makeCurveClient(serverKey: serverKey, publicKey: pub, secretKey: sec)
-            }
-            try socket.connect(address.endpoint)
-            sockets.append(socket)
-        }
-        self.sockets = sockets
+        self.options = options
+        self.logger = logger
+        sockets = []
         wakeSocket = try ZMQSocket(context, .pull)
         wakeEndpoint = "inproc://dispatcher-wake"  // inproc names are per context: this one is ours
         try wakeSocket.bind(wakeEndpoint)
         state = DispatcherState(runners: runners, options: options, now: .now, logger: logger)
+        if let tracker = options.tracker {
+            let t = try ZMQSocket(context, .dealer)
+            try t.setReconnectInterval(ms: 100, maxMs: 1000)
+            try t.setHighWaterMarks(send: 16, receive: 10_000)
+            try t.setMaxFrameBytes(16 << 20)  // a listing of maxRunners entries
+            try t.connect(tracker)
+            trackerSocket = t
+        } else {
+            trackerSocket = nil
+        }
+        for address in runners { sockets.append(try makeSocket(address)) }
+    }
+
+    func makeSocket(_ address: RunnerAddress) throws -> ZMQSocket {
+        let socket = try ZMQSocket(context, .dealer)
+        try socket.setImmediate(true)  // never queue requests for a runner not connected
+        try socket.setReconnectInterval(ms: 100, maxMs: 1000)
+        try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
+        try socket.setMaxFrameBytes(options.maxMessageBytes)  // per frame: a result is one frame
+        if let serverKey = address.curveServerKey {
+            guard let pub = options.curvePublicKey, let sec = options.curveSecretKey else {
+                throw DispatcherError.noRunnerReachable(["\(address.endpoint) needs CURVE client keys"])
+            }
+            try socket.makeCurveClient(serverKey: serverKey, publicKey: pub, secretKey: sec)
+        }
+        try socket.connect(address.endpoint)
+        return socket
+    }
+
+    /// A runner the tracker says joined: a socket and a place in the state, unless it is known
+    /// already, malformed, over the cap, or needs CURVE keys this coordinator lacks (logged).
+    func join(_ info: RunnerInfo, _ actions: inout [DispatchAction]) {
+        guard state.runnerIndex(endpoint: info.endpoint) == nil else { return }
+        guard info.endpoint.hasPrefix("tcp://"), info.endpoint.utf8.count <= 256, !info.name.isEmpty,
+            info.name.utf8.count <= 128
+        else {
+            logger.warning("the tracker named a runner that cannot be dialled; ignored")
+            return
+        }
+        guard fromTracker.count < options.maxTrackerRunners else {
+            logger.warning("the tracker names over \(options.maxTrackerRunners) runners; \(info.name) ignored")
+            return
+        }
+        var address = RunnerAddress(name: info.name, endpoint: info.endpoint)
+        if !info.curvePublicKey.isEmpty { address.curveServerKey = CurveKeys.z85(info.curvePublicKey) }
+        do {
+            let socket = try makeSocket(address)
+            let i = state.addRunner(address, now: .now)
+            assert(i == sockets.count)
+            sockets.append(socket)
+            fromTracker.insert(info.endpoint)
+            logger.info("runner \(info.name) at \(info.endpoint) joined (tracker)")
+        } catch {
+            logger.warning("runner \(info.name) at \(info.endpoint) from the tracker: \(error)")
+        }
+    }
+
+    func leave(endpoint: String, reason: String, _ actions: inout [DispatchAction]) {
+        guard fromTracker.contains(endpoint), let i = state.runnerIndex(endpoint: endpoint) else { return }
+        state.removeRunner(i, reason: "left the tracker's pool (\(reason))", actions: &actions)
+        sockets[i]?.close()
+        sockets[i] = nil
+        fromTracker.remove(endpoint)
+    }
+
+    /// Renews the subscription and applies the tracker's listings and events.
+    func followTracker(_ actions: inout [DispatchAction], readable: Bool) {
+        guard let t = trackerSocket else { return }
+        let now = ContinuousClock.now
+        if now >= nextSubscribe {
+            let coordinator = options.coordinatorName
+            _ = try? t.send(
+                Codec.encode(.subscribe(pool: options.pool ?? "", coordinator: coordinator)), dontWait: true)
+            nextSubscribe = now + options.pingInterval
+        }
+        guard readable else { return }
+        var n = 0
+        while n < 10_000, let frames = try? t.receive(dontWait: true) {
+            n += 1
+            guard frames.count == 1, let message = try? Codec.decode(frames[0]) else { continue }
+            switch message {
+            case .poolListing(let l):
+                let listed = Set(l.runners.map(\.endpoint))
+                for e in fromTracker.subtracting(listed).sorted() { leave(endpoint: e, reason: "not listed", &actions) }
+                for r in l.runners { join(r, &actions) }
+            case .poolEvent(let e) where e.kind == .joined: join(e.runner, &actions)
+            case .poolEvent(let e): leave(endpoint: e.runner.endpoint, reason: e.reason, &actions)
+            case .error(let e): logger.warning("the tracker refused the subscription: \(e.message.prefix(200))")
+            default: break
+            }
+        }
     }
 
     func run(_ dispatcher: Dispatcher) {
         defer {
-            for s in sockets { s.close() }
+            for s in sockets { s?.close() }
+            trackerSocket?.close()
             wakeSocket.close()
         }
         var actions: [DispatchAction] = []
         var results: [MeasureResult] = []
-        let all = sockets + [wakeSocket]
+        var trackerReadable = false
         while true {
             let (requests, closing) = dispatcher.take()
             if closing { return }
+            followTracker(&actions, readable: trackerReadable)
             if !requests.isEmpty { state.submit(requests, actions: &actions) }
             state.tick(now: .now, actions: &actions)
             perform(&actions, &results)
-            let wait = max(.zero, state.nextDeadline() - .now)
+            var wait = max(.zero, state.nextDeadline() - .now)
+            if trackerSocket != nil { wait = min(wait, max(.zero, nextSubscribe - .now)) }
             let ms = Int(min(wait, .seconds(1)).inSeconds * 1000) + 1
-            for i in ZMQPoller.readable(all, timeoutMs: ms) {
-                if i == sockets.count {
+            let live = sockets.indices.filter { sockets[$0] != nil }
+            let polled = live.map { sockets[$0]! } + [wakeSocket] + (trackerSocket.map { [$0] } ?? [])
+            trackerReadable = false
+            for k in ZMQPoller.readable(polled, timeoutMs: ms) {
+                if k == live.count {
                     while (try? wakeSocket.receive(dontWait: true)) ?? nil != nil {}
                     continue
                 }
+                if k == live.count + 1 {
+                    trackerReadable = true
+                    continue
+                }
+                let i = live[k]
+                guard let socket = sockets[i] else { continue }
                 var n = 0
-                while n < 10_000, let frames = try? sockets[i].receive(dontWait: true) {
+                while n < 10_000, let frames = try? socket.receive(dontWait: true) {
                     n += 1
                     guard frames.count == 1, let message = try? Codec.decode(frames[0]) else {
                         let endpoint = state.runners[i].address.endpoint
@@ -325,7 +429,7 @@ private final class Loop: @unchecked Sendable {
                     unsent.append((i, message))
                     continue
                 }
-                let sent = (try? sockets[i].send(Codec.encode(message), dontWait: true)) ?? false
+                let sent = (try? sockets[i]?.send(Codec.encode(message), dontWait: true)) ?? false
                 if !sent {
                     if case .measureRequest = message {
                         blocked.insert(i)

@@ -52,6 +52,9 @@ public struct DispatcherState {
         var everReady = false
         var lost = false
         var draining = false
+        /// Taken out of the set (`removeRunner`: a tracker said it left). Its index stays, so
+        /// indices held by the I/O loop keep meaning the same runner; it is never greeted again.
+        var removed = false
         /// Missed a result deadline: no new work until it returns a result or restarts.
         var stalled = false
         var name: String?
@@ -123,6 +126,31 @@ public struct DispatcherState {
         self.runners = runners.map { Runner(address: $0, lastHeard: now, nextPing: now, nextHello: now) }
     }
 
+    /// Adds a runner (a tracker said it joined) and returns its index; it is greeted on the next
+    /// tick, so it gets work as soon as its Welcome arrives.
+    public mutating func addRunner(_ address: RunnerAddress, now: Instant) -> Int {
+        runners.append(Runner(address: address, lastHeard: now, nextPing: now, nextHello: now))
+        return runners.count - 1
+    }
+
+    /// Takes runner `i` out of the set (a tracker said it left): like a lost runner, its
+    /// in-flight requests go back to the front of the queue, and it gets nothing more.
+    public mutating func removeRunner(_ i: Int, reason: String, actions: inout [DispatchAction]) {
+        guard runners.indices.contains(i), !runners[i].removed else { return }
+        if inFlight.values.contains(where: { $0.runner == i }) || runners[i].ready {
+            markLost(i, reason: reason, &actions)
+        }
+        runners[i].removed = true
+        runners[i].ready = false
+        runners[i].pings = []
+        dispatch(&actions)
+    }
+
+    /// The index of the runner at `endpoint` still in the set, if any.
+    public func runnerIndex(endpoint: String) -> Int? {
+        runners.indices.first { !runners[$0].removed && runners[$0].address.endpoint == endpoint }
+    }
+
     /// Work that waits for a runner or for its result.
     public var hasWork: Bool { !queue.isEmpty || !inFlight.isEmpty }
 
@@ -136,7 +164,7 @@ public struct DispatcherState {
     /// no-runner deadline.
     public mutating func tick(now: Instant, actions: inout [DispatchAction]) {
         clock = max(clock, now)
-        for i in runners.indices {
+        for i in runners.indices where !runners[i].removed {
             if !runners[i].ready && now >= runners[i].nextHello {
                 actions.append(.send(runner: i, .hello(Hello(coordinator: options.coordinatorName))))
                 runners[i].nextHello = now + options.pingInterval
@@ -159,7 +187,9 @@ public struct DispatcherState {
             failure = nil
         } else if hasWork && now - readySince > options.unreachableAfter {
             let stalled = runners.filter { $0.ready && $0.stalled }.map(\.address.endpoint)
-            let tried = runners.map { r in r.address.endpoint + (r.refused.map { " (refused: \($0))" } ?? "") }
+            let tried = runners.filter { !$0.removed }.map { r in
+                r.address.endpoint + (r.refused.map { " (refused: \($0))" } ?? "")
+            }
             failure = stalled.isEmpty ? .noRunnerReachable(tried) : .noResults(stalled)
         }
     }
@@ -170,7 +200,7 @@ public struct DispatcherState {
         var next =
             readySince + (anyAlive || !hasWork || failure != nil ? .seconds(3600) : options.unreachableAfter)
         if !inFlight.isEmpty { next = min(next, flightDeadline) }
-        for r in runners {
+        for r in runners where !r.removed {
             next = min(next, r.nextPing)
             if !r.ready { next = min(next, r.nextHello) }
             if r.ready { next = min(next, r.lastHeard + options.pingInterval * options.lostAfterIntervals) }
@@ -194,6 +224,7 @@ public struct DispatcherState {
 
     /// A message from runner `i` at `now`.
     public mutating func received(_ message: Message, from i: Int, now: Instant, actions: inout [DispatchAction]) {
+        guard !runners[i].removed else { return }  // a late frame from a socket being closed
         runners[i].lastHeard = now
         clock = max(clock, now)
         var isWelcome: Bool {
@@ -273,11 +304,13 @@ public struct DispatcherState {
             }
         case .hello, .measureRequest, .ping:
             warnOnce(i, "direction", "runner \(who(i)) sent a message only coordinators send")
+        case .register, .heartbeat, .deregister, .trackerAck, .subscribe, .query, .poolListing, .poolEvent:
+            warnOnce(i, "tracker", "runner \(who(i)) sent a tracker's message")
         }
     }
 
     public var statuses: [RunnerStatus] {
-        runners.map { r in
+        runners.filter { !$0.removed }.map { r in
             RunnerStatus(
                 address: r.address, reachable: r.ready, runnerName: r.name, simulatorVersion: r.version,
                 slots: r.everReady ? r.slots : nil, busySlots: r.busy, queueDepth: r.queued,

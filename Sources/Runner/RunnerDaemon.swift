@@ -31,6 +31,13 @@ public struct RunnerOptions: Sendable {
     /// Stop (drain and exit) when this process is gone: runners a coordinator started for
     /// itself must not outlive it, even when it is killed with SIGKILL.
     public var parentPID: Int32?
+    /// `--tracker`: register with this tracker, heartbeat, deregister on drain.
+    public var tracker: String?
+    /// `--advertise HOST[:PORT]`: what the tracker hands coordinators (default: the bound
+    /// endpoint, a wildcard address replaced by the host name).
+    public var advertise: String?
+    /// `--pool`: the tracker's label for this runner.
+    public var pool = RunnerInfo.defaultPool
 
     public init() {}
 }
@@ -121,6 +128,8 @@ public final class RunnerDaemon: @unchecked Sendable {
         var draining = false
         var sockets = [router, results]
         if let zap { sockets.append(zap.socket) }
+        let link = try trackerLink()
+        if let link { sockets.append(link.socket) }
         while true {
             let ready = ZMQPoller.readable(sockets, timeoutMs: 100)
             if ready.contains(1) {
@@ -144,6 +153,10 @@ public final class RunnerDaemon: @unchecked Sendable {
                 }
             }
             let now = ContinuousClock.now
+            if let link {
+                if ready.contains(sockets.count - 1) { link.receive() }
+                if !draining { link.tick(now: now, busy: queue.busy, queued: queue.depth) }
+            }
             if now - lastSweep > .seconds(1) {
                 lastSweep = now
                 if let parent = options.parentPID, kill(parent, 0) != 0 && errno == ESRCH, !isStopping {
@@ -163,6 +176,7 @@ public final class RunnerDaemon: @unchecked Sendable {
             }
             if !draining && isStopping {
                 draining = true
+                link?.deregister()  // before the drain, so coordinators stop sending it work now
                 logger.info("stopping: refusing new work, finishing \(queue.busy) running and \(queue.depth) queued")
             }
             if draining && queue.idle {
@@ -175,7 +189,25 @@ public final class RunnerDaemon: @unchecked Sendable {
         results.close()
         router.close()
         zap?.socket.close()
+        link?.socket.close()
         logger.info("runner \(options.name) stopped")
+    }
+
+    /// The tracker link of `--tracker`, once the router is bound (the advertised port is the bound one).
+    private func trackerLink() throws -> TrackerLink? {
+        guard let tracker = options.tracker else { return nil }
+        let bound = boundEndpoint ?? options.bind
+        guard
+            let endpoint = TrackerLink.advertisedEndpoint(
+                bound: bound, advertise: options.advertise, hostName: ProcessInfo.processInfo.hostName)
+        else { throw TrackerLinkError(description: "cannot advertise the bound endpoint \(bound)") }
+        let key = try options.curveSecretKey.map { try CurveKeys.binary(z85: CurveKeys.publicKey(secret: $0)) ?? [] }
+        let info = RunnerInfo(
+            name: options.name, endpoint: endpoint, slots: options.slots, backends: backends.keys.sorted(),
+            simulatorVersion: Self.simulatorVersion, curvePublicKey: key ?? [], pool: options.pool,
+            instanceID: instanceID)
+        logger.info("tracker \(tracker): advertising \(endpoint) in pool \(options.pool)")
+        return try TrackerLink(context: context, tracker: tracker, info: info, logger: logger)
     }
 
     private func handle(

@@ -87,6 +87,59 @@ public enum Codec {
             p.pointee.request_id = e.requestID
             env.body_case = VTAFARM__V1__ENVELOPE__BODY_ERROR
             env.error = p
+        case .register(let info):
+            let p = heap.make(Vtafarm__V1__Register(), vtafarm__v1__register__init)
+            p.pointee.runner = encodeRunnerInfo(info, heap)
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_REGISTER
+            env.register_ = p
+        case .heartbeat(let h):
+            let p = heap.make(Vtafarm__V1__Heartbeat(), vtafarm__v1__heartbeat__init)
+            p.pointee.name = heap.string(h.name)
+            p.pointee.instance_id = h.instanceID
+            p.pointee.busy_slots = UInt32(clamping: h.busySlots)
+            p.pointee.queue_depth = UInt32(clamping: h.queueDepth)
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_HEARTBEAT
+            env.heartbeat = p
+        case .deregister(let name, let instanceID):
+            let p = heap.make(Vtafarm__V1__Deregister(), vtafarm__v1__deregister__init)
+            p.pointee.name = heap.string(name)
+            p.pointee.instance_id = instanceID
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_DEREGISTER
+            env.deregister = p
+        case .trackerAck(let a):
+            let p = heap.make(Vtafarm__V1__TrackerAck(), vtafarm__v1__tracker_ack__init)
+            p.pointee.known = a.known ? 1 : 0
+            p.pointee.heartbeat_interval_ms = a.heartbeatIntervalMs
+            p.pointee.expiry_intervals = a.expiryIntervals
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_TRACKER_ACK
+            env.tracker_ack = p
+        case .subscribe(let pool, let coordinator):
+            let p = heap.make(Vtafarm__V1__Subscribe(), vtafarm__v1__subscribe__init)
+            p.pointee.pool = heap.string(pool)
+            p.pointee.coordinator = heap.string(coordinator)
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_SUBSCRIBE
+            env.subscribe = p
+        case .query(let pool):
+            let p = heap.make(Vtafarm__V1__Query(), vtafarm__v1__query__init)
+            p.pointee.pool = heap.string(pool)
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_QUERY
+            env.query = p
+        case .poolListing(let l):
+            let p = heap.make(Vtafarm__V1__PoolListing(), vtafarm__v1__pool_listing__init)
+            let list = heap.array(l.runners.map { Optional(encodeRunnerInfo($0, heap)) })
+            p.pointee.n_runners = l.runners.count
+            p.pointee.runners = list
+            p.pointee.heartbeat_interval_ms = l.heartbeatIntervalMs
+            p.pointee.expiry_intervals = l.expiryIntervals
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_POOL_LISTING
+            env.pool_listing = p
+        case .poolEvent(let ev):
+            let p = heap.make(Vtafarm__V1__PoolEvent(), vtafarm__v1__pool_event__init)
+            p.pointee.kind = Vtafarm__V1__PoolEvent__Kind(rawValue: UInt32(ev.kind.rawValue))
+            p.pointee.runner = encodeRunnerInfo(ev.runner, heap)
+            p.pointee.reason = heap.string(ev.reason)
+            env.body_case = VTAFARM__V1__ENVELOPE__BODY_POOL_EVENT
+            env.pool_event = p
         }
         let size = vtafarm__v1__envelope__get_packed_size(&env)
         var out = [UInt8](repeating: 0, count: size)
@@ -181,6 +234,47 @@ public enum Codec {
                 WireError(
                     code: WireError.Code(rawValue: Int(x.code.rawValue)) ?? .unspecified,
                     message: str(x.message), requestID: x.request_id))
+        case VTAFARM__V1__ENVELOPE__BODY_REGISTER:
+            guard let r = e.register_.pointee.runner else {
+                throw WireError(code: .malformed, message: "Register lacks its runner")
+            }
+            return .register(decodeRunnerInfo(r.pointee))
+        case VTAFARM__V1__ENVELOPE__BODY_HEARTBEAT:
+            let h = e.heartbeat.pointee
+            return .heartbeat(
+                Heartbeat(
+                    name: str(h.name), instanceID: h.instance_id, busySlots: Int(h.busy_slots),
+                    queueDepth: Int(h.queue_depth)))
+        case VTAFARM__V1__ENVELOPE__BODY_DEREGISTER:
+            return .deregister(name: str(e.deregister.pointee.name), instanceID: e.deregister.pointee.instance_id)
+        case VTAFARM__V1__ENVELOPE__BODY_TRACKER_ACK:
+            let a = e.tracker_ack.pointee
+            return .trackerAck(
+                TrackerAck(
+                    known: a.known != 0, heartbeatIntervalMs: a.heartbeat_interval_ms,
+                    expiryIntervals: a.expiry_intervals))
+        case VTAFARM__V1__ENVELOPE__BODY_SUBSCRIBE:
+            return .subscribe(pool: str(e.subscribe.pointee.pool), coordinator: str(e.subscribe.pointee.coordinator))
+        case VTAFARM__V1__ENVELOPE__BODY_QUERY:
+            return .query(pool: str(e.query.pointee.pool))
+        case VTAFARM__V1__ENVELOPE__BODY_POOL_LISTING:
+            let l = e.pool_listing.pointee
+            var runners: [RunnerInfo] = []
+            for i in 0..<l.n_runners {
+                guard let r = l.runners[i] else { continue }
+                runners.append(decodeRunnerInfo(r.pointee))
+            }
+            return .poolListing(
+                PoolListing(
+                    runners: runners, heartbeatIntervalMs: l.heartbeat_interval_ms,
+                    expiryIntervals: l.expiry_intervals))
+        case VTAFARM__V1__ENVELOPE__BODY_POOL_EVENT:
+            let ev = e.pool_event.pointee
+            guard let kind = PoolEvent.Kind(rawValue: Int(ev.kind.rawValue)), let r = ev.runner else {
+                throw WireError(
+                    code: .malformed, message: "PoolEvent of kind \(ev.kind.rawValue) without a known kind or runner")
+            }
+            return .poolEvent(PoolEvent(kind: kind, runner: decodeRunnerInfo(r.pointee), reason: str(ev.reason)))
         default:
             throw WireError(code: .malformed, message: "the Envelope has no body")
         }
@@ -197,6 +291,38 @@ public enum Codec {
     }
 
     // MARK: field groups
+
+    static func encodeRunnerInfo(_ r: RunnerInfo, _ heap: CHeap) -> UnsafeMutablePointer<Vtafarm__V1__RunnerInfo> {
+        let p = heap.make(Vtafarm__V1__RunnerInfo(), vtafarm__v1__runner_info__init)
+        p.pointee.name = heap.string(r.name)
+        p.pointee.endpoint = heap.string(r.endpoint)
+        p.pointee.slots = UInt32(clamping: r.slots)
+        let list = heap.array(r.backends.map { Optional(heap.string($0)) })
+        p.pointee.n_backends = r.backends.count
+        p.pointee.backends = list
+        p.pointee.simulator_version = heap.string(r.simulatorVersion)
+        if !r.curvePublicKey.isEmpty {
+            p.pointee.curve_public_key = ProtobufCBinaryData(
+                len: r.curvePublicKey.count, data: heap.array(r.curvePublicKey))
+        }
+        p.pointee.pool = heap.string(r.pool == RunnerInfo.defaultPool ? "" : r.pool)
+        p.pointee.instance_id = r.instanceID
+        p.pointee.busy_slots = UInt32(clamping: r.busySlots)
+        p.pointee.queue_depth = UInt32(clamping: r.queueDepth)
+        return p
+    }
+
+    /// The runner as sent; the tracker checks what it holds (lengths, counts, the key's size).
+    static func decodeRunnerInfo(_ r: Vtafarm__V1__RunnerInfo) -> RunnerInfo {
+        let key = r.curve_public_key
+        let bytes = key.len > 0 && key.data != nil ? Array(UnsafeBufferPointer(start: key.data, count: key.len)) : []
+        let pool = str(r.pool)
+        return RunnerInfo(
+            name: str(r.name), endpoint: str(r.endpoint), slots: Int(r.slots),
+            backends: (0..<r.n_backends).map { str(r.backends[$0]) }, simulatorVersion: str(r.simulator_version),
+            curvePublicKey: bytes, pool: pool.isEmpty ? RunnerInfo.defaultPool : pool, instanceID: r.instance_id,
+            busySlots: Int(r.busy_slots), queueDepth: Int(r.queue_depth))
+    }
 
     static func encodeWorkload(_ w: Workload, _ heap: CHeap) -> UnsafeMutablePointer<Vtafarm__V1__Workload> {
         let p = heap.make(Vtafarm__V1__Workload(), vtafarm__v1__workload__init)

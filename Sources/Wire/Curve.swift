@@ -36,6 +36,14 @@ public enum CurveKeys {
         return String(cString: text)
     }
 
+    /// The 32 bytes of a Z85 key (40 characters), as a runner registers its public key with a tracker.
+    public static func binary(z85 text: String) -> [UInt8]? {
+        guard text.utf8.count == 40 else { return nil }
+        var key = [UInt8](repeating: 0, count: 32)
+        guard zmq_z85_decode(&key, text) != nil else { return nil }
+        return key
+    }
+
     /// Reads a secret key file for `--curve-secret-key`. It must not be readable by others (it is the
     /// runner's identity) and must not be a public key file handed over by mistake.
     public static func readSecret(from file: String) throws -> String {

@@ -17,6 +17,15 @@ public enum Message: Sendable, Equatable {
     case ping(nonce: UInt64)
     case pong(Pong)
     case error(WireError)
+    // The tracker's messages (runners and coordinators <-> `vtafarm tracker`).
+    case register(RunnerInfo)
+    case heartbeat(Heartbeat)
+    case deregister(name: String, instanceID: UInt64)
+    case trackerAck(TrackerAck)
+    case subscribe(pool: String, coordinator: String)
+    case query(pool: String)
+    case poolListing(PoolListing)
+    case poolEvent(PoolEvent)
 }
 
 public struct Hello: Sendable, Equatable {
@@ -172,4 +181,97 @@ public struct WireError: Sendable, Equatable, Error, CustomStringConvertible {
         self.requestID = requestID
     }
     public var description: String { "\(code): \(message)" }
+}
+
+/// A runner as a tracker knows it: what a coordinator needs to dial it and to decide whether it
+/// wants it (pool, backends, simulator version), plus its load as of its last heartbeat.
+public struct RunnerInfo: Sendable, Equatable {
+    public var name: String
+    public var endpoint: String
+    public var slots: Int
+    public var backends: [String]
+    public var simulatorVersion: String
+    /// 32 raw bytes, or empty when the runner takes plain connections.
+    public var curvePublicKey: [UInt8]
+    /// Empty on the wire means ``defaultPool``.
+    public var pool: String
+    public var instanceID: UInt64
+    public var busySlots: Int
+    public var queueDepth: Int
+
+    /// The pool of a runner that names none.
+    public static let defaultPool = "default"
+
+    public init(
+        name: String, endpoint: String, slots: Int, backends: [String] = [], simulatorVersion: String = "",
+        curvePublicKey: [UInt8] = [], pool: String = RunnerInfo.defaultPool, instanceID: UInt64,
+        busySlots: Int = 0, queueDepth: Int = 0
+    ) {
+        self.name = name
+        self.endpoint = endpoint
+        self.slots = slots
+        self.backends = backends
+        self.simulatorVersion = simulatorVersion
+        self.curvePublicKey = curvePublicKey
+        self.pool = pool
+        self.instanceID = instanceID
+        self.busySlots = busySlots
+        self.queueDepth = queueDepth
+    }
+}
+
+public struct Heartbeat: Sendable, Equatable {
+    public var name: String
+    public var instanceID: UInt64
+    public var busySlots: Int
+    public var queueDepth: Int
+    public init(name: String, instanceID: UInt64, busySlots: Int = 0, queueDepth: Int = 0) {
+        self.name = name
+        self.instanceID = instanceID
+        self.busySlots = busySlots
+        self.queueDepth = queueDepth
+    }
+}
+
+/// The tracker's answer to Register and Heartbeat. `known` false tells a runner to register
+/// again (the tracker restarted or expired it), which is how runners survive a tracker restart.
+public struct TrackerAck: Sendable, Equatable {
+    public var known: Bool
+    public var heartbeatIntervalMs: UInt32
+    public var expiryIntervals: UInt32
+    public init(known: Bool, heartbeatIntervalMs: UInt32, expiryIntervals: UInt32) {
+        self.known = known
+        self.heartbeatIntervalMs = heartbeatIntervalMs
+        self.expiryIntervals = expiryIntervals
+    }
+}
+
+public struct PoolListing: Sendable, Equatable {
+    public var runners: [RunnerInfo]
+    public var heartbeatIntervalMs: UInt32
+    public var expiryIntervals: UInt32
+    public init(runners: [RunnerInfo], heartbeatIntervalMs: UInt32, expiryIntervals: UInt32) {
+        self.runners = runners
+        self.heartbeatIntervalMs = heartbeatIntervalMs
+        self.expiryIntervals = expiryIntervals
+    }
+}
+
+public struct PoolEvent: Sendable, Equatable {
+    public enum Kind: Int, Sendable {
+        case joined = 1
+        case left = 2
+    }
+    public enum LeaveReason: String, Sendable {
+        case deregistered, expired, replaced
+    }
+    public var kind: Kind
+    public var runner: RunnerInfo
+    /// Why it left; empty for a join.
+    public var reason: String
+    public init(kind: Kind, runner: RunnerInfo, reason: String = "") {
+        self.kind = kind
+        self.runner = runner
+        self.reason = reason
+    }
 }

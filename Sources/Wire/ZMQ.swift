@@ -109,6 +109,8 @@ public final class ZMQSocket: @unchecked Sendable {
     }
     /// Messages are queued only for completed connections (a DEALER never queues work for a
     /// peer that is not there yet).
+    /// How long close waits to deliver what is still queued (0 by default: never blocks).
+    public func setLinger(ms: Int32) throws { try set(ZMQ_LINGER, ms) }
     public func setImmediate(_ on: Bool) throws { try set(ZMQ_IMMEDIATE, on ? 1 : 0) }
     /// The ZAP domain: with it set, libzmq asks the socket's context's ZAP handler about each peer.
     public func setZAPDomain(_ domain: String) throws { try set(ZMQ_ZAP_DOMAIN, string: domain) }

@@ -10,6 +10,17 @@ struct RunnerSelection: ParsableArguments {
     @Option(help: ArgumentHelp("A cluster.yaml listing the runners.", valueName: "cluster.yaml")) var cluster: String?
     @Option(help: ArgumentHelp("A runner endpoint, e.g. tcp://box-a:7600 (repeatable).", valueName: "endpoint"))
     var runner: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "A tracker (vtafarm tracker): use the runners of its pool as they join and leave, beside any others.",
+            valueName: "endpoint"))
+    var tracker: String?
+    @Option(help: "With --tracker: only runners of this pool.") var pool: String?
+
+    func validate() throws {
+        if pool != nil && tracker == nil { throw ValidationError("--pool needs --tracker") }
+        if let tracker, !tracker.hasPrefix("tcp://") { throw ValidationError("--tracker takes tcp://HOST:PORT") }
+    }
 
     func load() throws -> (addresses: [RunnerAddress], config: ClusterConfig?) {
         if let cluster {
@@ -18,11 +29,22 @@ struct RunnerSelection: ParsableArguments {
                 return (config.addresses, config)
             } catch let e as ClusterConfig.LoadError { throw UserError(e.description) }
         }
-        guard !runner.isEmpty else { throw UserError("give --cluster cluster.yaml or at least one --runner ENDPOINT") }
+        guard !runner.isEmpty || tracker != nil else {
+            throw UserError("give --cluster cluster.yaml, --tracker ENDPOINT or at least one --runner ENDPOINT")
+        }
         return (runner.map { RunnerAddress(name: $0, endpoint: $0) }, nil)
     }
 
     func dispatcherOptions(_ config: ClusterConfig?) -> DispatcherOptions {
+        var o = Self.clusterOptions(config)
+        o.tracker = tracker
+        o.pool = pool
+        return o
+    }
+
+    /// What cluster.yaml sets; static, because `cluster status` has no parsed RunnerSelection
+    /// (reading an unparsed option of one traps).
+    static func clusterOptions(_ config: ClusterConfig?) -> DispatcherOptions {
         var o = DispatcherOptions()
         o.curvePublicKey = config?.curve?.coordinatorPublicKey
         o.curveSecretKey = config?.curve?.coordinatorSecretKey
@@ -111,23 +133,43 @@ struct ClusterStatus: ParsableCommand {
     )
     @Argument(help: "The cluster file.") var file = "cluster.yaml"
     @Option(help: "Seconds to wait for answers.") var wait = 3.0
+    @Option(help: ArgumentHelp("List the runners registered with this tracker instead.", valueName: "endpoint"))
+    var tracker: String?
+    @Option(help: "With --tracker: only this pool.") var pool: String?
 
     func run() throws {
-        let config: ClusterConfig
-        do { config = try ClusterConfig.load(path: file) } catch let e as ClusterConfig.LoadError {
-            throw UserError(e.description)
+        var config: ClusterConfig?
+        var addresses: [RunnerAddress]
+        var pools: [String: String] = [:]
+        if let tracker {
+            let listing: PoolListing
+            do {
+                listing = try TrackerQuery.listing(
+                    tracker: tracker, pool: pool, wait: .seconds(max(0.5, min(wait, 60))))
+            } catch { throw UserError(error.description) }
+            addresses = listing.runners.map { RunnerAddress(name: $0.name, endpoint: $0.endpoint) }
+            for r in listing.runners { pools[r.name] = r.pool }
+            print("tracker \(tracker): \(listing.runners.count) runners\(pool.map { " in pool \($0)" } ?? "")")
+            if addresses.isEmpty { return }
+        } else {
+            do { config = try ClusterConfig.load(path: file) } catch let e as ClusterConfig.LoadError {
+                throw UserError(e.description)
+            }
+            addresses = config!.addresses
         }
-        var options = RunnerSelection().dispatcherOptions(config)
+        var options = RunnerSelection.clusterOptions(config)
         options.pingInterval = .milliseconds(200)
-        let dispatcher = try Dispatcher(runners: config.addresses, options: options)
+        let dispatcher = try Dispatcher(runners: addresses, options: options)
         defer { dispatcher.close() }
         let deadline = Date().addingTimeInterval(max(0.5, min(wait, 60)))
         while Date() < deadline {
             if dispatcher.runnerStatuses.allSatisfy({ $0.reachable && $0.roundTrip != nil }) { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
+        let withPool = tracker != nil
         print(
-            pad("runner", 22) + pad("endpoint", 28) + pad("reachable", 10) + pad("slots", 6, right: true)
+            pad("runner", 22) + (withPool ? pad("pool", 12) : "") + pad("endpoint", 28) + pad("reachable", 10)
+                + pad("slots", 6, right: true)
                 + pad("busy", 6, right: true)
                 + pad("queue", 7, right: true) + pad("rtt ms", 9, right: true) + "  version")
         var up = 0
@@ -135,15 +177,16 @@ struct ClusterStatus: ParsableCommand {
             if s.reachable { up += 1 }
             let rtt = s.roundTrip.map { String(format: "%.2f", $0.inSeconds * 1000) } ?? "-"
             print(
-                pad(s.runnerName ?? s.address.name, 22) + pad(s.address.endpoint, 28)
+                pad(s.runnerName ?? s.address.name, 22) + (withPool ? pad(pools[s.address.name] ?? "-", 12) : "")
+                    + pad(s.address.endpoint, 28)
                     + pad(s.reachable ? "yes" : "no", 10)
                     + pad(s.slots.map(String.init) ?? "-", 6, right: true)
                     + pad(s.busySlots.map(String.init) ?? "-", 6, right: true)
                     + pad(s.queueDepth.map(String.init) ?? "-", 7, right: true) + pad(rtt, 9, right: true) + "  "
                     + (s.refused.map { "refused: \($0)" } ?? s.simulatorVersion ?? "-"))
         }
-        print("\(up) of \(config.runners.count) runners reachable")
-        if up < config.runners.count { throw ExitCode(1) }
+        print("\(up) of \(addresses.count) runners reachable")
+        if up < addresses.count { throw ExitCode(1) }
     }
 }
 

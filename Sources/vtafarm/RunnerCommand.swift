@@ -58,8 +58,33 @@ struct RunnerCommand: ParsableCommand {
             "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free one, logged).",
             valueName: "host:port"))
     var metrics: String?
+    @Option(
+        help: ArgumentHelp("Register with this tracker (vtafarm tracker), e.g. tcp://head:7500.", valueName: "endpoint")
+    )
+    var tracker: String?
+    @Option(
+        help: ArgumentHelp(
+            "With --tracker: the address coordinators dial (default: the bound endpoint, a wildcard as the host name).",
+            valueName: "host[:port]"))
+    var advertise: String?
+    @Option(help: "With --tracker: the pool to join (letters, digits, '.', '_', '-').") var pool = RunnerInfo
+        .defaultPool
 
     func validate() throws {
+        if (advertise != nil || pool != RunnerInfo.defaultPool) && tracker == nil {
+            throw ValidationError("--advertise and --pool need --tracker")
+        }
+        if let tracker, !tracker.hasPrefix("tcp://") { throw ValidationError("--tracker takes tcp://HOST:PORT") }
+        if let advertise, advertise.isEmpty || advertise.contains("/") || advertise.contains("*") {
+            throw ValidationError("--advertise takes HOST or HOST:PORT (a host coordinators can dial)")
+        }
+        if pool.isEmpty || pool.utf8.count > 64
+            || !pool.unicodeScalars.allSatisfy({
+                $0.isASCII && ($0.properties.isAlphabetic || "0123456789._-".unicodeScalars.contains($0))
+            })
+        {
+            throw ValidationError("--pool takes 1 to 64 letters, digits, '.', '_' or '-'")
+        }
         if slots < 1 || slots > 1024 { throw ValidationError("--slots must be between 1 and 1024") }
         if allowClients != nil && curveSecretKey == nil {
             throw ValidationError("--allow-clients needs --curve-secret-key")
@@ -88,6 +113,9 @@ struct RunnerCommand: ParsableCommand {
         options.maxQueuedPerPeer = maxQueuedPerHost
         options.maxQueued = maxQueued
         options.parentPID = exitWithParent
+        options.tracker = tracker
+        options.advertise = advertise
+        options.pool = pool
         var backends: [MeasurementBackend] = [VTASimBackend()]
         do {
             let chosen = try BackendKind.make(backend)

@@ -10,7 +10,8 @@ struct VTAFarm: ParsableCommand {
             simulator. Start with `vtafarm sim --model resnet18 --best`.
             """,
         subcommands: [
-            Sim.self, Tune.self, CoordinatorCommand.self, Records.self, RunnerCommand.self, Measure.self, Cluster.self,
+            Sim.self, Tune.self, CoordinatorCommand.self, Records.self, RunnerCommand.self, TrackerCommand.self,
+            Measure.self, Cluster.self,
             Keys.self, Report.self, Bench.self,
         ]
     )

@@ -45,6 +45,35 @@ import VTA
         }
     }
 
+    @Test func trackerMessagesRoundTrip() throws {
+        let a = RunnerInfo(
+            name: "box-1", endpoint: "tcp://10.0.0.5:7600", slots: 8, backends: ["vta-sim", "delay"],
+            simulatorVersion: "v1", curvePublicKey: Array(0..<32), pool: "zcu104", instanceID: UInt64.max,
+            busySlots: 3, queueDepth: 9)
+        let b = RunnerInfo(name: "box-2", endpoint: "tcp://h:1", slots: 1, instanceID: 7)
+        let messages: [Message] = [
+            .register(a), .register(b),
+            .heartbeat(Heartbeat(name: "box-1", instanceID: 5, busySlots: 2, queueDepth: 1)),
+            .deregister(name: "box-1", instanceID: 5),
+            .trackerAck(TrackerAck(known: true, heartbeatIntervalMs: 1000, expiryIntervals: 3)),
+            .trackerAck(TrackerAck(known: false, heartbeatIntervalMs: 250, expiryIntervals: 4)),
+            .subscribe(pool: "zcu104", coordinator: "tune"), .subscribe(pool: "", coordinator: ""),
+            .query(pool: "default"),
+            .poolListing(PoolListing(runners: [a, b], heartbeatIntervalMs: 1000, expiryIntervals: 3)),
+            .poolListing(PoolListing(runners: [], heartbeatIntervalMs: 0, expiryIntervals: 0)),
+            .poolEvent(PoolEvent(kind: .joined, runner: a)),
+            .poolEvent(PoolEvent(kind: .left, runner: b, reason: "expired")),
+        ]
+        for m in messages {
+            #expect(try Codec.decode(Codec.encode(m)) == m)
+        }
+        // A NUL inside a nested RunnerInfo string is refused like any other.
+        var bytes = Codec.encode(.register(RunnerInfo(name: "nameX", endpoint: "tcp://h:1", slots: 1, instanceID: 1)))
+        let at = bytes.indices.first { Array(bytes[$0...].prefix(5)) == Array("nameX".utf8) }!
+        bytes[at + 4] = 0
+        #expect(throws: WireError.self) { try Codec.decode(bytes) }
+    }
+
     @Test func badFramesAreErrorsNotCrashes() {
         func code(_ bytes: [UInt8]) -> WireError.Code? {
             do {

@@ -27,6 +27,15 @@ typedef struct Vtafarm__V1__MeasureResult Vtafarm__V1__MeasureResult;
 typedef struct Vtafarm__V1__Ping Vtafarm__V1__Ping;
 typedef struct Vtafarm__V1__Pong Vtafarm__V1__Pong;
 typedef struct Vtafarm__V1__Error Vtafarm__V1__Error;
+typedef struct Vtafarm__V1__RunnerInfo Vtafarm__V1__RunnerInfo;
+typedef struct Vtafarm__V1__Register Vtafarm__V1__Register;
+typedef struct Vtafarm__V1__Heartbeat Vtafarm__V1__Heartbeat;
+typedef struct Vtafarm__V1__Deregister Vtafarm__V1__Deregister;
+typedef struct Vtafarm__V1__TrackerAck Vtafarm__V1__TrackerAck;
+typedef struct Vtafarm__V1__Subscribe Vtafarm__V1__Subscribe;
+typedef struct Vtafarm__V1__Query Vtafarm__V1__Query;
+typedef struct Vtafarm__V1__PoolListing Vtafarm__V1__PoolListing;
+typedef struct Vtafarm__V1__PoolEvent Vtafarm__V1__PoolEvent;
 
 
 /* --- enums --- */
@@ -64,6 +73,12 @@ typedef enum _Vtafarm__V1__Error__Code {
   VTAFARM__V1__ERROR__CODE__QUEUE_FULL = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VTAFARM__V1__ERROR__CODE)
 } Vtafarm__V1__Error__Code;
+typedef enum _Vtafarm__V1__PoolEvent__Kind {
+  VTAFARM__V1__POOL_EVENT__KIND__KIND_UNSPECIFIED = 0,
+  VTAFARM__V1__POOL_EVENT__KIND__JOINED = 1,
+  VTAFARM__V1__POOL_EVENT__KIND__LEFT = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VTAFARM__V1__POOL_EVENT__KIND)
+} Vtafarm__V1__PoolEvent__Kind;
 typedef enum _Vtafarm__V1__Status {
   VTAFARM__V1__STATUS__STATUS_UNSPECIFIED = 0,
   VTAFARM__V1__STATUS__OK = 1,
@@ -104,7 +119,15 @@ typedef enum {
   VTAFARM__V1__ENVELOPE__BODY_MEASURE_RESULT = 5,
   VTAFARM__V1__ENVELOPE__BODY_PING = 6,
   VTAFARM__V1__ENVELOPE__BODY_PONG = 7,
-  VTAFARM__V1__ENVELOPE__BODY_ERROR = 8
+  VTAFARM__V1__ENVELOPE__BODY_ERROR = 8,
+  VTAFARM__V1__ENVELOPE__BODY_REGISTER = 9,
+  VTAFARM__V1__ENVELOPE__BODY_HEARTBEAT = 10,
+  VTAFARM__V1__ENVELOPE__BODY_DEREGISTER = 11,
+  VTAFARM__V1__ENVELOPE__BODY_TRACKER_ACK = 12,
+  VTAFARM__V1__ENVELOPE__BODY_SUBSCRIBE = 13,
+  VTAFARM__V1__ENVELOPE__BODY_QUERY = 14,
+  VTAFARM__V1__ENVELOPE__BODY_POOL_LISTING = 15,
+  VTAFARM__V1__ENVELOPE__BODY_POOL_EVENT = 16
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VTAFARM__V1__ENVELOPE__BODY__CASE)
 } Vtafarm__V1__Envelope__BodyCase;
 
@@ -124,6 +147,43 @@ struct  Vtafarm__V1__Envelope
     Vtafarm__V1__Ping *ping;
     Vtafarm__V1__Pong *pong;
     Vtafarm__V1__Error *error;
+    /*
+     * The tracker (`vtafarm tracker`): an address book of runners, not a data path. Added within
+     * protocol version 1: new body cases, which an older peer answers with an Error (MALFORMED:
+     * no body it knows), and runners never receive them.
+     */
+    /*
+     * runner -> tracker
+     */
+    Vtafarm__V1__Register *register_;
+    /*
+     * runner -> tracker
+     */
+    Vtafarm__V1__Heartbeat *heartbeat;
+    /*
+     * runner -> tracker
+     */
+    Vtafarm__V1__Deregister *deregister;
+    /*
+     * tracker -> runner, the answer to Register and Heartbeat
+     */
+    Vtafarm__V1__TrackerAck *tracker_ack;
+    /*
+     * coordinator -> tracker
+     */
+    Vtafarm__V1__Subscribe *subscribe;
+    /*
+     * coordinator -> tracker
+     */
+    Vtafarm__V1__Query *query;
+    /*
+     * tracker -> coordinator, the answer to Subscribe and Query
+     */
+    Vtafarm__V1__PoolListing *pool_listing;
+    /*
+     * tracker -> subscribed coordinators
+     */
+    Vtafarm__V1__PoolEvent *pool_event;
   };
 };
 #define VTAFARM__V1__ENVELOPE__INIT \
@@ -387,6 +447,173 @@ struct  Vtafarm__V1__Error
     , VTAFARM__V1__ERROR__CODE__CODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0 }
 
 
+/*
+ * A runner as the tracker knows it.
+ */
+struct  Vtafarm__V1__RunnerInfo
+{
+  ProtobufCMessage base;
+  /*
+   * unique within a tracker
+   */
+  char *name;
+  /*
+   * where coordinators connect, e.g. "tcp://10.0.0.5:7600"
+   */
+  char *endpoint;
+  uint32_t slots;
+  size_t n_backends;
+  char **backends;
+  char *simulator_version;
+  /*
+   * 32 bytes, or empty when the runner takes plain connections
+   */
+  ProtobufCBinaryData curve_public_key;
+  /*
+   * a label like AutoTVM's device key; empty: "default"
+   */
+  char *pool;
+  /*
+   * as in Welcome (non-zero)
+   */
+  uint64_t instance_id;
+  /*
+   * as of its last heartbeat
+   */
+  uint32_t busy_slots;
+  uint32_t queue_depth;
+};
+#define VTAFARM__V1__RUNNER_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__runner_info__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0, 0 }
+
+
+/*
+ * Runner -> tracker, on start and whenever the tracker no longer knows it (TrackerAck.known false).
+ */
+struct  Vtafarm__V1__Register
+{
+  ProtobufCMessage base;
+  Vtafarm__V1__RunnerInfo *runner;
+};
+#define VTAFARM__V1__REGISTER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__register__descriptor) \
+    , NULL }
+
+
+/*
+ * Runner -> tracker, every TrackerAck.heartbeat_interval_ms.
+ */
+struct  Vtafarm__V1__Heartbeat
+{
+  ProtobufCMessage base;
+  char *name;
+  uint64_t instance_id;
+  uint32_t busy_slots;
+  uint32_t queue_depth;
+};
+#define VTAFARM__V1__HEARTBEAT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__heartbeat__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0 }
+
+
+/*
+ * Runner -> tracker, when it drains (SIGTERM): it takes no new work.
+ */
+struct  Vtafarm__V1__Deregister
+{
+  ProtobufCMessage base;
+  char *name;
+  uint64_t instance_id;
+};
+#define VTAFARM__V1__DEREGISTER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__deregister__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Vtafarm__V1__TrackerAck
+{
+  ProtobufCMessage base;
+  /*
+   * false: the tracker does not know this runner (it restarted, or expired it): register again.
+   */
+  protobuf_c_boolean known;
+  uint32_t heartbeat_interval_ms;
+  /*
+   * A runner silent for this many intervals is forgotten (and its leave announced).
+   */
+  uint32_t expiry_intervals;
+};
+#define VTAFARM__V1__TRACKER_ACK__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__tracker_ack__descriptor) \
+    , 0, 0, 0 }
+
+
+/*
+ * Coordinator -> tracker: send the pool's runners now, then every join and leave. A subscription
+ * lapses unless renewed (sent again) within the expiry (heartbeat interval x expiry intervals).
+ */
+struct  Vtafarm__V1__Subscribe
+{
+  ProtobufCMessage base;
+  /*
+   * empty: every pool
+   */
+  char *pool;
+  /*
+   * a name for logs
+   */
+  char *coordinator;
+};
+#define VTAFARM__V1__SUBSCRIBE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__subscribe__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Coordinator -> tracker: the pool's runners once (`vtafarm cluster status --tracker`).
+ */
+struct  Vtafarm__V1__Query
+{
+  ProtobufCMessage base;
+  /*
+   * empty: every pool
+   */
+  char *pool;
+};
+#define VTAFARM__V1__QUERY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__query__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Vtafarm__V1__PoolListing
+{
+  ProtobufCMessage base;
+  size_t n_runners;
+  Vtafarm__V1__RunnerInfo **runners;
+  uint32_t heartbeat_interval_ms;
+  uint32_t expiry_intervals;
+};
+#define VTAFARM__V1__POOL_LISTING__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__pool_listing__descriptor) \
+    , 0,NULL, 0, 0 }
+
+
+struct  Vtafarm__V1__PoolEvent
+{
+  ProtobufCMessage base;
+  Vtafarm__V1__PoolEvent__Kind kind;
+  Vtafarm__V1__RunnerInfo *runner;
+  /*
+   * for LEFT: "deregistered", "expired", "replaced"
+   */
+  char *reason;
+};
+#define VTAFARM__V1__POOL_EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__pool_event__descriptor) \
+    , VTAFARM__V1__POOL_EVENT__KIND__KIND_UNSPECIFIED, NULL, (char *)protobuf_c_empty_string }
+
+
 /* Vtafarm__V1__Envelope methods */
 void   vtafarm__v1__envelope__init
                      (Vtafarm__V1__Envelope         *message);
@@ -615,6 +842,177 @@ Vtafarm__V1__Error *
 void   vtafarm__v1__error__free_unpacked
                      (Vtafarm__V1__Error *message,
                       ProtobufCAllocator *allocator);
+/* Vtafarm__V1__RunnerInfo methods */
+void   vtafarm__v1__runner_info__init
+                     (Vtafarm__V1__RunnerInfo         *message);
+size_t vtafarm__v1__runner_info__get_packed_size
+                     (const Vtafarm__V1__RunnerInfo   *message);
+size_t vtafarm__v1__runner_info__pack
+                     (const Vtafarm__V1__RunnerInfo   *message,
+                      uint8_t             *out);
+size_t vtafarm__v1__runner_info__pack_to_buffer
+                     (const Vtafarm__V1__RunnerInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Vtafarm__V1__RunnerInfo *
+       vtafarm__v1__runner_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vtafarm__v1__runner_info__free_unpacked
+                     (Vtafarm__V1__RunnerInfo *message,
+                      ProtobufCAllocator *allocator);
+/* Vtafarm__V1__Register methods */
+void   vtafarm__v1__register__init
+                     (Vtafarm__V1__Register         *message);
+size_t vtafarm__v1__register__get_packed_size
+                     (const Vtafarm__V1__Register   *message);
+size_t vtafarm__v1__register__pack
+                     (const Vtafarm__V1__Register   *message,
+                      uint8_t             *out);
+size_t vtafarm__v1__register__pack_to_buffer
+                     (const Vtafarm__V1__Register   *message,
+                      ProtobufCBuffer     *buffer);
+Vtafarm__V1__Register *
+       vtafarm__v1__register__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vtafarm__v1__register__free_unpacked
+                     (Vtafarm__V1__Register *message,
+                      ProtobufCAllocator *allocator);
+/* Vtafarm__V1__Heartbeat methods */
+void   vtafarm__v1__heartbeat__init
+                     (Vtafarm__V1__Heartbeat         *message);
+size_t vtafarm__v1__heartbeat__get_packed_size
+                     (const Vtafarm__V1__Heartbeat   *message);
+size_t vtafarm__v1__heartbeat__pack
+                     (const Vtafarm__V1__Heartbeat   *message,
+                      uint8_t             *out);
+size_t vtafarm__v1__heartbeat__pack_to_buffer
+                     (const Vtafarm__V1__Heartbeat   *message,
+                      ProtobufCBuffer     *buffer);
+Vtafarm__V1__Heartbeat *
+       vtafarm__v1__heartbeat__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vtafarm__v1__heartbeat__free_unpacked
+                     (Vtafarm__V1__Heartbeat *message,
+                      ProtobufCAllocator *allocator);
+/* Vtafarm__V1__Deregister methods */
+void   vtafarm__v1__deregister__init
+                     (Vtafarm__V1__Deregister         *message);
+size_t vtafarm__v1__deregister__get_packed_size
+                     (const Vtafarm__V1__Deregister   *message);
+size_t vtafarm__v1__deregister__pack
+                     (const Vtafarm__V1__Deregister   *message,
+                      uint8_t             *out);
+size_t vtafarm__v1__deregister__pack_to_buffer
+                     (const Vtafarm__V1__Deregister   *message,
+                      ProtobufCBuffer     *buffer);
+Vtafarm__V1__Deregister *
+       vtafarm__v1__deregister__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vtafarm__v1__deregister__free_unpacked
+                     (Vtafarm__V1__Deregister *message,
+                      ProtobufCAllocator *allocator);
+/* Vtafarm__V1__TrackerAck methods */
+void   vtafarm__v1__tracker_ack__init
+                     (Vtafarm__V1__TrackerAck         *message);
+size_t vtafarm__v1__tracker_ack__get_packed_size
+                     (const Vtafarm__V1__TrackerAck   *message);
+size_t vtafarm__v1__tracker_ack__pack
+                     (const Vtafarm__V1__TrackerAck   *message,
+                      uint8_t             *out);
+size_t vtafarm__v1__tracker_ack__pack_to_buffer
+                     (const Vtafarm__V1__TrackerAck   *message,
+                      ProtobufCBuffer     *buffer);
+Vtafarm__V1__TrackerAck *
+       vtafarm__v1__tracker_ack__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vtafarm__v1__tracker_ack__free_unpacked
+                     (Vtafarm__V1__TrackerAck *message,
+                      ProtobufCAllocator *allocator);
+/* Vtafarm__V1__Subscribe methods */
+void   vtafarm__v1__subscribe__init
+                     (Vtafarm__V1__Subscribe         *message);
+size_t vtafarm__v1__subscribe__get_packed_size
+                     (const Vtafarm__V1__Subscribe   *message);
+size_t vtafarm__v1__subscribe__pack
+                     (const Vtafarm__V1__Subscribe   *message,
+                      uint8_t             *out);
+size_t vtafarm__v1__subscribe__pack_to_buffer
+                     (const Vtafarm__V1__Subscribe   *message,
+                      ProtobufCBuffer     *buffer);
+Vtafarm__V1__Subscribe *
+       vtafarm__v1__subscribe__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vtafarm__v1__subscribe__free_unpacked
+                     (Vtafarm__V1__Subscribe *message,
+                      ProtobufCAllocator *allocator);
+/* Vtafarm__V1__Query methods */
+void   vtafarm__v1__query__init
+                     (Vtafarm__V1__Query         *message);
+size_t vtafarm__v1__query__get_packed_size
+                     (const Vtafarm__V1__Query   *message);
+size_t vtafarm__v1__query__pack
+                     (const Vtafarm__V1__Query   *message,
+                      uint8_t             *out);
+size_t vtafarm__v1__query__pack_to_buffer
+                     (const Vtafarm__V1__Query   *message,
+                      ProtobufCBuffer     *buffer);
+Vtafarm__V1__Query *
+       vtafarm__v1__query__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vtafarm__v1__query__free_unpacked
+                     (Vtafarm__V1__Query *message,
+                      ProtobufCAllocator *allocator);
+/* Vtafarm__V1__PoolListing methods */
+void   vtafarm__v1__pool_listing__init
+                     (Vtafarm__V1__PoolListing         *message);
+size_t vtafarm__v1__pool_listing__get_packed_size
+                     (const Vtafarm__V1__PoolListing   *message);
+size_t vtafarm__v1__pool_listing__pack
+                     (const Vtafarm__V1__PoolListing   *message,
+                      uint8_t             *out);
+size_t vtafarm__v1__pool_listing__pack_to_buffer
+                     (const Vtafarm__V1__PoolListing   *message,
+                      ProtobufCBuffer     *buffer);
+Vtafarm__V1__PoolListing *
+       vtafarm__v1__pool_listing__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vtafarm__v1__pool_listing__free_unpacked
+                     (Vtafarm__V1__PoolListing *message,
+                      ProtobufCAllocator *allocator);
+/* Vtafarm__V1__PoolEvent methods */
+void   vtafarm__v1__pool_event__init
+                     (Vtafarm__V1__PoolEvent         *message);
+size_t vtafarm__v1__pool_event__get_packed_size
+                     (const Vtafarm__V1__PoolEvent   *message);
+size_t vtafarm__v1__pool_event__pack
+                     (const Vtafarm__V1__PoolEvent   *message,
+                      uint8_t             *out);
+size_t vtafarm__v1__pool_event__pack_to_buffer
+                     (const Vtafarm__V1__PoolEvent   *message,
+                      ProtobufCBuffer     *buffer);
+Vtafarm__V1__PoolEvent *
+       vtafarm__v1__pool_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vtafarm__v1__pool_event__free_unpacked
+                     (Vtafarm__V1__PoolEvent *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vtafarm__V1__Envelope_Closure)
@@ -653,6 +1051,33 @@ typedef void (*Vtafarm__V1__Pong_Closure)
 typedef void (*Vtafarm__V1__Error_Closure)
                  (const Vtafarm__V1__Error *message,
                   void *closure_data);
+typedef void (*Vtafarm__V1__RunnerInfo_Closure)
+                 (const Vtafarm__V1__RunnerInfo *message,
+                  void *closure_data);
+typedef void (*Vtafarm__V1__Register_Closure)
+                 (const Vtafarm__V1__Register *message,
+                  void *closure_data);
+typedef void (*Vtafarm__V1__Heartbeat_Closure)
+                 (const Vtafarm__V1__Heartbeat *message,
+                  void *closure_data);
+typedef void (*Vtafarm__V1__Deregister_Closure)
+                 (const Vtafarm__V1__Deregister *message,
+                  void *closure_data);
+typedef void (*Vtafarm__V1__TrackerAck_Closure)
+                 (const Vtafarm__V1__TrackerAck *message,
+                  void *closure_data);
+typedef void (*Vtafarm__V1__Subscribe_Closure)
+                 (const Vtafarm__V1__Subscribe *message,
+                  void *closure_data);
+typedef void (*Vtafarm__V1__Query_Closure)
+                 (const Vtafarm__V1__Query *message,
+                  void *closure_data);
+typedef void (*Vtafarm__V1__PoolListing_Closure)
+                 (const Vtafarm__V1__PoolListing *message,
+                  void *closure_data);
+typedef void (*Vtafarm__V1__PoolEvent_Closure)
+                 (const Vtafarm__V1__PoolEvent *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -674,6 +1099,16 @@ extern const ProtobufCMessageDescriptor vtafarm__v1__ping__descriptor;
 extern const ProtobufCMessageDescriptor vtafarm__v1__pong__descriptor;
 extern const ProtobufCMessageDescriptor vtafarm__v1__error__descriptor;
 extern const ProtobufCEnumDescriptor    vtafarm__v1__error__code__descriptor;
+extern const ProtobufCMessageDescriptor vtafarm__v1__runner_info__descriptor;
+extern const ProtobufCMessageDescriptor vtafarm__v1__register__descriptor;
+extern const ProtobufCMessageDescriptor vtafarm__v1__heartbeat__descriptor;
+extern const ProtobufCMessageDescriptor vtafarm__v1__deregister__descriptor;
+extern const ProtobufCMessageDescriptor vtafarm__v1__tracker_ack__descriptor;
+extern const ProtobufCMessageDescriptor vtafarm__v1__subscribe__descriptor;
+extern const ProtobufCMessageDescriptor vtafarm__v1__query__descriptor;
+extern const ProtobufCMessageDescriptor vtafarm__v1__pool_listing__descriptor;
+extern const ProtobufCMessageDescriptor vtafarm__v1__pool_event__descriptor;
+extern const ProtobufCEnumDescriptor    vtafarm__v1__pool_event__kind__descriptor;
 
 PROTOBUF_C__END_DECLS
 

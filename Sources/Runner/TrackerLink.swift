@@ -1,0 +1,115 @@
+import Foundation
+import Logging
+import Wire
+
+/// The runner's side of a tracker (`--tracker`): a DEALER socket on the runner's own I/O loop
+/// that registers, heartbeats every interval the tracker asks for, registers again whenever the
+/// tracker answers that it does not know the runner (it restarted, or expired it), and
+/// deregisters when the runner drains. Nothing here waits: a tracker that is down only means
+/// heartbeats queue (a few, then dropped) until it is back.
+final class TrackerLink {
+    let socket: ZMQSocket
+    private(set) var info: RunnerInfo
+    let logger: Logger
+    var interval: Duration = .seconds(1)
+    var registered = false
+    var nextSend = ContinuousClock.now
+    var deregistered = false
+
+    init(context: ZMQContext, tracker: String, info: RunnerInfo, logger: Logger) throws {
+        socket = try ZMQSocket(context, .dealer)
+        try socket.setHighWaterMarks(send: 4, receive: 64)
+        try socket.setMaxFrameBytes(maxEnvelopeBytes)
+        try socket.setReconnectInterval(ms: 200, maxMs: 2000)
+        // The Deregister sent while draining should reach the tracker even though the socket is
+        // closed right after; a tracker that is gone must not hold the exit for long.
+        try socket.setLinger(ms: 500)
+        try socket.connect(tracker)
+        self.info = info
+        self.logger = logger
+    }
+
+    /// Sends a Register or Heartbeat when one is due.
+    func tick(now: ContinuousClock.Instant, busy: Int, queued: Int) {
+        guard !deregistered, now >= nextSend else { return }
+        nextSend = now + interval
+        if registered {
+            send(
+                .heartbeat(Heartbeat(name: info.name, instanceID: info.instanceID, busySlots: busy, queueDepth: queued))
+            )
+        } else {
+            info.busySlots = busy
+            info.queueDepth = queued
+            send(.register(info))
+        }
+    }
+
+    /// Reads what the tracker sent: acks (and refusals, logged).
+    func receive() {
+        let limits = ReceiveLimits(maxFrames: 2, maxFrameBytes: maxEnvelopeBytes)
+        while let received = try? socket.receive(dontWait: true, limits: limits) {
+            guard received.isComplete, received.frames.count == 1,
+                let message = try? Codec.decode(received.frames[0])
+            else {
+                logger.warning("the tracker sent a frame that is not one Envelope")
+                continue
+            }
+            switch message {
+            case .trackerAck(let ack):
+                if ack.heartbeatIntervalMs >= 50 && ack.heartbeatIntervalMs <= 60_000 {
+                    let asked = Duration.milliseconds(Int(ack.heartbeatIntervalMs))
+                    if asked != interval {  // the first heartbeat is due one asked interval after the ack
+                        interval = asked
+                        nextSend = .now + asked
+                    }
+                }
+                if !ack.known && !deregistered {
+                    if registered { logger.info("the tracker no longer knows this runner; registering again") }
+                    registered = false
+                    nextSend = .now  // at once
+                } else if ack.known && !registered {
+                    registered = true
+                    logger.info("registered with the tracker as \(info.name) at \(info.endpoint), pool \(info.pool)")
+                }
+            case .error(let e):
+                logger.warning("the tracker refused this runner: \(e.message.prefix(300))")
+            default:
+                logger.warning("the tracker sent a message a runner does not take")
+            }
+        }
+    }
+
+    /// Leaves the pool: coordinators re-dispatch nothing (the runner finishes what it holds) but
+    /// stop sending it work.
+    func deregister() {
+        guard !deregistered else { return }
+        deregistered = true
+        send(.deregister(name: info.name, instanceID: info.instanceID))
+    }
+
+    private func send(_ message: Message) {
+        _ = try? socket.send(Codec.encode(message), dontWait: true)
+    }
+
+    /// The endpoint to advertise: `--advertise HOST[:PORT]` (the port defaults to the bound
+    /// one), or the bound endpoint with a wildcard address replaced by the host name.
+    static func advertisedEndpoint(bound: String, advertise: String?, hostName: String) -> String? {
+        guard let colon = bound.lastIndex(of: ":"), let port = Int(bound[bound.index(after: colon)...]) else {
+            return nil
+        }
+        if let advertise {
+            if let c = advertise.lastIndex(of: ":"), !advertise.hasSuffix("]"),
+                Int(advertise[advertise.index(after: c)...]) != nil
+            {
+                return "tcp://\(advertise)"
+            }
+            return "tcp://\(advertise):\(port)"
+        }
+        let host = String(bound.dropFirst("tcp://".count)[..<colon])
+        return "tcp://\(host == "0.0.0.0" || host == "*" || host == "[::]" ? hostName : host):\(port)"
+    }
+}
+
+struct TrackerLinkError: Error, CustomStringConvertible {
+    let description: String
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import Logging
+import Wire
+
+struct TrackerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tracker",
+        abstract: "Run a tracker: runners register with it and coordinators learn from it which runners to dial.",
+        discussion: """
+            The tracker is an address book, not a data path: measurements go from coordinators to \
+            runners directly, so losing it stops joins, not work. Runners (`vtafarm runner --tracker \
+            ADDR`) register, heartbeat every --heartbeat-ms and are forgotten after --expiry missed \
+            heartbeats. The first line on stdout is "listening ENDPOINT". SIGTERM or SIGINT: exit.
+            """
+    )
+
+    @Option(help: "ZeroMQ endpoint to bind.") var bind = "tcp://*:7500"
+    @Option(help: "Heartbeat interval asked of runners, in milliseconds.") var heartbeatMs = 1000
+    @Option(help: "Missed heartbeats after which a runner is forgotten.") var expiry = 3
+    @Option(help: "Runners held at most.") var maxRunners = TrackerLimits().maxRunners
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func validate() throws {
+        if heartbeatMs < 50 || heartbeatMs > 60_000 {
+            throw ValidationError("--heartbeat-ms must be between 50 and 60000")
+        }
+        if expiry < 2 || expiry > 100 { throw ValidationError("--expiry must be between 2 and 100") }
+        if maxRunners < 1 || maxRunners > 100_000 {
+            throw ValidationError("--max-runners must be between 1 and 100000")
+        }
+        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
+    }
+
+    func run() throws {
+        var logger = Logger(label: "vtafarm.tracker")
+        logger.logLevel = Logger.Level(rawValue: logLevel)!
+        var limits = TrackerLimits()
+        limits.heartbeatInterval = .milliseconds(heartbeatMs)
+        limits.expiryIntervals = expiry
+        limits.maxRunners = maxRunners
+        let server = TrackerServer(bind: bind, limits: limits, logger: logger)
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { server.stop() }
+            source.resume()
+            sources.append(source)
+        }
+        do {
+            try server.run { endpoint in FileHandle.standardOutput.write(Data("listening \(endpoint)\n".utf8)) }
+        } catch { throw UserError("tracker: \(error)") }
+        _ = sources
+    }
+}

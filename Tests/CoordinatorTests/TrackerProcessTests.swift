@@ -1,0 +1,231 @@
+import Coordinator
+import FarmTestSupport
+import Foundation
+import Testing
+import Wire
+
+/// A `vtafarm` process (tracker or runner) started by a test, found by its "listening" line.
+final class FarmProcess {
+    let process = Process()
+    let endpoint: String
+    let logPath: String
+
+    init(_ arguments: [String]) throws {
+        logPath = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-\(UUID()).log").path
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: vtafarmBinary)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        try process.run()
+        var line = Data()
+        while true {
+            let byte = out.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty || byte == Data("\n".utf8) { break }
+            line.append(byte)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard text.hasPrefix("listening ") else {
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            throw TrackerTestError("\(arguments.first ?? "") did not start: \(text) \(log)")
+        }
+        endpoint = String(text.dropFirst("listening ".count))
+    }
+
+    deinit { stop() }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM (a runner drains and deregisters), then waits.
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
+
+struct TrackerTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A tracker and runners as real processes on loopback, with short heartbeats so that each test
+/// takes a few seconds.
+@Suite(.serialized) struct TrackerProcessTests {
+    func runner(_ name: String, tracker: String, pool: String? = nil) throws -> FarmProcess {
+        try FarmProcess(
+            [
+                "runner", "--bind", "tcp://127.0.0.1:*", "--slots", "1", "--name", name, "--tracker", tracker,
+                "--exit-with-parent", "\(getpid())",
+            ] + (pool.map { ["--pool", $0] } ?? []))
+    }
+
+    /// Polls the tracker until `done` holds of the listing (or `seconds` pass).
+    func waitFor(_ tracker: String, seconds: Double = 5, _ done: ([RunnerInfo]) -> Bool) -> [RunnerInfo] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var last: [RunnerInfo] = []
+        while Date() < deadline {
+            if let l = try? TrackerQuery.listing(tracker: tracker, pool: nil, wait: .seconds(1)) {
+                last = l.runners
+                if done(last) { return last }
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return last
+    }
+
+    @Test func runnersRegisterAndASIGTERMedOneDeregistersAtOnce() throws {
+        let tracker = try FarmProcess(
+            ["tracker", "--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200", "--expiry", "25"])
+        // A subscriber sees the joins and the leave as events.
+        let context = ZMQContext()
+        let sub = try ZMQSocket(context, .dealer)
+        defer { sub.close() }
+        try sub.connect(tracker.endpoint)
+        _ = try sub.send(Codec.encode(.subscribe(pool: "", coordinator: "test")))
+        let a = try runner("ra", tracker: tracker.endpoint)
+        let b = try runner("rb", tracker: tracker.endpoint, pool: "zcu104")
+        let both = waitFor(tracker.endpoint) { $0.count == 2 }
+        #expect(both.map(\.name) == ["ra", "rb"] && both.map(\.pool) == ["default", "zcu104"], "\(tracker.log)")
+        #expect(both.map(\.endpoint) == [a.endpoint, b.endpoint])
+        let zcu = try TrackerQuery.listing(tracker: tracker.endpoint, pool: "zcu104")
+        #expect(zcu.runners.map(\.name) == ["rb"])
+        // The expiry is 25 x 200 ms = 5 s: a leave within 2 s is the Deregister, not silence.
+        let stopped = Date()
+        a.stop()
+        let left = waitFor(tracker.endpoint, seconds: 2) { $0.count == 1 }
+        #expect(left.map(\.name) == ["rb"], "\(a.log)")
+        #expect(Date().timeIntervalSince(stopped) < 2)
+        var events: [String] = []
+        while let m = try nextEvent(sub, timeoutMs: 500) { events.append(m) }
+        #expect(events.contains("+ra") && events.contains("+rb") && events.contains("-ra:deregistered"), "\(events)")
+    }
+
+    @Test func runnersRegisterAgainWhenTheTrackerRestarts() throws {
+        var tracker = try FarmProcess(["tracker", "--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200"])
+        let endpoint = tracker.endpoint
+        let a = try runner("ra", tracker: endpoint)
+        let b = try runner("rb", tracker: endpoint)
+        #expect(waitFor(endpoint) { $0.count == 2 }.count == 2)
+        tracker.stop()
+        tracker = try FarmProcess(["tracker", "--bind", endpoint, "--heartbeat-ms", "200"])
+        let back = waitFor(endpoint) { $0.count == 2 }
+        #expect(back.map(\.name) == ["ra", "rb"], "\(a.log)\n\(b.log)")
+        #expect(a.log.contains("registering again"))
+    }
+
+    /// A tuning job through the tracker: a runner started mid-run gets work, one SIGTERMed
+    /// mid-run leaves and its work finishes elsewhere, and the tracker killed mid-run stops
+    /// nothing: every measurement of the budget is recorded once.
+    @Test func aCoordinatorThroughTheTrackerFollowsJoinsAndLeaves() throws {
+        let tracker = try FarmProcess(["tracker", "--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200"])
+        func delayRunner(_ name: String) throws -> FarmProcess {
+            try FarmProcess(
+                [
+                    "runner", "--bind", "tcp://127.0.0.1:*", "--slots", "1", "--name", name, "--backend", "delay:20",
+                    "--tracker", tracker.endpoint, "--exit-with-parent", "\(getpid())",
+                ])
+        }
+        let a = try delayRunner("ra")
+        let b = try delayRunner("rb")
+        _ = b
+        #expect(waitFor(tracker.endpoint) { $0.count == 2 }.count == 2)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tracker-job-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let records = dir + "/r.jsonl"
+        let job = Process()
+        job.executableURL = URL(fileURLWithPath: vtafarmBinary)
+        job.arguments = [
+            "coordinator", "--model", "resnet18", "--tuner", "random", "--budget", "200", "--records", records,
+            "--tracker", tracker.endpoint,
+        ]
+        job.currentDirectoryURL = URL(fileURLWithPath: dir)
+        job.standardOutput = FileHandle.nullDevice
+        let errPath = dir + "/job.log"
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        job.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try job.run()
+        func lines() -> [[String: Any]] {
+            let text = (try? String(contentsOfFile: records, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+        }
+        func waitRecords(_ n: Int) {
+            let deadline = Date().addingTimeInterval(30)
+            while lines().count < n && job.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        waitRecords(20)
+        let c = try delayRunner("rc")
+        // It gets work while the two others still serve: within a ping interval of joining.
+        let joined = Date()
+        while !lines().contains(where: { $0["runner"] as? String == "rc" }) && job.isRunning
+            && Date().timeIntervalSince(joined) < 5
+        {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let tookWork = Date().timeIntervalSince(joined)
+        #expect(tookWork < 2.5, "rc took its first measurement after \(tookWork) s")
+        let beforeLeave = lines().count
+        #expect(beforeLeave < 200, "the job ended before a runner could leave")
+        a.stop()  // drains: deregisters, finishes what it holds
+        waitRecords(beforeLeave + 30)
+        tracker.stop()
+        job.waitUntilExit()
+        let log = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        #expect(job.terminationStatus == 0, "\(log)")
+        let all = lines()
+        #expect(all.count == 200, "\(log)")
+        let byRunner = Dictionary(grouping: all, by: { $0["runner"] as? String ?? "?" }).mapValues(\.count)
+        #expect((byRunner["rc"] ?? 0) > 0, "\(byRunner)\n\(c.log)")
+        #expect((byRunner["rb"] ?? 0) > 0 && (byRunner["ra"] ?? 0) > 0, "\(byRunner)")
+        #expect(Set(byRunner.keys).isSubset(of: ["ra", "rb", "rc"]), "\(byRunner)")
+    }
+
+    /// Garbage, several frames, another protocol version and a hostile registration each get an
+    /// Error, and the tracker keeps serving.
+    @Test func badFramesGetErrorsAndTheTrackerKeepsServing() throws {
+        let tracker = try FarmProcess(["tracker", "--bind", "tcp://127.0.0.1:*"])
+        let context = ZMQContext()
+        let peer = try ZMQSocket(context, .dealer)
+        defer { peer.close() }
+        try peer.connect(tracker.endpoint)
+        func answer() throws -> Message? {
+            guard !ZMQPoller.readable([peer], timeoutMs: 5000).isEmpty, let frames = try peer.receive() else {
+                return nil
+            }
+            return try Codec.decode(frames[0])
+        }
+        let hostile = RunnerInfo(name: "x", endpoint: "tcp://*:1", slots: 1, instanceID: 1)
+        let frames: [[[UInt8]]] = [
+            [Array("not protobuf at all".utf8)], [Codec.encode(.query(pool: "")), [1, 2]],
+            [Codec.encode(.query(pool: ""), version: 9)], [Codec.encode(.register(hostile))],
+        ]
+        for f in frames {
+            _ = try peer.send(f)
+            guard case .error(let e) = try answer() else {
+                Issue.record("no Error for \(f.map(\.count))")
+                continue
+            }
+            #expect(!e.message.isEmpty)
+        }
+        _ = try peer.send(Codec.encode(.query(pool: "")))
+        guard case .poolListing(let l) = try answer() else {
+            Issue.record("the tracker stopped answering\n\(tracker.log)")
+            return
+        }
+        #expect(l.runners.isEmpty)
+    }
+
+    /// The next PoolEvent on `socket` as "+name" or "-name:reason", skipping the listing.
+    func nextEvent(_ socket: ZMQSocket, timeoutMs: Int) throws -> String? {
+        while !ZMQPoller.readable([socket], timeoutMs: timeoutMs).isEmpty, let frames = try socket.receive() {
+            if case .poolEvent(let e) = try Codec.decode(frames[0]) {
+                return e.kind == .joined ? "+\(e.runner.name)" : "-\(e.runner.name):\(e.reason)"
+            }
+        }
+        return nil
+    }
+}
