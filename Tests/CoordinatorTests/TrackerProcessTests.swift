@@ -4,53 +4,6 @@ import Foundation
 import Testing
 import Wire
 
-/// A `vtafarm` process (tracker or runner) started by a test, found by its "listening" line.
-final class FarmProcess {
-    let process = Process()
-    let endpoint: String
-    let logPath: String
-
-    init(_ arguments: [String]) throws {
-        logPath = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-\(UUID()).log").path
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: vtafarmBinary)
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        try process.run()
-        var line = Data()
-        while true {
-            let byte = out.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty || byte == Data("\n".utf8) { break }
-            line.append(byte)
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard text.hasPrefix("listening ") else {
-            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            throw TrackerTestError("\(arguments.first ?? "") did not start: \(text) \(log)")
-        }
-        endpoint = String(text.dropFirst("listening ".count))
-    }
-
-    deinit { stop() }
-
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
-
-    /// SIGTERM (a runner drains and deregisters), then waits.
-    func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-    }
-}
-
-struct TrackerTestError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// A tracker and runners as real processes on loopback, with short heartbeats so that each test
 /// takes a few seconds.
 @Suite(.serialized) struct TrackerProcessTests {
