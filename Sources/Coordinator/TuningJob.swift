@@ -81,6 +81,9 @@ public final class TuningJob {
     public let settings: TuneSettings
     let records: RecordStore
     let loop: TuningLoop
+    /// On fixed hardware, each layer's best cycles so far (for the progress line and the gradient
+    /// allocation), kept by `layerProposers`' result hook.
+    private var layerBest: [Int: Int] = [:]
 
     public init(
         settings: TuneSettings, dispatcher: Dispatcher, records: RecordStore, filteredRecords: RecordStore,
@@ -116,41 +119,14 @@ public final class TuningJob {
     func layerByLayer() throws -> TuneSummary {
         let model = settings.model
         let hardware = settings.hardware
-        let spec = HardwareSpec(hardware)
-        let recorded = records.replayOrder().filter { $0.hardwareKey == hardware.canonicalKey }
-        let filtered = loop.filteredRecords.replayOrder().filter { $0.hardwareKey == hardware.canonicalKey }
-        var best: [Int: Int] = [:]  // layer -> best cycles so far, for the progress line
-        loop.bestSoFar = {
-            let tuned = best.keys.sorted()  // the layers with a valid measurement so far
-            return tuned.isEmpty ? nil : Model.latency(of: tuned.map { model.layers[$0] }) { best[tuned[$0]] }
-        }
-        loop.onResult = { c, cycles in
-            if let cycles, best[c.layer].map({ cycles < $0 }) ?? true { best[c.layer] = cycles }
-        }
+        let (proposers, already) = try layerProposers()
         var outcomes: [LayerOutcome] = []
         var remaining = settings.budget
-        var resumed = 0
-        for (k, layer) in model.layers.enumerated() {
+        let resumed = already.reduce(0, +)
+        loop.measuredTotal += resumed
+        for k in model.layers.indices {
             let share = remaining / (model.layers.count - k)
-            let space = ScheduleSpace(workload: layer.workload, spec: spec)
-            let proposer = LayerProposer(
-                tuner: settings.tuner.make(TuningContext(space: space, spec: spec, seed: settings.seed &+ UInt64(k))),
-                space: space, hardware: hardware, layer: k)
-            let task = model.task(layer)
-            let mine = recorded.filter { $0.task == task }
-            let replay =
-                mine.map {
-                    (candidate: Candidate(hardware: hardware, layer: k, schedule: $0.schedule), cycles: $0.okCycles)
-                }
-                + filtered.filter { $0.task == task }.map {
-                    (candidate: Candidate(hardware: hardware, layer: k, schedule: $0.schedule), cycles: nil as Int?)
-                }
-            if !replay.isEmpty { try proposer.observe(replay) }
-            for r in mine { loop.onResult(Candidate(hardware: hardware, layer: k, schedule: r.schedule), r.okCycles) }
-            let already = mine.filter { $0.stage == settings.stage }.count
-            resumed += already
-            loop.measuredTotal += already
-            let counts = try loop.run(proposer, budget: share, measured: already)
+            let counts = try loop.run(proposers[k], budget: share, measured: already[k])
             var outcome = records.layerOutcomes(model, on: hardware, counting: .only(settings.stage))[k]
             outcome.filtered = counts.filtered
             outcome.invalidDispatched = counts.invalidDispatched
@@ -160,22 +136,23 @@ public final class TuningJob {
         return TuneSummary(hardware: hardware, layers: outcomes, seconds: 0, secondsPerProposal: 0, resumed: resumed)
     }
 
-    /// Fixed hardware, the budget spread by expected gain (`BudgetAllocation.gradient`). The layers'
-    /// tuners are the same (same seeds, same replay) as with fixed shares; only who gets the next
-    /// plan differs.
-    func layersByGradient() throws -> TuneSummary {
+    /// Every layer's tuner on the fixed hardware (seeded by the layer's position), replayed from
+    /// what the file holds for that layer there (its measurements, then its filtered candidates),
+    /// and how many of those records this job's stage made. Also points the progress line at the
+    /// layers' best cycles.
+    func layerProposers() throws -> (proposers: [LayerProposer], measured: [Int]) {
         let model = settings.model
         let hardware = settings.hardware
         let spec = HardwareSpec(hardware)
         let recorded = records.replayOrder().filter { $0.hardwareKey == hardware.canonicalKey }
         let filtered = loop.filteredRecords.replayOrder().filter { $0.hardwareKey == hardware.canonicalKey }
-        var best: [Int: Int] = [:]
-        loop.bestSoFar = {
-            let tuned = best.keys.sorted()
-            return tuned.isEmpty ? nil : Model.latency(of: tuned.map { model.layers[$0] }) { best[tuned[$0]] }
+        layerBest = [:]
+        loop.bestSoFar = { [unowned self] in
+            let tuned = layerBest.keys.sorted()  // the layers with a valid measurement so far
+            return tuned.isEmpty ? nil : Model.latency(of: tuned.map { model.layers[$0] }) { layerBest[tuned[$0]] }
         }
-        loop.onResult = { c, cycles in
-            if let cycles, best[c.layer].map({ cycles < $0 }) ?? true { best[c.layer] = cycles }
+        loop.onResult = { [unowned self] c, cycles in
+            if let cycles, layerBest[c.layer].map({ cycles < $0 }) ?? true { layerBest[c.layer] = cycles }
         }
         var proposers: [LayerProposer] = []
         var measured: [Int] = []
@@ -198,6 +175,17 @@ public final class TuningJob {
             proposers.append(proposer)
             measured.append(mine.filter { $0.stage == settings.stage }.count)
         }
+        return (proposers, measured)
+    }
+
+    /// Fixed hardware, the budget spread by expected gain (`BudgetAllocation.gradient`). The layers'
+    /// tuners are the same (same seeds, same replay) as with fixed shares; only who gets the next
+    /// plan differs.
+    func layersByGradient() throws -> TuneSummary {
+        let model = settings.model
+        let hardware = settings.hardware
+        let (proposers, replayed) = try layerProposers()
+        var measured = replayed
         let resumed = measured.reduce(0, +)
         loop.measuredTotal = resumed
         var total = resumed
@@ -209,12 +197,12 @@ public final class TuningJob {
             // A layer without a valid measurement first (warm-up), then the largest expected gain.
             let open = model.layers.indices.filter { !done.contains($0) }
             let k =
-                open.first { best[$0] == nil && measured[$0] == 0 }
+                open.first { layerBest[$0] == nil && measured[$0] == 0 }
                 ?? open.max { a, b in
-                    expectedGain(a, best, measured, lastGain) < expectedGain(b, best, measured, lastGain)
+                    expectedGain(a, measured, lastGain) < expectedGain(b, measured, lastGain)
                 }!
             let chunk = min(settings.planSize, settings.budget - total)
-            before[k] = best[k]
+            before[k] = layerBest[k]
             let c = try loop.run(proposers[k], budget: measured[k] + chunk, measured: measured[k])
             counts[k].measured += c.measured
             counts[k].filtered += c.filtered
@@ -222,7 +210,7 @@ public final class TuningJob {
             if c.measured == 0 { done.insert(k) }
             measured[k] += c.measured
             total += c.measured
-            if let old = before[k], let now = best[k], c.measured > 0 {
+            if let old = before[k], let now = layerBest[k], c.measured > 0 {
                 lastGain[k] = Double(old - now) / Double(c.measured)
             }
         }
@@ -238,8 +226,8 @@ public final class TuningJob {
     /// Model cycles one more measurement of layer `k` is expected to save: its count times a blend
     /// of its last plan's improvement per measurement and an optimistic best / measured (a layer
     /// that stopped improving still gets a turn now and then, one measured little gets more).
-    func expectedGain(_ k: Int, _ best: [Int: Int], _ measured: [Int], _ lastGain: [Double]) -> Double {
-        guard let b = best[k] else { return .infinity }
+    func expectedGain(_ k: Int, _ measured: [Int], _ lastGain: [Double]) -> Double {
+        guard let b = layerBest[k] else { return .infinity }
         let count = Double(settings.model.layers[k].count)
         let optimistic = Double(b) / Double(max(1, measured[k]))
         return count * (0.2 * lastGain[k] + 0.8 * optimistic)  // Ansor's alpha = 0.2
