@@ -196,12 +196,16 @@ public final class TuningJob {
         while total < settings.budget && done.count < model.layers.count {
             // A layer without a valid measurement first (warm-up), then the largest expected gain.
             let open = model.layers.indices.filter { !done.contains($0) }
+            let warmUp = open.first { layerBest[$0] == nil && measured[$0] == 0 }
             let k =
-                open.first { layerBest[$0] == nil && measured[$0] == 0 }
+                warmUp
                 ?? open.max { a, b in
                     expectedGain(a, measured, lastGain) < expectedGain(b, measured, lastGain)
                 }!
-            let chunk = min(settings.planSize, settings.budget - total)
+            // A warm-up plan is at most an even share, so a plan size above budget / layers cannot
+            // spend the whole budget before every layer has had one.
+            let share = warmUp == nil ? settings.planSize : max(1, settings.budget / model.layers.count)
+            let chunk = min(settings.planSize, share, settings.budget - total)
             before[k] = layerBest[k]
             let c = try loop.run(proposers[k], budget: measured[k] + chunk, measured: measured[k])
             counts[k].measured += c.measured

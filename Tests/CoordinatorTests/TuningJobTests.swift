@@ -77,5 +77,12 @@ import VTA
         // Layer a: count 2 and about 3x the cycles of b, so most of the budget.
         #expect(summary.layers[0].measured > summary.layers[1].measured, "\(summary.layers.map(\.measured))")
         #expect(summary.modelCycles != nil)
+        // A plan larger than the budget's even share: the warm-up still reaches every layer.
+        for p in [path, path + ".filtered"] { try? FileManager.default.removeItem(atPath: p) }
+        settings.planSize = 64
+        settings.budget = 12
+        let small = try run(settings, path, resume: false, farm: farm)
+        #expect(small.measured == 12 && small.layers.allSatisfy { $0.measured >= 1 }, "\(small.layers.map(\.measured))")
+        #expect(small.modelCycles != nil)
     }
 }
