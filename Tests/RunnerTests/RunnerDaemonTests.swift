@@ -11,9 +11,12 @@ import VTA
     @Test func sigtermFinishesInFlightWorkAndExitsZero() throws {
         let farm = try LocalFarm(executable: vtafarmBinary, runners: 1, slots: 1, backend: "delay:300")
         defer { farm.stop() }
-        let dispatcher = try Dispatcher(runners: farm.addresses, options: dispatcherOptions())
+        // Lost only after 5 s of silence: on a loaded CI machine a runner once missed three 250 ms
+        // pings while draining, its work went back to the queue, and with no other runner the
+        // dispatcher rightly gave up. This test is about the drain, not about loss.
+        let dispatcher = try Dispatcher(runners: farm.addresses, options: dispatcherOptions(lostAfter: 20))
         defer { dispatcher.close() }
-        dispatcher.submit(requests(3, backend: "delay"))
+        dispatcher.submit(requests(3, backend: "delay"))  // slots 1 + prefetch 2: all three go at once
         var results: [MeasureResult] = []
         if let r = try dispatcher.next(timeout: .seconds(10)) { results.append(r) }
         farm.signal(0, SIGTERM)  // one done, one running, one queued (prefetch)
