@@ -303,7 +303,11 @@ private final class Loop: @unchecked Sendable {
     /// A runner the tracker says joined: a socket and a place in the state, unless it is known
     /// already, malformed, over the cap, or needs CURVE keys this coordinator lacks (logged).
     func join(_ info: RunnerInfo, _ actions: inout [DispatchAction]) {
-        guard state.runnerIndex(endpoint: info.endpoint) == nil else { return }
+        if let i = state.runnerIndex(endpoint: info.endpoint) {
+            // Known: given up front, or from the tracker (a departing one is back in service).
+            if state.resume(i, actions: &actions) { fromTracker.insert(info.endpoint) }
+            return
+        }
         guard info.endpoint.hasPrefix("tcp://"), info.endpoint.utf8.count <= 256, !info.name.isEmpty,
             info.name.utf8.count <= 128
         else {
@@ -318,9 +322,16 @@ private final class Loop: @unchecked Sendable {
         if !info.curvePublicKey.isEmpty { address.curveServerKey = CurveKeys.z85(info.curvePublicKey) }
         do {
             let socket = try makeSocket(address)
-            let i = state.addRunner(address, now: .now)
-            assert(i == sockets.count)
-            sockets.append(socket)
+            guard let i = state.addRunner(address, now: .now) else {
+                socket.close()
+                logger.warning("\(state.maxRunners) runners are in the set already; \(info.name) ignored")
+                return
+            }
+            if i == sockets.count {
+                sockets.append(socket)
+            } else {
+                sockets[i] = socket  // a reclaimed index: its old socket was closed (`.close`)
+            }
             fromTracker.insert(info.endpoint)
             logger.info("runner \(info.name) at \(info.endpoint) joined (tracker)")
         } catch {
@@ -328,11 +339,11 @@ private final class Loop: @unchecked Sendable {
         }
     }
 
-    func leave(endpoint: String, reason: String, _ actions: inout [DispatchAction]) {
+    /// A runner the tracker says left: the state decides what its work becomes, and asks for
+    /// its socket to be closed (`.close`) once nothing refers to it.
+    func leave(endpoint: String, _ departure: RunnerDeparture, _ actions: inout [DispatchAction]) {
         guard fromTracker.contains(endpoint), let i = state.runnerIndex(endpoint: endpoint) else { return }
-        state.removeRunner(i, reason: "left the tracker's pool (\(reason))", actions: &actions)
-        sockets[i]?.close()
-        sockets[i] = nil
+        state.removeRunner(i, departure, actions: &actions)
         fromTracker.remove(endpoint)
     }
 
@@ -354,10 +365,12 @@ private final class Loop: @unchecked Sendable {
             switch message {
             case .poolListing(let l):
                 let listed = Set(l.runners.map(\.endpoint))
-                for e in fromTracker.subtracting(listed).sorted() { leave(endpoint: e, reason: "not listed", &actions) }
+                for e in fromTracker.subtracting(listed).sorted() {
+                    leave(endpoint: e, .lost("no longer listed by the tracker"), &actions)
+                }
                 for r in l.runners { join(r, &actions) }
             case .poolEvent(let e) where e.kind == .joined: join(e.runner, &actions)
-            case .poolEvent(let e): leave(endpoint: e.runner.endpoint, reason: e.reason, &actions)
+            case .poolEvent(let e): leave(endpoint: e.runner.endpoint, RunnerDeparture(e.reason), &actions)
             case .error(let e): logger.warning("the tracker refused the subscription: \(e.message.prefix(200))")
             default: break
             }
@@ -424,6 +437,10 @@ private final class Loop: @unchecked Sendable {
         for action in actions {
             switch action {
             case .deliver(let r): results.append(r)
+            case .close(let i):
+                sockets[i]?.close()
+                sockets[i] = nil
+                state.reclaimed(i)
             case .send(let i, let message):
                 if case .measureRequest = message, blocked.contains(i) {
                     unsent.append((i, message))

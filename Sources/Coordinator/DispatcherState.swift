@@ -10,6 +10,30 @@ public enum DispatchAction: Equatable {
     case send(runner: Int, Message)
     /// Hand a result to the caller of `Dispatcher.next`.
     case deliver(MeasureResult)
+    /// Runner `runner` left and nothing refers to it any more: close its socket, then call
+    /// `reclaimed(runner)`, after which a later `addRunner` may take its index. The state never
+    /// reuses an index on its own, so a socket still open is never mistaken for a new runner's.
+    case close(runner: Int)
+}
+
+/// Why a runner leaves the dispatcher's set (a tracker's leave, typed at the Wire edge): it
+/// decides whether the work it holds is still coming.
+public enum RunnerDeparture: Equatable, Sendable {
+    /// It deregistered to drain (SIGTERM): it answers what it holds, so that work stays with it
+    /// until its results come, its result deadlines pass, or it is lost.
+    case drained
+    /// It is gone (expired, replaced, no longer listed): what it held goes elsewhere at once.
+    case lost(String)
+
+    /// A tracker's reason; one this version does not know is read as a loss, the safe side.
+    public init(_ reason: PoolEvent.LeaveReason?) {
+        switch reason {
+        case .deregistered: self = .drained
+        case .expired: self = .lost("expired at the tracker")
+        case .replaced: self = .lost("replaced at the tracker by another process")
+        case nil: self = .lost("left the tracker's pool")
+        }
+    }
 }
 
 /// The dispatcher without sockets: runners (handshake, slots, credits), in-flight ownership,
@@ -52,9 +76,11 @@ public struct DispatcherState {
         var everReady = false
         var lost = false
         var draining = false
-        /// Taken out of the set (`removeRunner`: a tracker said it left). Its index stays, so
-        /// indices held by the I/O loop keep meaning the same runner; it is never greeted again.
+        /// Out of the set (`removeRunner`), its socket being closed: it is never greeted again
+        /// and what it sends is ignored. Its index is reused once the I/O loop says it closed it.
         var removed = false
+        /// Deregistered (drains): gets no new work, and is removed once it holds none.
+        var departing = false
         /// Missed a result deadline: no new work until it returns a result or restarts.
         var stalled = false
         var name: String?
@@ -92,6 +118,12 @@ public struct DispatcherState {
     /// Ping nonces are nanoseconds since this instant.
     let origin: Instant
     var runners: [Runner]
+    /// Indices of removed runners whose sockets the I/O loop closed: `addRunner` takes these
+    /// first, so churn does not grow `runners`.
+    var vacant: [Int] = []
+    /// `runners` never holds more (the ones given up front plus `maxTrackerRunners`): a tracker
+    /// naming more is refused, not followed into unbounded memory.
+    public let maxRunners: Int
     var queue = Ring<Pending>()
     /// Request id -> the runner it is in flight on, the one place ownership is kept.
     var inFlight: [UInt64: Flight] = [:]
@@ -124,27 +156,62 @@ public struct DispatcherState {
         clock = now
         flightDeadline = now + .seconds(3600)
         self.runners = runners.map { Runner(address: $0, lastHeard: now, nextPing: now, nextHello: now) }
+        maxRunners = runners.count + options.maxTrackerRunners
     }
 
-    /// Adds a runner (a tracker said it joined) and returns its index; it is greeted on the next
+    /// Adds a runner (a tracker said it joined) and returns its index, a reclaimed one when
+    /// there is one; nil when the list holds `maxRunners` already. It is greeted on the next
     /// tick, so it gets work as soon as its Welcome arrives.
-    public mutating func addRunner(_ address: RunnerAddress, now: Instant) -> Int {
-        runners.append(Runner(address: address, lastHeard: now, nextPing: now, nextHello: now))
+    public mutating func addRunner(_ address: RunnerAddress, now: Instant) -> Int? {
+        let runner = Runner(address: address, lastHeard: now, nextPing: now, nextHello: now)
+        if let i = vacant.popLast() {
+            runners[i] = runner
+            return i
+        }
+        guard runners.count < maxRunners else { return nil }
+        runners.append(runner)
         return runners.count - 1
     }
 
-    /// Takes runner `i` out of the set (a tracker said it left): like a lost runner, its
-    /// in-flight requests go back to the front of the queue, and it gets nothing more.
-    public mutating func removeRunner(_ i: Int, reason: String, actions: inout [DispatchAction]) {
+    /// Takes runner `i` out of the set (a tracker said it left). A lost one is like a runner
+    /// silent for too long: its in-flight requests go back to the front of the queue at once. A
+    /// drained one gets nothing new but keeps what it holds, since it finishes and answers it;
+    /// it leaves once it holds nothing (results, overdue requests or its loss take them back).
+    public mutating func removeRunner(_ i: Int, _ departure: RunnerDeparture, actions: inout [DispatchAction]) {
         guard runners.indices.contains(i), !runners[i].removed else { return }
-        if inFlight.values.contains(where: { $0.runner == i }) || runners[i].ready {
-            markLost(i, reason: reason, &actions)
+        switch departure {
+        case .drained where runners[i].inFlight > 0:
+            if !runners[i].departing {
+                logger.info("runner \(who(i)) drains; waiting for its \(runners[i].inFlight) requests")
+            }
+            runners[i].departing = true
+        case .drained:
+            vacate(i, &actions)
+        case .lost(let reason):
+            if runners[i].inFlight > 0 || runners[i].ready { markLost(i, reason: reason, &actions) }
+            vacate(i, &actions)
         }
-        runners[i].removed = true
-        runners[i].ready = false
-        runners[i].pings = []
         dispatch(&actions)
     }
+
+    /// A departing runner at an endpoint that joins again (it registered anew) is taken back
+    /// into service; true when runner `i` was departing. Its instance id tells whether it is
+    /// the same process (its work still coming) or a new one (its work goes elsewhere).
+    public mutating func resume(_ i: Int, actions: inout [DispatchAction]) -> Bool {
+        guard runners.indices.contains(i), !runners[i].removed, runners[i].departing else { return false }
+        runners[i].departing = false
+        dispatch(&actions)
+        return true
+    }
+
+    /// The I/O loop closed runner `i`'s socket (after `DispatchAction.close`): its index is free.
+    public mutating func reclaimed(_ i: Int) {
+        guard runners.indices.contains(i), runners[i].removed, !vacant.contains(i) else { return }
+        vacant.append(i)
+    }
+
+    /// Runners in the list, removed ones waiting for their index to be reused included.
+    public var runnerSlots: Int { runners.count }
 
     /// The index of the runner at `endpoint` still in the set, if any.
     public func runnerIndex(endpoint: String) -> Int? {
@@ -165,7 +232,7 @@ public struct DispatcherState {
     public mutating func tick(now: Instant, actions: inout [DispatchAction]) {
         clock = max(clock, now)
         for i in runners.indices where !runners[i].removed {
-            if !runners[i].ready && now >= runners[i].nextHello {
+            if !runners[i].ready && !runners[i].departing && now >= runners[i].nextHello {
                 actions.append(.send(runner: i, .hello(Hello(coordinator: options.coordinatorName))))
                 runners[i].nextHello = now + options.pingInterval
             }
@@ -181,6 +248,7 @@ public struct DispatcherState {
             }
         }
         if now >= flightDeadline { expireFlights(now: now, &actions) }
+        for i in runners.indices where runners[i].departing { vacateIfDone(i, &actions) }
         dispatch(&actions)
         if runners.contains(where: \.alive) {
             readySince = now
@@ -286,6 +354,7 @@ public struct DispatcherState {
             }
             actions.append(.deliver(checked))
             dispatchTo(i, &actions)  // refill the credit this result freed
+            vacateIfDone(i, &actions)
         case .error(var e):
             e.message = ResultCheck.truncated(e.message, ResultCheck.maxErrorBytes)  // it reaches logs and records
             let first = e.code == .shuttingDown && !runners[i].draining
@@ -298,6 +367,7 @@ public struct DispatcherState {
                 var p = f.pending
                 if !first { p.attempts += 1 }
                 retry(p, why: "refused by \(p.attempts) runners, last \(who(i)): \(e)", &actions)
+                vacateIfDone(i, &actions)
                 dispatch(&actions)
             } else {
                 warnOnce(i, "error \(e.code)", "runner \(who(i)) answered with an error: \(e)")
@@ -368,6 +438,24 @@ public struct DispatcherState {
         runners[i].instance = nil  // the next Welcome names the new one
         runners[i].pings = []
         greet(i, now: now, &actions)
+    }
+
+    /// Out of the set: the I/O loop closes its socket and reports back (`reclaimed`). Overdue
+    /// requests it held are no longer waited for there (no socket will bring their results).
+    mutating func vacate(_ i: Int, _ actions: inout [DispatchAction]) {
+        runners[i].removed = true
+        runners[i].departing = false
+        runners[i].ready = false
+        runners[i].pings = []
+        if !overdue.isEmpty { overdue = overdue.filter { $0.value.runner != i } }
+        actions.append(.close(runner: i))
+    }
+
+    /// A departing runner that holds nothing more leaves.
+    mutating func vacateIfDone(_ i: Int, _ actions: inout [DispatchAction]) {
+        guard runners[i].departing, !runners[i].removed, runners[i].inFlight == 0 else { return }
+        logger.info("runner \(who(i)) drained and left")
+        vacate(i, &actions)
     }
 
     mutating func greet(_ i: Int, now: Instant, _ actions: inout [DispatchAction]) {
@@ -477,7 +565,7 @@ public struct DispatcherState {
 
 extension DispatcherState.Runner {
     /// May take new work.
-    var serving: Bool { ready && !draining && !stalled }
+    var serving: Bool { ready && !draining && !stalled && !departing }
     /// Will answer what it holds (a draining runner finishes its work): while one is, no
     /// failure is reported.
     var alive: Bool { ready && !stalled }

@@ -158,7 +158,7 @@ public struct TrackerState {
     }
 
     func events(_ kind: PoolEvent.Kind, _ info: RunnerInfo, reason: PoolEvent.LeaveReason? = nil) -> [TrackerSend] {
-        let event = Message.poolEvent(PoolEvent(kind: kind, runner: info, reason: reason?.rawValue ?? ""))
+        let event = Message.poolEvent(PoolEvent(kind: kind, runner: info, reason: reason))
         return subscribers.filter { $0.value.pool == nil || $0.value.pool == info.pool }.keys
             .sorted { $0.lexicographicallyPrecedes($1) }
             .map { TrackerSend(peer: $0, message: event) }

@@ -137,7 +137,7 @@ public enum Codec {
             let p = heap.make(Vtafarm__V1__PoolEvent(), vtafarm__v1__pool_event__init)
             p.pointee.kind = Vtafarm__V1__PoolEvent__Kind(rawValue: UInt32(ev.kind.rawValue))
             p.pointee.runner = encodeRunnerInfo(ev.runner, heap)
-            p.pointee.reason = heap.string(ev.reason)
+            p.pointee.reason = heap.string(ev.reason?.rawValue ?? "")
             env.body_case = VTAFARM__V1__ENVELOPE__BODY_POOL_EVENT
             env.pool_event = p
         }
@@ -274,7 +274,10 @@ public enum Codec {
                 throw WireError(
                     code: .malformed, message: "PoolEvent of kind \(ev.kind.rawValue) without a known kind or runner")
             }
-            return .poolEvent(PoolEvent(kind: kind, runner: decodeRunnerInfo(r.pointee), reason: str(ev.reason)))
+            return .poolEvent(
+                PoolEvent(
+                    kind: kind, runner: decodeRunnerInfo(r.pointee),
+                    reason: PoolEvent.LeaveReason(rawValue: str(ev.reason))))
         default:
             throw WireError(code: .malformed, message: "the Envelope has no body")
         }

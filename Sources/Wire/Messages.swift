@@ -262,14 +262,20 @@ public struct PoolEvent: Sendable, Equatable {
         case joined = 1
         case left = 2
     }
+    /// Why a runner left, which tells a coordinator whether its in-flight work is still coming.
     public enum LeaveReason: String, Sendable {
-        case deregistered, expired, replaced
+        /// It drains (SIGTERM): it finishes and answers what it holds, then exits.
+        case deregistered
+        /// Silent for the tracker's expiry, or registered again by another process: what it
+        /// held is lost.
+        case expired, replaced
     }
     public var kind: Kind
     public var runner: RunnerInfo
-    /// Why it left; empty for a join.
-    public var reason: String
-    public init(kind: Kind, runner: RunnerInfo, reason: String = "") {
+    /// Why it left: nil for a join, or for a reason this version does not know (which a
+    /// coordinator must treat as a loss, the safe reading).
+    public var reason: LeaveReason?
+    public init(kind: Kind, runner: RunnerInfo, reason: LeaveReason? = nil) {
         self.kind = kind
         self.runner = runner
         self.reason = reason

@@ -64,7 +64,7 @@ struct DispatcherMembershipTests {
         let onOne = sent(actions, to: 1)
         #expect(onOne.count == 1)
         actions = []
-        s.removeRunner(1, reason: "left the tracker's pool", actions: &actions)
+        s.removeRunner(1, .lost("expired"), actions: &actions)
         #expect(s.runnerIndex(endpoint: "tcp://r1:1") == nil)
         #expect(s.statuses.map(\.address.name) == ["r0"])
         // Runner 0 finishes its request and then gets the one runner 1 held, before request 3.

@@ -421,6 +421,145 @@ struct DispatcherStateTests {
         #expect(s.statuses[1].inFlight == s.options.maxSlotsPerRunner + s.options.prefetch)
     }
 
+    func closed(_ actions: [DispatchAction]) -> [Int] {
+        actions.compactMap { if case .close(let i) = $0 { return i } else { return nil } }
+    }
+
+    /// Two runners, each holding two requests (one slot, one prefetch: 1 and 2 on runner 0),
+    /// and two more queued.
+    func twoBusyRunners(timeoutMs: UInt32 = 0) -> (DispatcherState, onOne: [UInt64]) {
+        var s = state(runners: 2, prefetch: 1)
+        var actions: [DispatchAction] = []
+        _ = welcome(&s, 0, slots: 1)
+        _ = welcome(&s, 1, slots: 1)
+        s.submit(
+            requests(1...6).map { r in
+                var r = r
+                r.timeoutMs = timeoutMs
+                return r
+            }, actions: &actions)
+        return (s, sentRequests(actions, to: 1))
+    }
+
+    @Test func aDeregisteredRunnerKeepsAndAnswersWhatItHolds() {
+        var (s, onOne) = twoBusyRunners()
+        #expect(onOne.count == 2)
+        var actions: [DispatchAction] = []
+        s.removeRunner(1, .drained, actions: &actions)
+        #expect(actions.isEmpty, "nothing re-dispatched, nothing closed while it holds work")
+        #expect(s.statuses.map(\.inFlight) == [2, 2])
+        // Runner 0 finishing gets the queue, never runner 1's requests; runner 1 gets nothing new.
+        s.received(result(1), from: 0, now: t0, actions: &actions)
+        #expect(sentRequests(actions, to: 0) == [5])
+        actions = []
+        s.received(result(onOne[0]), from: 1, now: t0 + .milliseconds(5), actions: &actions)
+        #expect(delivered(actions).map(\.requestID) == [onOne[0]])
+        #expect(sentRequests(actions).isEmpty && closed(actions).isEmpty)
+        actions = []
+        s.received(result(onOne[1]), from: 1, now: t0 + .milliseconds(6), actions: &actions)
+        #expect(delivered(actions).map(\.requestID) == [onOne[1]])
+        #expect(closed(actions) == [1], "it leaves once it holds nothing")
+        #expect(s.duplicatesDropped == 0 && s.unexpectedDropped == 0)
+        #expect(s.statuses.map(\.address.name) == ["r0"])
+    }
+
+    @Test func anExpiredOrReplacedRunnersWorkGoesElsewhereAtOnce() {
+        for reason in [PoolEvent.LeaveReason.expired, .replaced, nil] {
+            var (s, onOne) = twoBusyRunners()
+            var actions: [DispatchAction] = []
+            s.removeRunner(1, RunnerDeparture(reason), actions: &actions)
+            #expect(closed(actions) == [1])
+            actions = []
+            s.received(result(1), from: 0, now: t0, actions: &actions)
+            #expect(sentRequests(actions, to: 0) == [onOne[0]], "its first request is next, before the queue")
+        }
+    }
+
+    @Test func aDrainedRunnersOverdueWorkGoesElsewhere() {
+        var (s, onOne) = twoBusyRunners(timeoutMs: 1000)
+        var actions: [DispatchAction] = []
+        s.removeRunner(1, .drained, actions: &actions)
+        // Deadlines: 1 s timeout x 2 waves + 10 s. Runner 1 answers pings, never its requests.
+        s.received(pong(), from: 1, now: t0 + .milliseconds(11500), actions: &actions)
+        s.received(result(1), from: 0, now: t0 + .milliseconds(11500), actions: &actions)
+        s.received(result(2), from: 0, now: t0 + .milliseconds(11500), actions: &actions)
+        s.tick(now: t0 + .milliseconds(11500), actions: &actions)
+        #expect(closed(actions).isEmpty && sentRequests(actions, to: 0) == [5, 6])
+        actions = []
+        s.received(pong(), from: 0, now: t0 + .milliseconds(12500), actions: &actions)
+        s.tick(now: t0 + .milliseconds(12500), actions: &actions)
+        #expect(closed(actions) == [1], "its overdue requests went back to the queue")
+        actions = []
+        s.received(result(5), from: 0, now: t0 + .milliseconds(12500), actions: &actions)
+        #expect(sentRequests(actions, to: 0) == [onOne[0]])
+    }
+
+    @Test func aDrainedRunnerThatFallsSilentIsLost() {
+        var (s, onOne) = twoBusyRunners()
+        var actions: [DispatchAction] = []
+        s.removeRunner(1, .drained, actions: &actions)
+        s.received(pong(), from: 0, now: t0 + .milliseconds(3500), actions: &actions)
+        s.tick(now: t0 + .milliseconds(3500), actions: &actions)
+        #expect(closed(actions) == [1], "silent for 3 ping intervals")
+        actions = []
+        s.received(result(1), from: 0, now: t0 + .milliseconds(3500), actions: &actions)
+        #expect(sentRequests(actions, to: 0) == [onOne[0]])
+    }
+
+    @Test func aDepartingRunnerThatJoinsAgainGetsWorkAgain() {
+        var (s, onOne) = twoBusyRunners()
+        var actions: [DispatchAction] = []
+        s.removeRunner(1, .drained, actions: &actions)
+        #expect(s.runnerIndex(endpoint: "tcp://r1:7600") == 1)
+        #expect(s.resume(1, actions: &actions))
+        s.received(result(onOne[0]), from: 1, now: t0, actions: &actions)
+        #expect(sentRequests(actions, to: 1).count == 1)
+    }
+
+    @Test func churnReusesRunnerIndicesAndTheListStaysBounded() {
+        var s = state(runners: 1, prefetch: 0)
+        var actions: [DispatchAction] = []
+        _ = welcome(&s, 0, slots: 1)
+        var t: Duration = .zero
+        var id: UInt64 = 0
+        for cycle in 0..<1000 {
+            t += .milliseconds(1)
+            let endpoint = "tcp://joiner\(cycle):7600"
+            guard let i = s.addRunner(RunnerAddress(name: "j\(cycle)", endpoint: endpoint), now: t0 + t) else {
+                Issue.record("cycle \(cycle): no index for a runner joining")
+                return
+            }
+            let w = Welcome(runner: "j\(cycle)", slots: 1, backends: ["vta-sim"], simulatorVersion: "t")
+            actions = []
+            s.received(.welcome(w), from: i, now: t0 + t, actions: &actions)
+            id += 1
+            s.submit(requests(id...id), actions: &actions)
+            // Every other joiner drains with a request in flight and answers it; the rest are lost.
+            if cycle % 2 == 0 {
+                s.removeRunner(i, .drained, actions: &actions)
+                for r in sentRequests(actions, to: i) { s.received(result(r), from: i, now: t0 + t, actions: &actions) }
+            } else {
+                s.removeRunner(i, .lost("expired"), actions: &actions)
+            }
+            for k in closed(actions) { s.reclaimed(k) }  // what the I/O loop does after closing
+        }
+        #expect(s.runnerSlots == 2, "1,000 joins and leaves reuse indices: \(s.runnerSlots) runner slots")
+        #expect(s.statuses.count == 1)
+    }
+
+    @Test func theRunnerListIsCapped() {
+        var options = DispatcherOptions()
+        options.maxTrackerRunners = 2
+        var s = DispatcherState(runners: [], options: options, now: t0)
+        let added = (0..<3).map { s.addRunner(RunnerAddress(name: "j\($0)", endpoint: "tcp://j\($0):1"), now: t0) }
+        #expect(added == [0, 1, nil])
+        var actions: [DispatchAction] = []
+        s.removeRunner(0, .lost("expired"), actions: &actions)
+        #expect(s.addRunner(RunnerAddress(name: "x", endpoint: "tcp://x:1"), now: t0) == nil, "not closed yet")
+        s.reclaimed(0)
+        #expect(s.addRunner(RunnerAddress(name: "x", endpoint: "tcp://x:1"), now: t0) == 0)
+    }
+
     @Test func theRingKeepsOrderAcrossGrowth() {
         var ring = Ring<Int>()
         for k in 0..<40 { ring.append(k) }

@@ -176,7 +176,7 @@ import Wire
     func nextEvent(_ socket: ZMQSocket, timeoutMs: Int) throws -> String? {
         while !ZMQPoller.readable([socket], timeoutMs: timeoutMs).isEmpty, let frames = try socket.receive() {
             if case .poolEvent(let e) = try Codec.decode(frames[0]) {
-                return e.kind == .joined ? "+\(e.runner.name)" : "-\(e.runner.name):\(e.reason)"
+                return e.kind == .joined ? "+\(e.runner.name)" : "-\(e.runner.name):\(e.reason?.rawValue ?? "")"
             }
         }
         return nil

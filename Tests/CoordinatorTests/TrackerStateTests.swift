@@ -21,7 +21,7 @@ struct TrackerStateTests {
     func events(_ sends: [TrackerSend], to peer: TrackerPeer) -> [String] {
         sends.compactMap {
             guard $0.peer == peer, case .poolEvent(let e) = $0.message else { return nil }
-            return e.kind == .joined ? "+\(e.runner.name)" : "-\(e.runner.name):\(e.reason)"
+            return e.kind == .joined ? "+\(e.runner.name)" : "-\(e.runner.name):\(e.reason?.rawValue ?? "")"
         }
     }
 

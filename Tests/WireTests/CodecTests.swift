@@ -62,7 +62,7 @@ import VTA
             .poolListing(PoolListing(runners: [a, b], heartbeatIntervalMs: 1000, expiryIntervals: 3)),
             .poolListing(PoolListing(runners: [], heartbeatIntervalMs: 0, expiryIntervals: 0)),
             .poolEvent(PoolEvent(kind: .joined, runner: a)),
-            .poolEvent(PoolEvent(kind: .left, runner: b, reason: "expired")),
+            .poolEvent(PoolEvent(kind: .left, runner: b, reason: .expired)),
         ]
         for m in messages {
             #expect(try Codec.decode(Codec.encode(m)) == m)
