@@ -2,8 +2,9 @@ import Foundation
 import Runner
 import Yams
 
-/// cluster.yaml: the runner boxes a coordinator uses, their defaults, CURVE keys, and how the
-/// launch scripts reach the boxes. Errors name the file, the line and the field.
+/// cluster.yaml: the runner boxes a coordinator uses (listed, or a tracker's pool, or both), their
+/// defaults, CURVE keys, and how the launch scripts reach the boxes. Errors name the file, the
+/// line and the field.
 public struct ClusterConfig: Sendable {
     public struct Runner: Sendable, Equatable {
         public var name: String
@@ -28,6 +29,11 @@ public struct ClusterConfig: Sendable {
     }
 
     public var runners: [Runner]
+    /// `tracker:`: a coordinator also takes the runners registered there (tcp://HOST:PORT), so
+    /// a file may list no runners at all.
+    public var tracker: String?
+    /// `pool:`: only the tracker's runners of this pool (nil: every pool).
+    public var pool: String?
     public var defaultBackend = "vta-sim"
     public var defaultTimeoutMs = 60_000
     public var ssh = SSH()
@@ -70,11 +76,12 @@ public struct ClusterConfig: Sendable {
             throw LoadError(path: path, line: nil, field: "", message: "not valid YAML: \(error)")
         }
         guard let top = root.mapping else {
-            throw fail(root, "", "expected a mapping with runners:, defaults:, ssh:, curve:")
+            throw fail(root, "", "expected a mapping with runners:, tracker:, pool:, defaults:, ssh:, curve:")
         }
+        let known = ["runners", "tracker", "pool", "defaults", "ssh", "curve"]
         for (key, _) in top {
-            guard let k = key.string, ["runners", "defaults", "ssh", "curve"].contains(k) else {
-                throw fail(key, key.string ?? "?", "unknown field (known: runners, defaults, ssh, curve)")
+            guard let k = key.string, known.contains(k) else {
+                throw fail(key, key.string ?? "?", "unknown field (known: \(known.joined(separator: ", ")))")
             }
         }
         func mapping(_ node: Node, _ field: String, allowed: [String]) throws -> Node.Mapping {
@@ -169,7 +176,21 @@ public struct ClusterConfig: Sendable {
                 runnerPublicKey: rp.key, runnerSecretKeyFile: rs, coordinatorPublicKey: cp.key,
                 coordinatorSecretKey: cs.key, allowClientsDirectory: allow)
         }
-        guard let runnersNode = top["runners"] else { throw fail(root, "runners", "missing: list the runner boxes") }
+        // The tracker's own rules, so an endpoint or pool accepted here is one it accepts too.
+        let rules = TrackerLimits()
+        if let node = top["tracker"], let endpoint = try string(node, "tracker") {
+            if let problem = rules.endpointProblem(endpoint) { throw fail(node, "tracker", problem) }
+            config.tracker = endpoint
+        }
+        if let node = top["pool"], let pool = try string(node, "pool") {
+            if let problem = rules.poolProblem(pool, allowEmpty: false) { throw fail(node, "pool", problem) }
+            guard config.tracker != nil else { throw fail(node, "pool", "a pool needs tracker: (the pool is its)") }
+            config.pool = pool
+        }
+        guard let runnersNode = top["runners"] else {
+            if config.tracker != nil { return config }
+            throw fail(root, "runners", "missing: list the runner boxes, or name a tracker:")
+        }
         guard let list = runnersNode.sequence else {
             throw fail(runnersNode, "runners", "expected a list of {host, port, slots}")
         }
@@ -195,7 +216,9 @@ public struct ClusterConfig: Sendable {
             }
             config.runners.append(runner)
         }
-        if config.runners.isEmpty { throw fail(runnersNode, "runners", "the list is empty") }
+        if config.runners.isEmpty && config.tracker == nil {
+            throw fail(runnersNode, "runners", "the list is empty (and no tracker: names where runners register)")
+        }
         return config
     }
 }

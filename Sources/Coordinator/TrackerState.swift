@@ -122,7 +122,9 @@ public struct TrackerState {
             runners[name] = nil
             return events(.left, entry.info, reason: .deregistered)
         case .subscribe(let pool, _):
-            if let problem = poolProblem(pool, allowEmpty: true) { return refuse("Subscribe refused: \(problem)") }
+            if let problem = limits.poolProblem(pool, allowEmpty: true) {
+                return refuse("Subscribe refused: \(problem)")
+            }
             if subscribers[peer] == nil && subscribers.count >= limits.maxSubscribers {
                 return refuse("the tracker holds its limit of \(limits.maxSubscribers) subscribers")
             }
@@ -130,7 +132,7 @@ public struct TrackerState {
             subscribers[peer] = Subscriber(pool: p, lastHeard: now)
             return reply(.poolListing(listingMessage(pool: p)))
         case .query(let pool):
-            if let problem = poolProblem(pool, allowEmpty: true) { return refuse("Query refused: \(problem)") }
+            if let problem = limits.poolProblem(pool, allowEmpty: true) { return refuse("Query refused: \(problem)") }
             return reply(.poolListing(listingMessage(pool: pool.isEmpty ? nil : pool)))
         case .ping(let nonce):
             if subscribers[peer] != nil { subscribers[peer]?.lastHeard = now }
@@ -172,9 +174,9 @@ public struct TrackerState {
 
     /// What is wrong with a registration, or nil.
     func problem(with r: RunnerInfo) -> String? {
-        if let p = textProblem(r.name, "name", max: limits.maxNameBytes) { return p }
+        if let p = limits.textProblem(r.name, "name", max: limits.maxNameBytes) { return p }
         if r.name.isEmpty { return "the runner has no name" }
-        if let p = endpointProblem(r.endpoint) { return "runner \(r.name): \(p)" }
+        if let p = limits.endpointProblem(r.endpoint) { return "runner \(r.name): \(p)" }
         guard (1...limits.maxSlots).contains(r.slots) else {
             return "runner \(r.name): slots \(r.slots) outside 1...\(limits.maxSlots)"
         }
@@ -182,54 +184,16 @@ public struct TrackerState {
             return "runner \(r.name): \(r.backends.count) backends (at most \(limits.maxBackends))"
         }
         for b in r.backends {
-            if let p = textProblem(b, "backend", max: limits.maxBackendBytes) { return "runner \(r.name): \(p)" }
+            if let p = limits.textProblem(b, "backend", max: limits.maxBackendBytes) { return "runner \(r.name): \(p)" }
         }
-        if let p = textProblem(r.simulatorVersion, "simulator version", max: limits.maxVersionBytes) {
+        if let p = limits.textProblem(r.simulatorVersion, "simulator version", max: limits.maxVersionBytes) {
             return "runner \(r.name): \(p)"
         }
         guard r.curvePublicKey.isEmpty || r.curvePublicKey.count == 32 else {
             return "runner \(r.name): a CURVE public key of \(r.curvePublicKey.count) bytes (32 or none)"
         }
-        if let p = poolProblem(r.pool, allowEmpty: false) { return "runner \(r.name): \(p)" }
+        if let p = limits.poolProblem(r.pool, allowEmpty: false) { return "runner \(r.name): \(p)" }
         guard r.instanceID != 0 else { return "runner \(r.name): instance id 0" }
-        return nil
-    }
-
-    func textProblem(_ s: String, _ what: String, max: Int) -> String? {
-        guard s.utf8.count <= max else { return "the \(what) has \(s.utf8.count) bytes (at most \(max))" }
-        guard !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            return "the \(what) holds a control character"
-        }
-        return nil
-    }
-
-    /// Pools are labels a user types: letters, digits, `.`, `_` and `-`.
-    func poolProblem(_ pool: String, allowEmpty: Bool) -> String? {
-        if pool.isEmpty { return allowEmpty ? nil : "an empty pool" }
-        guard pool.utf8.count <= limits.maxPoolBytes else {
-            return "the pool has \(pool.utf8.count) bytes (at most \(limits.maxPoolBytes))"
-        }
-        guard
-            pool.unicodeScalars.allSatisfy({
-                $0.isASCII && ($0.properties.isAlphabetic || "0123456789._-".unicodeScalars.contains($0))
-            })
-        else { return "pool \"\(pool)\" holds a character other than letters, digits, '.', '_' and '-'" }
-        return nil
-    }
-
-    /// An endpoint a coordinator can dial: tcp://HOST:PORT with a concrete host and a port.
-    func endpointProblem(_ e: String) -> String? {
-        if let p = textProblem(e, "endpoint", max: limits.maxEndpointBytes) { return p }
-        guard e.hasPrefix("tcp://") else { return "endpoint \"\(e)\" is not tcp://HOST:PORT" }
-        let rest = e.dropFirst("tcp://".count)
-        guard let colon = rest.lastIndex(of: ":") else { return "endpoint \"\(e)\" has no port" }
-        let host = rest[..<colon]
-        guard let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else {
-            return "endpoint \"\(e)\" has no port in 1...65535"
-        }
-        guard !host.isEmpty, host != "*", !host.contains(where: { $0 == " " || $0 == "/" }) else {
-            return "endpoint \"\(e)\" names no host a coordinator can dial"
-        }
         return nil
     }
 
@@ -251,5 +215,47 @@ public struct TrackerState {
         case .poolListing: "PoolListing"
         case .poolEvent: "PoolEvent"
         }
+    }
+}
+
+/// The rules for what a tracker stores and what cluster.yaml names, in one place so that a
+/// pool or endpoint cluster.yaml accepts is one the tracker accepts too.
+extension TrackerLimits {
+    public func textProblem(_ s: String, _ what: String, max: Int) -> String? {
+        guard s.utf8.count <= max else { return "the \(what) has \(s.utf8.count) bytes (at most \(max))" }
+        guard !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            return "the \(what) holds a control character"
+        }
+        return nil
+    }
+
+    /// Pools are labels a user types: letters, digits, `.`, `_` and `-`.
+    public func poolProblem(_ pool: String, allowEmpty: Bool) -> String? {
+        if pool.isEmpty { return allowEmpty ? nil : "an empty pool" }
+        guard pool.utf8.count <= maxPoolBytes else {
+            return "the pool has \(pool.utf8.count) bytes (at most \(maxPoolBytes))"
+        }
+        guard
+            pool.unicodeScalars.allSatisfy({
+                $0.isASCII && ($0.properties.isAlphabetic || "0123456789._-".unicodeScalars.contains($0))
+            })
+        else { return "pool \"\(pool)\" holds a character other than letters, digits, '.', '_' and '-'" }
+        return nil
+    }
+
+    /// An endpoint a coordinator can dial: tcp://HOST:PORT with a concrete host and a port.
+    public func endpointProblem(_ e: String) -> String? {
+        if let p = textProblem(e, "endpoint", max: maxEndpointBytes) { return p }
+        guard e.hasPrefix("tcp://") else { return "endpoint \"\(e)\" is not tcp://HOST:PORT" }
+        let rest = e.dropFirst("tcp://".count)
+        guard let colon = rest.lastIndex(of: ":") else { return "endpoint \"\(e)\" has no port" }
+        let host = rest[..<colon]
+        guard let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else {
+            return "endpoint \"\(e)\" has no port in 1...65535"
+        }
+        guard !host.isEmpty, host != "*", !host.contains(where: { $0 == " " || $0 == "/" }) else {
+            return "endpoint \"\(e)\" names no host a coordinator can dial"
+        }
+        return nil
     }
 }

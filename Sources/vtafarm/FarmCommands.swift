@@ -18,14 +18,21 @@ struct RunnerSelection: ParsableArguments {
     @Option(help: "With --tracker: only runners of this pool.") var pool: String?
 
     func validate() throws {
-        if pool != nil && tracker == nil { throw ValidationError("--pool needs --tracker") }
-        if let tracker, !tracker.hasPrefix("tcp://") { throw ValidationError("--tracker takes tcp://HOST:PORT") }
+        if pool != nil && tracker == nil && cluster == nil {
+            throw ValidationError("--pool needs --tracker (or a --cluster file naming a tracker:)")
+        }
+        if let tracker, let problem = TrackerLimits().endpointProblem(tracker) {
+            throw ValidationError("--tracker: \(problem)")
+        }
     }
 
     func load() throws -> (addresses: [RunnerAddress], config: ClusterConfig?) {
         if let cluster {
             do {
                 let config = try ClusterConfig.load(path: cluster)
+                if pool != nil && tracker == nil && config.tracker == nil {
+                    throw UserError("--pool needs --tracker, and \(cluster) names no tracker:")
+                }
                 return (config.addresses, config)
             } catch let e as ClusterConfig.LoadError { throw UserError(e.description) }
         }
@@ -37,8 +44,9 @@ struct RunnerSelection: ParsableArguments {
 
     func dispatcherOptions(_ config: ClusterConfig?) -> DispatcherOptions {
         var o = Self.clusterOptions(config)
-        o.tracker = tracker
-        o.pool = pool
+        // Flags win over cluster.yaml; a --tracker of its own does not inherit the file's pool.
+        o.tracker = tracker ?? config?.tracker
+        o.pool = tracker != nil ? pool : (pool ?? config?.pool)
         return o
     }
 
@@ -131,31 +139,51 @@ struct ClusterStatus: ParsableCommand {
         commandName: "status",
         abstract: "A table of the runners: reachable, version, slots, busy, queue, round-trip time."
     )
-    @Argument(help: "The cluster file.") var file = "cluster.yaml"
+    @Argument(help: "The cluster file (its runners, and the runners of its tracker: if it names one).")
+    var file = "cluster.yaml"
     @Option(help: "Seconds to wait for answers.") var wait = 3.0
-    @Option(help: ArgumentHelp("List the runners registered with this tracker instead.", valueName: "endpoint"))
+    @Option(
+        help: ArgumentHelp(
+            "List the runners registered with this tracker instead of the file's.", valueName: "endpoint"))
     var tracker: String?
-    @Option(help: "With --tracker: only this pool.") var pool: String?
+    @Option(help: "Only this pool of the tracker (default: cluster.yaml's pool:).") var pool: String?
+
+    func validate() throws {
+        if let tracker, let problem = TrackerLimits().endpointProblem(tracker) {
+            throw ValidationError("--tracker: \(problem)")
+        }
+    }
 
     func run() throws {
         var config: ClusterConfig?
-        var addresses: [RunnerAddress]
+        var addresses: [RunnerAddress] = []
         var pools: [String: String] = [:]
+        var tracker = self.tracker
+        var pool = self.pool
+        if tracker == nil {
+            do { config = try ClusterConfig.load(path: file) } catch let e as ClusterConfig.LoadError {
+                throw UserError(e.description)
+            }
+            addresses = config!.addresses
+            tracker = config!.tracker
+            pool = pool ?? config!.pool
+            if tracker == nil && pool != nil {
+                throw UserError("--pool needs --tracker, and \(file) names no tracker:")
+            }
+        }
         if let tracker {
             let listing: PoolListing
             do {
                 listing = try TrackerQuery.listing(
                     tracker: tracker, pool: pool, wait: .seconds(max(0.5, min(wait, 60))))
             } catch { throw UserError(error.description) }
-            addresses = listing.runners.map { RunnerAddress(name: $0.name, endpoint: $0.endpoint) }
+            let listed = Set(addresses.map(\.endpoint))
+            addresses += listing.runners.filter { !listed.contains($0.endpoint) }.map {
+                RunnerAddress(name: $0.name, endpoint: $0.endpoint)
+            }
             for r in listing.runners { pools[r.name] = r.pool }
             print("tracker \(tracker): \(listing.runners.count) runners\(pool.map { " in pool \($0)" } ?? "")")
             if addresses.isEmpty { return }
-        } else {
-            do { config = try ClusterConfig.load(path: file) } catch let e as ClusterConfig.LoadError {
-                throw UserError(e.description)
-            }
-            addresses = config!.addresses
         }
         var options = RunnerSelection.clusterOptions(config)
         options.pingInterval = .milliseconds(200)

@@ -17,7 +17,7 @@ import Wire
         #expect(
             config.ssh.user == "vtafarm" && config.ssh.installPath == "/opt/vtafarm" && config.defaultTimeoutMs == 60000
         )
-        #expect(config.curve == nil)
+        #expect(config.curve == nil && config.tracker == nil && config.pool == nil)
     }
 
     @Test(arguments: [
@@ -39,6 +39,14 @@ import Wire
         ("runners:\n  - {host: a, name: r}\n  - {host: b, name: r}\n", 3, "runners[1]"),
         ("runners:\n  - {host: a, backend: \"delay:-5\"}\n", 2, "runners[0].backend"),
         ("runners:\n  - {host: a, backend: \"delay:nan\"}\n", 2, "runners[0].backend"),
+        ("tracker: head:7500\n", 1, "tracker"),
+        ("tracker: \"tcp://*:7500\"\n", 1, "tracker"),
+        ("tracker: tcp://head\n", 1, "tracker"),
+        ("tracker: tcp://head:7500\npool: \"a b\"\n", 2, "pool"),
+        ("tracker: tcp://head:7500\npool: \"x;rm\"\n", 2, "pool"),
+        ("tracker: tcp://head:7500\npool: [a]\n", 2, "pool"),
+        ("runners:\n  - {host: a}\npool: zcu104\n", 3, "pool"),
+        ("tracker: tcp://head:7500\nrunners: {host: a}\n", 2, "runners"),
     ])
     func errorsNameLineAndField(yaml: String, line: Int, field: String) {
         do {
@@ -49,6 +57,21 @@ import Wire
             #expect(e.line == line, "\(e)")
         } catch {
             Issue.record("\(error)")
+        }
+    }
+
+    @Test func aTrackerMayStandInForTheRunnerList() throws {
+        let alone = try ClusterConfig.parse("tracker: tcp://head.lab:7500\npool: zcu104\n")
+        #expect(alone.runners.isEmpty && alone.tracker == "tcp://head.lab:7500" && alone.pool == "zcu104")
+        let empty = try ClusterConfig.parse("tracker: tcp://head.lab:7500\nrunners: []\n")
+        #expect(empty.runners.isEmpty && empty.pool == nil)
+        let both = try ClusterConfig.parse("tracker: tcp://10.0.0.1:7500\nrunners:\n  - {host: a}\n")
+        #expect(both.runners.map(\.endpoint) == ["tcp://a:7600"] && both.tracker == "tcp://10.0.0.1:7500")
+        do {
+            _ = try ClusterConfig.parse("tracker: \"tcp://*:7500\"\n", path: "c.yaml")
+            Issue.record("a wildcard tracker endpoint was accepted")
+        } catch let e as ClusterConfig.LoadError {
+            #expect(e.description.contains("names no host a coordinator can dial"), "\(e)")
         }
     }
 
