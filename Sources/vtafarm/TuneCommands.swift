@@ -333,30 +333,53 @@ struct Tune: ParsableCommand {
             and prints the best schedule per layer and the model latency. With --tuner arco and no \
             --hw, the hardware configuration is searched too, within --fpga's budget (--hw fixed: \
             the stock VTA). --flow runs stages from a file instead. Kill it at any moment and run \
-            it again with --resume: nothing recorded is lost or measured again.
+            it again with --resume: nothing recorded is lost or measured again. With --tracker it \
+            also takes the runners registered there (only those, unless --runners is given too), as \
+            they join and leave.
             """
     )
     @OptionGroup var options: TuneOptions
-    @Option(help: "Runner processes to start.") var runners = 1
+    @Option(help: "Runner processes to start (default: 1, or 0 with --tracker).") var runners: Int?
+    @Option(
+        help: ArgumentHelp(
+            "A tracker (vtafarm tracker): also use the runners registered there as they join and leave.",
+            valueName: "endpoint"))
+    var tracker: String?
+    @Option(help: "With --tracker: only runners of this pool.") var pool: String?
     @Option(help: ArgumentHelp("The local runners' backend: vta-sim, command:PATH or delay:MS.", valueName: "backend"))
     var runnerBackend = "vta-sim"
     @Option(help: "Slots per runner (default: cores / runners).") var slots: Int?
 
+    /// Local runner processes to start: a tracker's runners may be all there is.
+    var localRunners: Int { runners ?? (tracker == nil ? 1 : 0) }
+
     func validate() throws {
-        if runners < 1 || runners > 64 { throw ValidationError("--runners must be between 1 and 64") }
+        let least = tracker == nil ? 1 : 0
+        if localRunners < least || localRunners > 64 {
+            throw ValidationError("--runners must be between \(least) and 64")
+        }
+        if pool != nil && tracker == nil { throw ValidationError("--pool needs --tracker") }
+        if let tracker, let problem = TrackerLimits().endpointProblem(tracker) {
+            throw ValidationError("--tracker: \(problem)")
+        }
     }
 
     func run() throws {
         let settings = try options.settings()
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let farm: LocalFarm
-        do {
-            farm = try LocalFarm(
-                executable: LocalFarm.currentExecutable, runners: runners, slots: slots ?? max(1, cores / runners),
-                backend: runnerBackend)
-        } catch { throw UserError("cannot start the local farm: \(error)") }
-        defer { farm.stop() }
-        try options.run(settings, addresses: farm.addresses, dispatcherOptions: DispatcherOptions())
+        var farm: LocalFarm?
+        if localRunners > 0 {
+            do {
+                farm = try LocalFarm(
+                    executable: LocalFarm.currentExecutable, runners: localRunners,
+                    slots: slots ?? max(1, cores / localRunners), backend: runnerBackend)
+            } catch { throw UserError("cannot start the local farm: \(error)") }
+        }
+        defer { farm?.stop() }
+        var dispatcherOptions = DispatcherOptions()
+        dispatcherOptions.tracker = tracker
+        dispatcherOptions.pool = pool
+        try options.run(settings, addresses: farm?.addresses ?? [], dispatcherOptions: dispatcherOptions)
     }
 }
 

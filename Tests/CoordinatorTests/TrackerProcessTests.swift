@@ -172,6 +172,34 @@ import Wire
         #expect(l.runners.isEmpty)
     }
 
+    @Test func tuneWithATrackerAloneUsesItsRunnersAndRecordsItsWholeBudget() throws {
+        let tracker = try FarmProcess(["tracker", "--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200"])
+        let r = try runner("tuned", tracker: tracker.endpoint, pool: "tune")
+        #expect(waitFor(tracker.endpoint) { $0.count == 1 }.map(\.name) == ["tuned"], "\(r.log)")
+        let model = temporaryFile(
+            "tracker-tune.yaml",
+            "name: one\nlayers:\n  - {name: conv, op: conv2d, N: 1, H: 8, W: 8, CI: 32, CO: 32, K: 3, S: 1, P: 1}\n")
+        let records = temporaryFile("tracker-tune.jsonl", "")
+        try? FileManager.default.removeItem(atPath: records)
+        defer { for f in [records, records + ".filtered"] { try? FileManager.default.removeItem(atPath: f) } }
+        let tune = Process()
+        tune.executableURL = URL(fileURLWithPath: vtafarmBinary)
+        tune.arguments = [
+            "tune", "--tracker", tracker.endpoint, "--pool", "tune", "--model", model, "--budget", "6",
+            "--tuner", "random", "--hw", "fixed", "--records", records,
+        ]
+        let out = Pipe()
+        tune.standardOutput = out
+        tune.standardError = out
+        try tune.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        tune.waitUntilExit()
+        #expect(tune.terminationStatus == 0, "\(text)")
+        let lines = ((try? String(contentsOfFile: records, encoding: .utf8)) ?? "").split(separator: "\n")
+        #expect(lines.count == 6, "the whole budget is recorded: \(text)")
+        #expect(lines.allSatisfy { $0.contains("\"runner\":\"tuned\"") }, "measured by the tracker's runner only")
+    }
+
     /// The next PoolEvent on `socket` as "+name" or "-name:reason", skipping the listing.
     func nextEvent(_ socket: ZMQSocket, timeoutMs: Int) throws -> String? {
         while !ZMQPoller.readable([socket], timeoutMs: timeoutMs).isEmpty, let frames = try socket.receive() {
