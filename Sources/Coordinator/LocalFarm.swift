@@ -12,12 +12,14 @@ public final class LocalFarm: @unchecked Sendable {
     private var processes: [Process] = []
     private var exits: [ExitWatch] = []
 
-    /// Starts `runners` processes of `executable runner` on 127.0.0.1, each on a free port.
+    /// Starts `runners` processes of `executable runner` on 127.0.0.1, each on a free port, named
+    /// local-`firstIndex`, local-`firstIndex + 1`, ... (farms registering with one tracker need
+    /// distinct names: a name registered again by another process replaces the first).
     public init(
         executable: String, runners: Int, slots: Int, backend: String = "vta-sim",
-        extraArguments: [String] = [], startTimeout: Double = 20
+        extraArguments: [String] = [], firstIndex: Int = 0, startTimeout: Double = 20
     ) throws {
-        for i in 0..<runners {
+        for i in firstIndex..<firstIndex + runners {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: executable)
             p.arguments =

@@ -29,9 +29,12 @@ final class TrackerLink {
         self.logger = logger
     }
 
-    /// Sends a Register or Heartbeat when one is due.
-    func tick(now: ContinuousClock.Instant, busy: Int, queued: Int) {
+    /// Sends a Register or Heartbeat when one is due. `busy` and `queued` take the work queue's
+    /// lock, and the runner's loop calls this on every turn: they are read only when a message
+    /// goes out (read on every turn, `bench farm --tracker` measured the tracker path 15% slower).
+    func tick(now: ContinuousClock.Instant, busy: @autoclosure () -> Int, queued: @autoclosure () -> Int) {
         guard !deregistered, now >= nextSend else { return }
+        let (busy, queued) = (busy(), queued())
         nextSend = now + interval
         if registered {
             send(

@@ -14,6 +14,12 @@ struct BenchFarm: ParsableCommand {
             measurements/s and the ratio to the ideal (runners / delay).
             2. Overhead: one coordinator and one runner with a 0 ms delay backend; prints \
             measurements per second through the whole path (encode, ZeroMQ, queue, worker, reply).
+            With --tracker instead: an elastic farm. A local tracker, and --join-runners \
+            single-slot runners (delay backend) that register with it one every --join-every \
+            seconds while one coordinator measures; prints measurements per second each second \
+            with the runners serving, and how soon each joining runner returned its first result. \
+            Then the overhead per measurement through the tracker path against the static path \
+            (0 ms backend, --join-runners runners, alternating runs, medians of --overhead-runs).
             Runner processes are this executable; build with -c release before trusting the figures.
             """
     )
@@ -24,6 +30,10 @@ struct BenchFarm: ParsableCommand {
     @Option(help: "Runner counts of the scaling runs.") var runners: [Int] = [1, 2, 4, 8]
     @Flag(help: "Also run the overhead run with the runner's Prometheus metrics on (--metrics), and print the ratio.")
     var metricsOverhead = false
+    @Flag(help: "Bench the elastic farm instead: runners join a local tracker during the run.") var tracker = false
+    @Option(help: "With --tracker: runners that join, one by one.") var joinRunners = 4
+    @Option(help: "With --tracker: seconds between joins.") var joinEvery = 2.0
+    @Option(help: "With --tracker: overhead runs of each path (the medians are compared).") var overheadRuns = 3
 
     func validate() throws {
         if delayMs <= 0 || delayMs > 10_000 { throw ValidationError("--delay-ms must be in (0, 10000]") }
@@ -31,6 +41,11 @@ struct BenchFarm: ParsableCommand {
         if runners.contains(where: { $0 < 1 || $0 > 64 }) {
             throw ValidationError("--runners values must be between 1 and 64")
         }
+        if joinRunners < 1 || joinRunners > 64 { throw ValidationError("--join-runners must be between 1 and 64") }
+        if joinEvery < 0.5 || joinEvery > 60 {
+            throw ValidationError("--join-every must be between 0.5 and 60 seconds")
+        }
+        if overheadRuns < 1 || overheadRuns > 20 { throw ValidationError("--overhead-runs must be between 1 and 20") }
     }
 
     func run() throws {
@@ -39,6 +54,7 @@ struct BenchFarm: ParsableCommand {
         #endif
         let request = MeasureRequest(
             requestID: 0, workload: .dense(ci: 16, co: 16), schedule: Schedule(), backend: "delay")
+        if tracker { return try runElastic(template: request) }
         print("farm scaling: single-slot runners, delay backend \(delayMs) ms, \(perRunner) measurements per runner")
         print(
             pad("runners", 8) + pad("measurements", 14, right: true) + pad("seconds", 10, right: true)
@@ -88,8 +104,14 @@ struct BenchFarm: ParsableCommand {
         options.prefetch = prefetch
         let dispatcher = try Dispatcher(runners: farm.addresses, options: options)
         defer { dispatcher.close() }
+        return try drive(dispatcher, runners: farm.addresses.count, requests: requests, template: template)
+    }
+
+    /// The same on a dispatcher that reaches `runners` runners (given, or from a tracker).
+    func drive(_ dispatcher: Dispatcher, runners: Int, requests: Int, template: MeasureRequest) throws -> (Int, Double)
+    {
         // Warm up: every runner has answered Hello before the clock starts.
-        let warm = (0..<farm.addresses.count * 2).map { i -> MeasureRequest in
+        let warm = (0..<runners * 2).map { i -> MeasureRequest in
             var r = template
             r.requestID = UInt64(1 << 40 + i)
             return r
