@@ -137,6 +137,46 @@ import Wire
         #expect(Set(byRunner.keys).isSubset(of: ["ra", "rb", "rc"]), "\(byRunner)")
     }
 
+    /// A runner SIGTERMed while it holds work deregisters, drains and answers that work itself:
+    /// nothing it holds goes to the other runner, and nothing is measured twice.
+    @Test func aDrainingRunnerAnswersWhatItHoldsAndNothingIsRedispatched() throws {
+        let tracker = try FarmProcess(["tracker", "--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200"])
+        func delayRunner(_ name: String, ms: Int) throws -> FarmProcess {
+            try FarmProcess(
+                [
+                    "runner", "--bind", "tcp://127.0.0.1:*", "--slots", "1", "--name", name, "--backend",
+                    "delay:\(ms)", "--tracker", tracker.endpoint, "--exit-with-parent", "\(getpid())",
+                ])
+        }
+        var options = dispatcherOptions()
+        options.tracker = tracker.endpoint
+        let dispatcher = try Dispatcher(runners: [], options: options)
+        defer { dispatcher.close() }
+        func waitUntil(_ what: String, _ done: ([RunnerStatus]) -> Bool) {
+            let deadline = Date().addingTimeInterval(10)
+            while !done(dispatcher.runnerStatuses) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            #expect(done(dispatcher.runnerStatuses), "\(what): \(dispatcher.runnerStatuses)")
+        }
+        let slow = try delayRunner("slow", ms: 700)
+        waitUntil("slow serves") { $0.count == 1 && $0[0].reachable }
+        dispatcher.submit(requests(3, backend: "delay"))
+        waitUntil("slow holds 3") { $0.first?.inFlight == 3 }
+        let fast = try delayRunner("fast", ms: 1)
+        waitUntil("fast serves") { $0.filter(\.reachable).count == 2 }
+        slow.process.terminate()  // SIGTERM: it deregisters, then finishes what it holds
+        var results: [MeasureResult] = []
+        let deadline = Date().addingTimeInterval(20)
+        while results.count < 3 && Date() < deadline {
+            if let r = try dispatcher.next(timeout: .seconds(1)) { results.append(r) }
+        }
+        #expect(results.count == 3 && results.allSatisfy { $0.status == .ok }, "\(results)")
+        #expect(results.map(\.runner) == ["slow", "slow", "slow"], "\(slow.log)\n\(fast.log)")
+        #expect(dispatcher.droppedResults == (0, 0))
+        slow.process.waitUntilExit()
+        #expect(slow.process.terminationStatus == 0, "\(slow.log)")
+        waitUntil("slow left the set") { $0.map(\.address.name) == ["fast"] }
+    }
+
     /// Garbage, several frames, another protocol version and a hostile registration each get an
     /// Error, and the tracker keeps serving.
     @Test func badFramesGetErrorsAndTheTrackerKeepsServing() throws {
