@@ -411,7 +411,8 @@ private final class Loop: @unchecked Sendable {
                 let i = live[k]
                 guard let socket = sockets[i] else { continue }
                 var n = 0
-                while n < 10_000, let frames = try? socket.receive(dontWait: true) {
+                // `perform` may close this socket (a drained runner's last result): stop reading then.
+                while n < 10_000, sockets[i] != nil, let frames = try? socket.receive(dontWait: true) {
                     n += 1
                     guard frames.count == 1, let message = try? Codec.decode(frames[0]) else {
                         let endpoint = state.runners[i].address.endpoint

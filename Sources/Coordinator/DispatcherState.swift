@@ -55,6 +55,11 @@ public enum RunnerDeparture: Equatable, Sendable {
 /// request) is an attempt; a request after `maxAttempts` is answered INTERNAL. Results are
 /// accepted only for a request in flight on the runner that sends them, once, after
 /// `ResultCheck`; the rest are dropped and counted.
+///
+/// Runners join (`addRunner`) and leave (`removeRunner`) mid-run as a tracker says. A drained
+/// one keeps what it holds until it answers it; a lost one loses it at once. A runner that left
+/// and holds nothing is closed (`DispatchAction.close`), and its index is reused once the I/O
+/// loop reports the socket closed (`reclaimed`), so the runner list stays bounded under churn.
 public struct DispatcherState {
     public typealias Instant = ContinuousClock.Instant
 
