@@ -34,7 +34,7 @@ public struct RunnerOptions: Sendable {
     /// `--tracker`: register with this tracker, heartbeat, deregister on drain.
     public var tracker: String?
     /// `--advertise HOST[:PORT]`: what the tracker hands coordinators (default: the bound
-    /// endpoint, a wildcard address replaced by the host name).
+    /// endpoint, a wildcard address replaced by the address this host reaches the tracker from).
     public var advertise: String?
     /// `--pool`: the tracker's label for this runner.
     public var pool = RunnerInfo.defaultPool
@@ -199,7 +199,8 @@ public final class RunnerDaemon: @unchecked Sendable {
         let bound = boundEndpoint ?? options.bind
         guard
             let endpoint = TrackerLink.advertisedEndpoint(
-                bound: bound, advertise: options.advertise, hostName: ProcessInfo.processInfo.hostName)
+                bound: bound, advertise: options.advertise, route: LocalRoute.sourceAddress(toward: tracker),
+                hostName: ProcessInfo.processInfo.hostName)
         else { throw TrackerLinkError(description: "cannot advertise the bound endpoint \(bound)") }
         let key = try options.curveSecretKey.map { try CurveKeys.binary(z85: CurveKeys.publicKey(secret: $0)) ?? [] }
         let info = RunnerInfo(

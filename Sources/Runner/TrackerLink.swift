@@ -92,8 +92,10 @@ final class TrackerLink {
     }
 
     /// The endpoint to advertise: `--advertise HOST[:PORT]` (the port defaults to the bound
-    /// one), or the bound endpoint with a wildcard address replaced by the host name.
-    static func advertisedEndpoint(bound: String, advertise: String?, hostName: String) -> String? {
+    /// one), or the bound endpoint with a wildcard address replaced by `route` (the
+    /// address this host reaches the tracker from, `LocalRoute`), or by the host name when there
+    /// is none.
+    static func advertisedEndpoint(bound: String, advertise: String?, route: String?, hostName: String) -> String? {
         guard let colon = bound.lastIndex(of: ":"), let port = Int(bound[bound.index(after: colon)...]) else {
             return nil
         }
@@ -106,7 +108,8 @@ final class TrackerLink {
             return "tcp://\(advertise):\(port)"
         }
         let host = String(bound.dropFirst("tcp://".count)[..<colon])
-        return "tcp://\(host == "0.0.0.0" || host == "*" || host == "[::]" ? hostName : host):\(port)"
+        let wildcard = host == "0.0.0.0" || host == "*" || host == "[::]"
+        return "tcp://\(wildcard ? route ?? hostName : host):\(port)"
     }
 }
 
