@@ -34,7 +34,7 @@ public struct RunnerOptions: Sendable {
     /// `--tracker`: register with this tracker, heartbeat, deregister on drain.
     public var tracker: String?
     /// `--advertise HOST[:PORT]`: what the tracker hands coordinators (default: the bound
-    /// endpoint, a wildcard address replaced by the host name).
+    /// endpoint, a wildcard address replaced by the address this host reaches the tracker from).
     public var advertise: String?
     /// `--pool`: the tracker's label for this runner.
     public var pool = RunnerInfo.defaultPool
@@ -197,17 +197,33 @@ public final class RunnerDaemon: @unchecked Sendable {
     private func trackerLink() throws -> TrackerLink? {
         guard let tracker = options.tracker else { return nil }
         let bound = boundEndpoint ?? options.bind
+        let advertise = options.advertise
+        let hostName = ProcessInfo.processInfo.hostName
+        let route = LocalRoute.sourceAddress(toward: tracker)
         guard
             let endpoint = TrackerLink.advertisedEndpoint(
-                bound: bound, advertise: options.advertise, hostName: ProcessInfo.processInfo.hostName)
+                bound: bound, advertise: advertise, route: route, hostName: hostName)
         else { throw TrackerLinkError(description: "cannot advertise the bound endpoint \(bound)") }
+        // Without a route yet, a wildcard bind fell back to the host name: look again at each
+        // Register. Only then, since a lookup of the tracker's name may block on DNS.
+        let fallback = advertise == nil && route == nil && TrackerLink.isWildcard(bound)
+        let findEndpoint: (() -> String?)? =
+            fallback
+            ? {
+                LocalRoute.sourceAddress(toward: tracker).flatMap {
+                    TrackerLink.advertisedEndpoint(bound: bound, advertise: nil, route: $0, hostName: hostName)
+                }
+            } : nil
         let key = try options.curveSecretKey.map { try CurveKeys.binary(z85: CurveKeys.publicKey(secret: $0)) ?? [] }
         let info = RunnerInfo(
             name: options.name, endpoint: endpoint, slots: options.slots, backends: backends.keys.sorted(),
             simulatorVersion: Self.simulatorVersion, curvePublicKey: key ?? [], pool: options.pool,
             instanceID: instanceID)
-        logger.info("tracker \(tracker): advertising \(endpoint) in pool \(options.pool)")
-        return try TrackerLink(context: context, tracker: tracker, info: info, logger: logger)
+        logger.info(
+            "tracker \(tracker): advertising \(endpoint) in pool \(options.pool)\(fallback ? " (no route to the tracker yet: the host name)" : "")"
+        )
+        return try TrackerLink(
+            context: context, tracker: tracker, info: info, logger: logger, findEndpoint: findEndpoint)
     }
 
     private func handle(

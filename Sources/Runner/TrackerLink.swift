@@ -16,7 +16,16 @@ final class TrackerLink {
     var nextSend = ContinuousClock.now
     var deregistered = false
 
-    init(context: ZMQContext, tracker: String, info: RunnerInfo, logger: Logger) throws {
+    /// Finds the endpoint to advertise again, for a runner whose endpoint came from the hostname
+    /// fallback (a wildcard bind with no route to the tracker yet, as for a runner started before
+    /// its network is up): asked before each Register until a route is found, so the runner
+    /// registers at its address once the link comes up. Nil when the endpoint is settled.
+    var findEndpoint: (() -> String?)?
+
+    init(
+        context: ZMQContext, tracker: String, info: RunnerInfo, logger: Logger,
+        findEndpoint: (() -> String?)? = nil
+    ) throws {
         socket = try ZMQSocket(context, .dealer)
         try socket.setHighWaterMarks(send: 4, receive: 64)
         try socket.setMaxFrameBytes(maxEnvelopeBytes)
@@ -27,6 +36,7 @@ final class TrackerLink {
         try socket.connect(tracker)
         self.info = info
         self.logger = logger
+        self.findEndpoint = findEndpoint
     }
 
     /// Sends a Register or Heartbeat when one is due. `busy` and `queued` take the work queue's
@@ -43,6 +53,13 @@ final class TrackerLink {
         } else {
             info.busySlots = busy
             info.queueDepth = queued
+            if let find = findEndpoint, let found = find() {
+                findEndpoint = nil
+                if found != info.endpoint {
+                    logger.info("a route to the tracker appeared: advertising \(found) instead of \(info.endpoint)")
+                    info.endpoint = found
+                }
+            }
             send(.register(info))
         }
     }
@@ -95,8 +112,10 @@ final class TrackerLink {
     }
 
     /// The endpoint to advertise: `--advertise HOST[:PORT]` (the port defaults to the bound
-    /// one), or the bound endpoint with a wildcard address replaced by the host name.
-    static func advertisedEndpoint(bound: String, advertise: String?, hostName: String) -> String? {
+    /// one), or the bound endpoint with a wildcard address replaced by `route` (the
+    /// address this host reaches the tracker from, `LocalRoute`), or by the host name when there
+    /// is none.
+    static func advertisedEndpoint(bound: String, advertise: String?, route: String?, hostName: String) -> String? {
         guard let colon = bound.lastIndex(of: ":"), let port = Int(bound[bound.index(after: colon)...]) else {
             return nil
         }
@@ -109,7 +128,14 @@ final class TrackerLink {
             return "tcp://\(advertise):\(port)"
         }
         let host = String(bound.dropFirst("tcp://".count)[..<colon])
-        return "tcp://\(host == "0.0.0.0" || host == "*" || host == "[::]" ? hostName : host):\(port)"
+        return "tcp://\(isWildcard(bound) ? route ?? hostName : host):\(port)"
+    }
+
+    /// `bound` (tcp://HOST:PORT) listens on every address of the host.
+    static func isWildcard(_ bound: String) -> Bool {
+        guard let colon = bound.lastIndex(of: ":") else { return false }
+        let host = bound.dropFirst("tcp://".count)[..<colon]
+        return host == "0.0.0.0" || host == "*" || host == "[::]"
     }
 }
 

@@ -64,7 +64,7 @@ struct RunnerCommand: ParsableCommand {
     var tracker: String?
     @Option(
         help: ArgumentHelp(
-            "With --tracker: the address coordinators dial (default: the bound endpoint, a wildcard as the host name).",
+            "With --tracker: the address coordinators dial (default: the bound endpoint, a wildcard as the address this host reaches the tracker from).",
             valueName: "host[:port]"))
     var advertise: String?
     @Option(help: "With --tracker: the pool to join (letters, digits, '.', '_', '-').") var pool = RunnerInfo

@@ -56,6 +56,21 @@ import Wire
         #expect(events.contains("+ra") && events.contains("+rb") && events.contains("-ra:deregistered"), "\(events)")
     }
 
+    /// `--bind tcp://*:0` advertises the address the runner reaches the tracker from, here
+    /// loopback, not the host name (which a coordinator on another host, or namespace, may
+    /// resolve to its own loopback).
+    @Test func aWildcardBoundRunnerAdvertisesItsRouteToTheTracker() throws {
+        let tracker = try FarmProcess(["tracker", "--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200"])
+        let port = tracker.endpoint.split(separator: ":").last.map(String.init) ?? ""
+        let a = try FarmProcess([
+            "runner", "--bind", "tcp://*:0", "--slots", "1", "--name", "wild", "--tracker", "tcp://localhost:\(port)",
+            "--exit-with-parent", "\(getpid())",
+        ])
+        let bound = a.endpoint.split(separator: ":").last.map(String.init) ?? "?"
+        let listed = waitFor(tracker.endpoint) { $0.count == 1 }
+        #expect(listed.map(\.endpoint) == ["tcp://127.0.0.1:\(bound)"], "\(a.log)")
+    }
+
     @Test func runnersRegisterAgainWhenTheTrackerRestarts() throws {
         var tracker = try FarmProcess(["tracker", "--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200"])
         let endpoint = tracker.endpoint
