@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Runner
 import Wire
 
 /// `vtafarm tracker`: TrackerState behind a ROUTER socket. The loop only decodes, hands each
@@ -10,11 +11,16 @@ public final class TrackerServer: @unchecked Sendable {
     let bind: String
     var state: TrackerState
     let logger: Logger
+    /// systemd's notify socket when started by a `Type=notify` unit (READY, STOPPING, WATCHDOG).
+    let notifier: ServiceNotifier?
     private let stopping = NSLock()
     private var stopRequested = false
 
-    public init(bind: String, limits: TrackerLimits = TrackerLimits(), logger: Logger) {
+    public init(
+        bind: String, limits: TrackerLimits = TrackerLimits(), logger: Logger, notifier: ServiceNotifier? = nil
+    ) {
         self.bind = bind
+        self.notifier = notifier
         state = TrackerState(limits: limits)
         self.logger = logger
     }
@@ -40,7 +46,12 @@ public final class TrackerServer: @unchecked Sendable {
         try router.bind(bind)
         onListening?(router.lastEndpoint)
         logger.info("tracker serving on \(router.lastEndpoint)")
-        defer { router.close() }
+        notifier?.ready(status: "serving on \(router.lastEndpoint)")
+        defer {
+            // A tracker holds no work, so stopping is immediate; systemd still hears it is deliberate.
+            notifier?.stopping(status: "stopping")
+            router.close()
+        }
         let limits = ReceiveLimits(maxFrames: 3, maxFrameBytes: maxEnvelopeBytes)
         var known = Set<String>()
         while !isStopping {
@@ -70,6 +81,7 @@ public final class TrackerServer: @unchecked Sendable {
                 }
             }
             sends += state.tick(now: .now)
+            notifier?.tick()
             for s in sends { _ = try? router.send([s.peer, Codec.encode(s.message)], dontWait: true) }
             // What joined and left, logged from the state rather than from peers' claims.
             let now = Set(state.listing(pool: nil).map { "\($0.name) \($0.endpoint) pool \($0.pool)" })

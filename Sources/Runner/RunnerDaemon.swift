@@ -68,10 +68,15 @@ public final class RunnerDaemon: @unchecked Sendable {
 
     public static let simulatorVersion = "vtafarm-vta-sim 1 (tsim timing, RTL-calibrated)"
 
+    /// systemd's notify socket when started by a `Type=notify` unit (READY, STOPPING, WATCHDOG).
+    let notifier: ServiceNotifier?
+
     public init(
-        options: RunnerOptions, backends: [MeasurementBackend], logger: Logger = Logger(label: "vtafarm.runner")
+        options: RunnerOptions, backends: [MeasurementBackend], logger: Logger = Logger(label: "vtafarm.runner"),
+        notifier: ServiceNotifier? = nil
     ) {
         self.options = options
+        self.notifier = notifier
         var map: [String: MeasurementBackend] = [:]
         for b in backends { map[b.name] = b }
         self.backends = map
@@ -119,6 +124,7 @@ public final class RunnerDaemon: @unchecked Sendable {
             t.name = "runner-worker-\(i)"
             t.start()
         }
+        notifier?.ready(status: "serving on \(boundEndpoint ?? options.bind) with \(options.slots) slots")
         logger.info(
             "runner \(options.name) serving on \(boundEndpoint ?? options.bind) with \(options.slots) slots, backends \(backends.keys.sorted().joined(separator: ", ")), default \(options.defaultBackend)"
         )
@@ -153,6 +159,7 @@ public final class RunnerDaemon: @unchecked Sendable {
                 }
             }
             let now = ContinuousClock.now
+            notifier?.tick(now: now)
             if let link {
                 if ready.contains(sockets.count - 1) { link.receive() }
                 if !draining { link.tick(now: now, busy: queue.busy, queued: queue.depth) }
@@ -176,6 +183,7 @@ public final class RunnerDaemon: @unchecked Sendable {
             }
             if !draining && isStopping {
                 draining = true
+                notifier?.stopping(status: "draining: \(queue.busy) running, \(queue.depth) queued")
                 link?.deregister()  // before the drain, so coordinators stop sending it work now
                 logger.info("stopping: refusing new work, finishing \(queue.busy) running and \(queue.depth) queued")
             }

@@ -16,6 +16,8 @@ struct RunnerCommand: ParsableCommand {
             \(BackendKind.helpLines)
             The first line on stdout is "listening ENDPOINT" (useful with --bind tcp://127.0.0.1:*).
             SIGTERM or SIGINT: refuse new work, finish running and queued work, exit 0.
+            Under a systemd Type=notify unit (NOTIFY_SOCKET set) it sends READY=1 once bound, STOPPING=1 \
+            when it drains, and WATCHDOG=1 every WATCHDOG_USEC/2 when WatchdogSec= is set.
             """
     )
 
@@ -136,7 +138,9 @@ struct RunnerCommand: ParsableCommand {
             throw UserError(e.description)
         }
         if let endpoint { logger.info("metrics at http://\(endpoint.host):\(endpoint.port)/metrics") }
-        let daemon = RunnerDaemon(options: options, backends: backends, logger: logger)
+        let notifier: ServiceNotifier?
+        do { notifier = try ServiceNotifier.fromEnvironment() } catch { throw UserError(error.description) }
+        let daemon = RunnerDaemon(options: options, backends: backends, logger: logger, notifier: notifier)
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Coordinator
 import Foundation
 import Logging
+import Runner
 import Wire
 
 struct TrackerCommand: ParsableCommand {
@@ -12,7 +13,8 @@ struct TrackerCommand: ParsableCommand {
             The tracker is an address book, not a data path: measurements go from coordinators to \
             runners directly, so losing it stops joins, not work. Runners (`vtafarm runner --tracker \
             ADDR`) register, heartbeat every --heartbeat-ms and are forgotten after --expiry missed \
-            heartbeats. The first line on stdout is "listening ENDPOINT". SIGTERM or SIGINT: exit.
+            heartbeats. The first line on stdout is "listening ENDPOINT". SIGTERM or SIGINT: exit. \
+            Under a systemd Type=notify unit it sends READY=1 once bound, STOPPING=1 and WATCHDOG=1.
             """
     )
 
@@ -40,7 +42,9 @@ struct TrackerCommand: ParsableCommand {
         limits.heartbeatInterval = .milliseconds(heartbeatMs)
         limits.expiryIntervals = expiry
         limits.maxRunners = maxRunners
-        let server = TrackerServer(bind: bind, limits: limits, logger: logger)
+        let notifier: ServiceNotifier?
+        do { notifier = try ServiceNotifier.fromEnvironment() } catch { throw UserError(error.description) }
+        let server = TrackerServer(bind: bind, limits: limits, logger: logger, notifier: notifier)
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         var sources: [DispatchSourceSignal] = []
