@@ -38,6 +38,9 @@ public struct RunnerOptions: Sendable {
     public var advertise: String?
     /// `--pool`: the tracker's label for this runner.
     public var pool = RunnerInfo.defaultPool
+    /// `--tracker-curve-key`: the tracker's Z85 public key. The runner then talks CURVE to it,
+    /// as a client with its own key pair (`curveSecretKey`), the key a tracker's allow list names.
+    public var trackerServerKey: String?
 
     public init() {}
 }
@@ -215,7 +218,14 @@ public final class RunnerDaemon: @unchecked Sendable {
             simulatorVersion: Self.simulatorVersion, curvePublicKey: key ?? [], pool: options.pool,
             instanceID: instanceID)
         logger.info("tracker \(tracker): advertising \(endpoint) in pool \(options.pool)")
-        return try TrackerLink(context: context, tracker: tracker, info: info, logger: logger)
+        let curve = try options.trackerServerKey.map { server in
+            guard let secret = options.curveSecretKey else {
+                throw TrackerLinkError(description: "a CURVE tracker needs the runner's own key (--curve-secret-key)")
+            }
+            return CurveClientKeys(
+                serverKey: server, publicKey: try CurveKeys.publicKey(secret: secret), secretKey: secret)
+        }
+        return try TrackerLink(context: context, tracker: tracker, info: info, logger: logger, curve: curve)
     }
 
     private func handle(

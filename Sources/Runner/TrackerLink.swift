@@ -16,8 +16,9 @@ final class TrackerLink {
     var nextSend = ContinuousClock.now
     var deregistered = false
 
-    init(context: ZMQContext, tracker: String, info: RunnerInfo, logger: Logger) throws {
+    init(context: ZMQContext, tracker: String, info: RunnerInfo, logger: Logger, curve: CurveClientKeys? = nil) throws {
         socket = try ZMQSocket(context, .dealer)
+        if let curve { try socket.makeCurveClient(curve) }
         try socket.setHighWaterMarks(send: 4, receive: 64)
         try socket.setMaxFrameBytes(maxEnvelopeBytes)
         try socket.setReconnectInterval(ms: 200, maxMs: 2000)

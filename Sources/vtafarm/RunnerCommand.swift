@@ -69,12 +69,22 @@ struct RunnerCommand: ParsableCommand {
             "With --tracker: the address coordinators dial (default: the bound endpoint, a wildcard as the host name).",
             valueName: "host[:port]"))
     var advertise: String?
+    @Option(
+        help: ArgumentHelp(
+            "With --tracker: the tracker's Z85 public key file, to talk CURVE to it (needs --curve-secret-key).",
+            valueName: "file"))
+    var trackerCurveKey: String?
     @Option(help: "With --tracker: the pool to join (letters, digits, '.', '_', '-').") var pool = RunnerInfo
         .defaultPool
 
     func validate() throws {
         if (advertise != nil || pool != RunnerInfo.defaultPool) && tracker == nil {
             throw ValidationError("--advertise and --pool need --tracker")
+        }
+        if trackerCurveKey != nil && (tracker == nil || curveSecretKey == nil) {
+            throw ValidationError(
+                "--tracker-curve-key needs --tracker and --curve-secret-key (the runner's key is its identity to the tracker)"
+            )
         }
         if let tracker, !tracker.hasPrefix("tcp://") { throw ValidationError("--tracker takes tcp://HOST:PORT") }
         if let advertise, advertise.isEmpty || advertise.contains("/") || advertise.contains("*") {
@@ -125,6 +135,7 @@ struct RunnerCommand: ParsableCommand {
             if chosen.name != "vta-sim" { backends.append(chosen) }
             if let file = curveSecretKey { options.curveSecretKey = try CurveKeys.readSecret(from: file) }
             if let dir = allowClients { options.allowedClientKeys = try CurveKeys.allowedClients(in: dir) }
+            if let file = trackerCurveKey { options.trackerServerKey = try CurveKeys.readPublic(from: file) }
         } catch let e as BackendError {
             throw UserError(e.description)
         } catch let e as CurveKeyError {

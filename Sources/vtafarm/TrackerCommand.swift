@@ -22,6 +22,15 @@ struct TrackerCommand: ParsableCommand {
     @Option(help: "Heartbeat interval asked of runners, in milliseconds.") var heartbeatMs = 1000
     @Option(help: "Missed heartbeats after which a runner is forgotten.") var expiry = 3
     @Option(help: "Runners held at most.") var maxRunners = TrackerLimits().maxRunners
+    @Option(
+        help: ArgumentHelp(
+            "Enable CURVE: a file holding the tracker's Z85 secret key (vtafarm keys generate).", valueName: "file"))
+    var curveSecretKey: String?
+    @Option(
+        help: ArgumentHelp(
+            "With CURVE: a directory of the Z85 public keys of allowed runners and coordinators, one per file.",
+            valueName: "dir"))
+    var allowClients: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func validate() throws {
@@ -31,6 +40,9 @@ struct TrackerCommand: ParsableCommand {
         if expiry < 2 || expiry > 100 { throw ValidationError("--expiry must be between 2 and 100") }
         if maxRunners < 1 || maxRunners > 100_000 {
             throw ValidationError("--max-runners must be between 1 and 100000")
+        }
+        if allowClients != nil && curveSecretKey == nil {
+            throw ValidationError("--allow-clients needs --curve-secret-key")
         }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
     }
@@ -44,7 +56,15 @@ struct TrackerCommand: ParsableCommand {
         limits.maxRunners = maxRunners
         let notifier: ServiceNotifier?
         do { notifier = try ServiceNotifier.fromEnvironment() } catch { throw UserError(error.description) }
-        let server = TrackerServer(bind: bind, limits: limits, logger: logger, notifier: notifier)
+        let secret: String?
+        let allowed: Set<String>?
+        do {
+            secret = try curveSecretKey.map { try CurveKeys.readSecret(from: $0) }
+            allowed = try allowClients.map { try CurveKeys.allowedClients(in: $0) }
+        } catch let e as CurveKeyError { throw UserError(e.description) }
+        let server = TrackerServer(
+            bind: bind, limits: limits, logger: logger, notifier: notifier, curveSecretKey: secret,
+            allowedClients: allowed)
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         var sources: [DispatchSourceSignal] = []
