@@ -114,6 +114,7 @@ struct RunnerCommand: ParsableCommand {
     }
 
     func run() throws {
+        StopSignals.block()  // before any thread starts (metrics, workers), so no SIGTERM is lost
         var logger = Logger(label: "vtafarm.runner")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         var options = RunnerOptions()
@@ -152,22 +153,13 @@ struct RunnerCommand: ParsableCommand {
         let notifier: ServiceNotifier?
         do { notifier = try ServiceNotifier.fromEnvironment() } catch { throw UserError(error.description) }
         let daemon = RunnerDaemon(options: options, backends: backends, logger: logger, notifier: notifier)
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { daemon.stop() }
-            source.resume()
-            sources.append(source)
-        }
+        StopSignals.handle { _ in daemon.stop() }
         do {
             // The first line on stdout names the bound endpoint, so a `tcp://127.0.0.1:*` bind
             // can be found by whoever started the runner (the embedded local farm does).
             try daemon.run { endpoint in FileHandle.standardOutput.write(Data("listening \(endpoint)\n".utf8)) }
         } catch { throw UserError("runner: \(error)") }
-        _ = sources
         endpoint?.stop()
     }
 }

@@ -48,6 +48,7 @@ struct TrackerCommand: ParsableCommand {
     }
 
     func run() throws {
+        StopSignals.block()  // before any thread starts, so no SIGTERM is lost
         var logger = Logger(label: "vtafarm.tracker")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         var limits = TrackerLimits()
@@ -65,18 +66,9 @@ struct TrackerCommand: ParsableCommand {
         let server = TrackerServer(
             bind: bind, limits: limits, logger: logger, notifier: notifier, curveSecretKey: secret,
             allowedClients: allowed)
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { server.stop() }
-            source.resume()
-            sources.append(source)
-        }
+        StopSignals.handle { _ in server.stop() }
         do {
             try server.run { endpoint in FileHandle.standardOutput.write(Data("listening \(endpoint)\n".utf8)) }
         } catch { throw UserError("tracker: \(error)") }
-        _ = sources
     }
 }
