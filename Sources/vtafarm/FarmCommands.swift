@@ -16,9 +16,15 @@ struct RunnerSelection: ParsableArguments {
             valueName: "endpoint"))
     var tracker: String?
     @Option(help: "With --tracker: only runners of this pool.") var pool: String?
+    @Option(
+        help: ArgumentHelp(
+            "With --tracker: the tracker's Z85 public key file, to talk CURVE to it (client keys: cluster.yaml's curve).",
+            valueName: "file"))
+    var trackerCurveKey: String?
 
     func validate() throws {
         if pool != nil && tracker == nil { throw ValidationError("--pool needs --tracker") }
+        if trackerCurveKey != nil && tracker == nil { throw ValidationError("--tracker-curve-key needs --tracker") }
         if let tracker, !tracker.hasPrefix("tcp://") { throw ValidationError("--tracker takes tcp://HOST:PORT") }
     }
 
@@ -35,11 +41,19 @@ struct RunnerSelection: ParsableArguments {
         return (runner.map { RunnerAddress(name: $0, endpoint: $0) }, nil)
     }
 
-    func dispatcherOptions(_ config: ClusterConfig?) -> DispatcherOptions {
+    func dispatcherOptions(_ config: ClusterConfig?) throws -> DispatcherOptions {
         var o = Self.clusterOptions(config)
         o.tracker = tracker
         o.pool = pool
+        o.trackerServerKey = try Self.trackerServerKey(trackerCurveKey)
         return o
+    }
+
+    /// The public key in `--tracker-curve-key FILE`, read with an error naming the file.
+    static func trackerServerKey(_ file: String?) throws -> String? {
+        do { return try file.map { try CurveKeys.readPublic(from: $0) } } catch let e as CurveKeyError {
+            throw UserError("--tracker-curve-key: \(e.description)")
+        }
     }
 
     /// What cluster.yaml sets; static, because `cluster status` has no parsed RunnerSelection
@@ -136,16 +150,30 @@ struct ClusterStatus: ParsableCommand {
     @Option(help: ArgumentHelp("List the runners registered with this tracker instead.", valueName: "endpoint"))
     var tracker: String?
     @Option(help: "With --tracker: only this pool.") var pool: String?
+    @Option(
+        help: ArgumentHelp(
+            "With --tracker: the tracker's Z85 public key file, to talk CURVE to it.", valueName: "file"))
+    var trackerCurveKey: String?
 
     func run() throws {
         var config: ClusterConfig?
         var addresses: [RunnerAddress]
         var pools: [String: String] = [:]
         if let tracker {
+            // A CURVE tracker with an allow list knows the coordinator by cluster.yaml's curve keys
+            // (when the file is there); without them the query goes out under a fresh key.
+            if trackerCurveKey != nil && FileManager.default.fileExists(atPath: file) {
+                do { config = try ClusterConfig.load(path: file) } catch let e as ClusterConfig.LoadError {
+                    throw UserError(e.description)
+                }
+            }
+            var keys = RunnerSelection.clusterOptions(config)
+            keys.trackerServerKey = try RunnerSelection.trackerServerKey(trackerCurveKey)
+            let curve = try keys.trackerCurveKeys()
             let listing: PoolListing
             do {
                 listing = try TrackerQuery.listing(
-                    tracker: tracker, pool: pool, wait: .seconds(max(0.5, min(wait, 60))))
+                    tracker: tracker, pool: pool, wait: .seconds(max(0.5, min(wait, 60))), curve: curve)
             } catch { throw UserError(error.description) }
             addresses = listing.runners.map { RunnerAddress(name: $0.name, endpoint: $0.endpoint) }
             for r in listing.runners { pools[r.name] = r.pool }
