@@ -47,6 +47,17 @@ public struct DispatcherOptions: Sendable {
     public var tracker: String?
     /// `--pool`: only the tracker's runners of this pool (nil: every pool).
     public var pool: String?
+    /// `--tracker-curve-key`: the tracker's Z85 public key, to subscribe over CURVE.
+    public var trackerServerKey: String?
+    /// The CURVE keys the tracker subscription uses: the coordinator's own pair (what a tracker's
+    /// allow list names), or a fresh one when it has none (encrypted, refused by an allow list).
+    public func trackerCurveKeys() throws -> CurveClientKeys? {
+        guard let server = trackerServerKey else { return nil }
+        if let pub = curvePublicKey, let sec = curveSecretKey {
+            return CurveClientKeys(serverKey: server, publicKey: pub, secretKey: sec)
+        }
+        return try CurveClientKeys.ephemeral(serverKey: server)
+    }
     /// Runners taken from the tracker at most: it is a peer too, and each one costs a socket.
     public var maxTrackerRunners = 1024
     public init() {}
@@ -276,6 +287,7 @@ private final class Loop: @unchecked Sendable {
             try t.setReconnectInterval(ms: 100, maxMs: 1000)
             try t.setHighWaterMarks(send: 16, receive: 10_000)
             try t.setMaxFrameBytes(16 << 20)  // a listing of maxRunners entries
+            if let keys = try options.trackerCurveKeys() { try t.makeCurveClient(keys) }
             try t.connect(tracker)
             trackerSocket = t
         } else {

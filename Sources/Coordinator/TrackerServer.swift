@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Runner
 import Wire
 
 /// `vtafarm tracker`: TrackerState behind a ROUTER socket. The loop only decodes, hands each
@@ -10,11 +11,24 @@ public final class TrackerServer: @unchecked Sendable {
     let bind: String
     var state: TrackerState
     let logger: Logger
+    /// systemd's notify socket when started by a `Type=notify` unit (READY, STOPPING, WATCHDOG).
+    let notifier: ServiceNotifier?
+    /// `--curve-secret-key`: encrypt everything, and with `allowedClients` (runners' and
+    /// coordinators' public keys) serve only those: without it, any peer that reaches the tracker
+    /// could register a name.
+    let curveSecretKey: String?
+    let allowedClients: Set<String>?
     private let stopping = NSLock()
     private var stopRequested = false
 
-    public init(bind: String, limits: TrackerLimits = TrackerLimits(), logger: Logger) {
+    public init(
+        bind: String, limits: TrackerLimits = TrackerLimits(), logger: Logger, notifier: ServiceNotifier? = nil,
+        curveSecretKey: String? = nil, allowedClients: Set<String>? = nil
+    ) {
         self.bind = bind
+        self.curveSecretKey = curveSecretKey
+        self.allowedClients = allowedClients
+        self.notifier = notifier
         state = TrackerState(limits: limits)
         self.logger = logger
     }
@@ -37,14 +51,31 @@ public final class TrackerServer: @unchecked Sendable {
         let router = try ZMQSocket(context, .router)
         try router.setMaxFrameBytes(2 * maxEnvelopeBytes)
         try router.setHighWaterMarks(send: 10_000, receive: 10_000)
+        var zap: ZAPHandler? = nil
+        if let curveSecretKey {
+            zap = try ZAPHandler(context: context, allowed: allowedClients)
+            try router.setZAPDomain("vtafarm")
+            try router.makeCurveServer(secretKey: curveSecretKey)
+        }
+        defer { zap?.socket.close() }
         try router.bind(bind)
         onListening?(router.lastEndpoint)
         logger.info("tracker serving on \(router.lastEndpoint)")
-        defer { router.close() }
+        notifier?.ready(status: "serving on \(router.lastEndpoint)")
+        defer {
+            // A tracker holds no work, so stopping is immediate; systemd still hears it is deliberate.
+            notifier?.stopping(status: "stopping")
+            router.close()
+        }
         let limits = ReceiveLimits(maxFrames: 3, maxFrameBytes: maxEnvelopeBytes)
         var known = Set<String>()
         while !isStopping {
-            let ready = ZMQPoller.readable([router], timeoutMs: 100)
+            let ready = ZMQPoller.readable([router] + (zap.map { [$0.socket] } ?? []), timeoutMs: 100)
+            if ready.contains(1) {
+                zap?.serve { mechanism, key in
+                    logger.warning("refused a \(mechanism.prefix(20)) client with key \(key.prefix(40))")
+                }
+            }
             var sends: [TrackerSend] = []
             if ready.contains(0) {
                 var handled = 0
@@ -70,6 +101,7 @@ public final class TrackerServer: @unchecked Sendable {
                 }
             }
             sends += state.tick(now: .now)
+            notifier?.tick()
             for s in sends { _ = try? router.send([s.peer, Codec.encode(s.message)], dontWait: true) }
             // What joined and left, logged from the state rather than from peers' claims.
             let now = Set(state.listing(pool: nil).map { "\($0.name) \($0.endpoint) pool \($0.pool)" })
@@ -88,7 +120,7 @@ public enum TrackerQuery {
     }
 
     public static func listing(
-        tracker: String, pool: String?, wait: Duration = .seconds(3)
+        tracker: String, pool: String?, wait: Duration = .seconds(3), curve: CurveClientKeys? = nil
     ) throws(Failure)
         -> PoolListing
     {
@@ -97,6 +129,7 @@ public enum TrackerQuery {
             let socket = try ZMQSocket(context, .dealer)
             defer { socket.close() }
             try socket.setMaxFrameBytes(16 << 20)
+            if let curve { try socket.makeCurveClient(curve) }
             try socket.connect(tracker)
             _ = try socket.send(Codec.encode(.query(pool: pool ?? "")))
             let deadline = ContinuousClock.now + wait
@@ -110,7 +143,10 @@ public enum TrackerQuery {
                 default: continue
                 }
             }
-            throw Failure(description: "tracker \(tracker) did not answer within \(wait)")
+            throw Failure(
+                description:
+                    "tracker \(tracker) did not answer within \(wait)\(curve == nil ? "" : " (is its CURVE key right, and are we allowed?)")"
+            )
         } catch let f as Failure {
             throw f
         } catch {

@@ -38,6 +38,9 @@ public struct RunnerOptions: Sendable {
     public var advertise: String?
     /// `--pool`: the tracker's label for this runner.
     public var pool = RunnerInfo.defaultPool
+    /// `--tracker-curve-key`: the tracker's Z85 public key. The runner then talks CURVE to it,
+    /// as a client with its own key pair (`curveSecretKey`), the key a tracker's allow list names.
+    public var trackerServerKey: String?
 
     public init() {}
 }
@@ -68,10 +71,15 @@ public final class RunnerDaemon: @unchecked Sendable {
 
     public static let simulatorVersion = "vtafarm-vta-sim 1 (tsim timing, RTL-calibrated)"
 
+    /// systemd's notify socket when started by a `Type=notify` unit (READY, STOPPING, WATCHDOG).
+    let notifier: ServiceNotifier?
+
     public init(
-        options: RunnerOptions, backends: [MeasurementBackend], logger: Logger = Logger(label: "vtafarm.runner")
+        options: RunnerOptions, backends: [MeasurementBackend], logger: Logger = Logger(label: "vtafarm.runner"),
+        notifier: ServiceNotifier? = nil
     ) {
         self.options = options
+        self.notifier = notifier
         var map: [String: MeasurementBackend] = [:]
         for b in backends { map[b.name] = b }
         self.backends = map
@@ -119,6 +127,7 @@ public final class RunnerDaemon: @unchecked Sendable {
             t.name = "runner-worker-\(i)"
             t.start()
         }
+        notifier?.ready(status: "serving on \(boundEndpoint ?? options.bind) with \(options.slots) slots")
         logger.info(
             "runner \(options.name) serving on \(boundEndpoint ?? options.bind) with \(options.slots) slots, backends \(backends.keys.sorted().joined(separator: ", ")), default \(options.defaultBackend)"
         )
@@ -153,6 +162,7 @@ public final class RunnerDaemon: @unchecked Sendable {
                 }
             }
             let now = ContinuousClock.now
+            notifier?.tick(now: now)
             if let link {
                 if ready.contains(sockets.count - 1) { link.receive() }
                 if !draining { link.tick(now: now, busy: queue.busy, queued: queue.depth) }
@@ -176,6 +186,7 @@ public final class RunnerDaemon: @unchecked Sendable {
             }
             if !draining && isStopping {
                 draining = true
+                notifier?.stopping(status: "draining: \(queue.busy) running, \(queue.depth) queued")
                 link?.deregister()  // before the drain, so coordinators stop sending it work now
                 logger.info("stopping: refusing new work, finishing \(queue.busy) running and \(queue.depth) queued")
             }
@@ -222,8 +233,15 @@ public final class RunnerDaemon: @unchecked Sendable {
         logger.info(
             "tracker \(tracker): advertising \(endpoint) in pool \(options.pool)\(fallback ? " (no route to the tracker yet: the host name)" : "")"
         )
+        let curve = try options.trackerServerKey.map { server in
+            guard let secret = options.curveSecretKey else {
+                throw TrackerLinkError(description: "a CURVE tracker needs the runner's own key (--curve-secret-key)")
+            }
+            return CurveClientKeys(
+                serverKey: server, publicKey: try CurveKeys.publicKey(secret: secret), secretKey: secret)
+        }
         return try TrackerLink(
-            context: context, tracker: tracker, info: info, logger: logger, findEndpoint: findEndpoint)
+            context: context, tracker: tracker, info: info, logger: logger, curve: curve, findEndpoint: findEndpoint)
     }
 
     private func handle(

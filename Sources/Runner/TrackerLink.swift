@@ -24,9 +24,10 @@ final class TrackerLink {
 
     init(
         context: ZMQContext, tracker: String, info: RunnerInfo, logger: Logger,
-        findEndpoint: (() -> String?)? = nil
+        curve: CurveClientKeys? = nil, findEndpoint: (() -> String?)? = nil
     ) throws {
         socket = try ZMQSocket(context, .dealer)
+        if let curve { try socket.makeCurveClient(curve) }
         try socket.setHighWaterMarks(send: 4, receive: 64)
         try socket.setMaxFrameBytes(maxEnvelopeBytes)
         try socket.setReconnectInterval(ms: 200, maxMs: 2000)

@@ -65,6 +65,23 @@ public enum CurveKeys {
         return key
     }
 
+    /// Reads a public key file for a client to name its server (`--tracker-curve-key`); a secret
+    /// key here is refused, since only its owner should ever hold it.
+    public static func readPublic(from file: String) throws -> String {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw CurveKeyError("\(file): cannot read the public key")
+        }
+        if file.hasSuffix(".secret") || text.contains("CURVE secret key") {
+            throw CurveKeyError("\(file) is a secret key; give the server's .public file")
+        }
+        let key = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { !$0.isEmpty && !$0.hasPrefix("#") }
+        guard let key, key.utf8.count == 40, binary(z85: key) != nil else {
+            throw CurveKeyError("\(file): no 40-character Z85 public key in it")
+        }
+        return key
+    }
+
     /// Reads the Z85 public keys in a directory (one per file; blank lines and # comments ignored),
     /// as `--allow-clients DIR` names it.
     public static func allowedClients(in directory: String) throws -> Set<String> {
@@ -90,6 +107,32 @@ public enum CurveKeys {
             }
         }
         return keys
+    }
+}
+
+/// What a CURVE client socket needs (Z85): the server's public key and the client's own pair.
+public struct CurveClientKeys: Sendable, Equatable {
+    public var serverKey: String
+    public var publicKey: String
+    public var secretKey: String
+
+    public init(serverKey: String, publicKey: String, secretKey: String) {
+        self.serverKey = serverKey
+        self.publicKey = publicKey
+        self.secretKey = secretKey
+    }
+
+    /// A fresh pair for a client that has none of its own: its traffic is encrypted and the
+    /// server is authenticated, but a server with an allow list refuses it.
+    public static func ephemeral(serverKey: String) throws -> CurveClientKeys {
+        let pair = try CurveKeys.generate()
+        return CurveClientKeys(serverKey: serverKey, publicKey: pair.publicKey, secretKey: pair.secretKey)
+    }
+}
+
+extension ZMQSocket {
+    public func makeCurveClient(_ keys: CurveClientKeys) throws {
+        try makeCurveClient(serverKey: keys.serverKey, publicKey: keys.publicKey, secretKey: keys.secretKey)
     }
 }
 

@@ -16,10 +16,18 @@ struct RunnerSelection: ParsableArguments {
             valueName: "endpoint"))
     var tracker: String?
     @Option(help: "With --tracker: only runners of this pool.") var pool: String?
+    @Option(
+        help: ArgumentHelp(
+            "With --tracker: the tracker's Z85 public key file, to talk CURVE to it (client keys: cluster.yaml's curve).",
+            valueName: "file"))
+    var trackerCurveKey: String?
 
     func validate() throws {
         if pool != nil && tracker == nil && cluster == nil {
             throw ValidationError("--pool needs --tracker (or a --cluster file naming a tracker:)")
+        }
+        if trackerCurveKey != nil && tracker == nil && cluster == nil {
+            throw ValidationError("--tracker-curve-key needs --tracker (or a --cluster file naming a tracker:)")
         }
         if let tracker, let problem = TrackerLimits().endpointProblem(tracker) {
             throw ValidationError("--tracker: \(problem)")
@@ -42,12 +50,20 @@ struct RunnerSelection: ParsableArguments {
         return (runner.map { RunnerAddress(name: $0, endpoint: $0) }, nil)
     }
 
-    func dispatcherOptions(_ config: ClusterConfig?) -> DispatcherOptions {
+    func dispatcherOptions(_ config: ClusterConfig?) throws -> DispatcherOptions {
         var o = Self.clusterOptions(config)
         // Flags win over cluster.yaml; a --tracker of its own does not inherit the file's pool.
         o.tracker = tracker ?? config?.tracker
         o.pool = tracker != nil ? pool : (pool ?? config?.pool)
+        o.trackerServerKey = try Self.trackerServerKey(trackerCurveKey)
         return o
+    }
+
+    /// The public key in `--tracker-curve-key FILE`, read with an error naming the file.
+    static func trackerServerKey(_ file: String?) throws -> String? {
+        do { return try file.map { try CurveKeys.readPublic(from: $0) } } catch let e as CurveKeyError {
+            throw UserError("--tracker-curve-key: \(e.description)")
+        }
     }
 
     /// What cluster.yaml sets; static, because `cluster status` has no parsed RunnerSelection
@@ -147,6 +163,10 @@ struct ClusterStatus: ParsableCommand {
             "List the runners registered with this tracker instead of the file's.", valueName: "endpoint"))
     var tracker: String?
     @Option(help: "Only this pool of the tracker (default: cluster.yaml's pool:).") var pool: String?
+    @Option(
+        help: ArgumentHelp(
+            "With --tracker: the tracker's Z85 public key file, to talk CURVE to it.", valueName: "file"))
+    var trackerCurveKey: String?
 
     func validate() throws {
         if let tracker, let problem = TrackerLimits().endpointProblem(tracker) {
@@ -172,10 +192,20 @@ struct ClusterStatus: ParsableCommand {
             }
         }
         if let tracker {
+            // A CURVE tracker with an allow list knows the coordinator by cluster.yaml's curve keys
+            // (when the file is there); without them the query goes out under a fresh key.
+            if config == nil && trackerCurveKey != nil && FileManager.default.fileExists(atPath: file) {
+                do { config = try ClusterConfig.load(path: file) } catch let e as ClusterConfig.LoadError {
+                    throw UserError(e.description)
+                }
+            }
+            var keys = RunnerSelection.clusterOptions(config)
+            keys.trackerServerKey = try RunnerSelection.trackerServerKey(trackerCurveKey)
+            let curve = try keys.trackerCurveKeys()
             let listing: PoolListing
             do {
                 listing = try TrackerQuery.listing(
-                    tracker: tracker, pool: pool, wait: .seconds(max(0.5, min(wait, 60))))
+                    tracker: tracker, pool: pool, wait: .seconds(max(0.5, min(wait, 60))), curve: curve)
             } catch { throw UserError(error.description) }
             let listed = Set(addresses.map(\.endpoint))
             addresses += listing.runners.filter { !listed.contains($0.endpoint) }.map {

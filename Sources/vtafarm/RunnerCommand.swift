@@ -16,6 +16,8 @@ struct RunnerCommand: ParsableCommand {
             \(BackendKind.helpLines)
             The first line on stdout is "listening ENDPOINT" (useful with --bind tcp://127.0.0.1:*).
             SIGTERM or SIGINT: refuse new work, finish running and queued work, exit 0.
+            Under a systemd Type=notify unit (NOTIFY_SOCKET set) it sends READY=1 once bound, STOPPING=1 \
+            when it drains, and WATCHDOG=1 every WATCHDOG_USEC/2 when WatchdogSec= is set.
             """
     )
 
@@ -67,12 +69,22 @@ struct RunnerCommand: ParsableCommand {
             "With --tracker: the address coordinators dial (default: the bound endpoint, a wildcard as the address this host reaches the tracker from).",
             valueName: "host[:port]"))
     var advertise: String?
+    @Option(
+        help: ArgumentHelp(
+            "With --tracker: the tracker's Z85 public key file, to talk CURVE to it (needs --curve-secret-key).",
+            valueName: "file"))
+    var trackerCurveKey: String?
     @Option(help: "With --tracker: the pool to join (letters, digits, '.', '_', '-').") var pool = RunnerInfo
         .defaultPool
 
     func validate() throws {
         if (advertise != nil || pool != RunnerInfo.defaultPool) && tracker == nil {
             throw ValidationError("--advertise and --pool need --tracker")
+        }
+        if trackerCurveKey != nil && (tracker == nil || curveSecretKey == nil) {
+            throw ValidationError(
+                "--tracker-curve-key needs --tracker and --curve-secret-key (the runner's key is its identity to the tracker)"
+            )
         }
         if let tracker, !tracker.hasPrefix("tcp://") { throw ValidationError("--tracker takes tcp://HOST:PORT") }
         if let advertise, advertise.isEmpty || advertise.contains("/") || advertise.contains("*") {
@@ -102,6 +114,7 @@ struct RunnerCommand: ParsableCommand {
     }
 
     func run() throws {
+        StopSignals.block()  // before any thread starts (metrics, workers), so no SIGTERM is lost
         var logger = Logger(label: "vtafarm.runner")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         var options = RunnerOptions()
@@ -123,6 +136,7 @@ struct RunnerCommand: ParsableCommand {
             if chosen.name != "vta-sim" { backends.append(chosen) }
             if let file = curveSecretKey { options.curveSecretKey = try CurveKeys.readSecret(from: file) }
             if let dir = allowClients { options.allowedClientKeys = try CurveKeys.allowedClients(in: dir) }
+            if let file = trackerCurveKey { options.trackerServerKey = try CurveKeys.readPublic(from: file) }
         } catch let e as BackendError {
             throw UserError(e.description)
         } catch let e as CurveKeyError {
@@ -136,23 +150,16 @@ struct RunnerCommand: ParsableCommand {
             throw UserError(e.description)
         }
         if let endpoint { logger.info("metrics at http://\(endpoint.host):\(endpoint.port)/metrics") }
-        let daemon = RunnerDaemon(options: options, backends: backends, logger: logger)
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
+        let notifier: ServiceNotifier?
+        do { notifier = try ServiceNotifier.fromEnvironment() } catch { throw UserError(error.description) }
+        let daemon = RunnerDaemon(options: options, backends: backends, logger: logger, notifier: notifier)
         signal(SIGPIPE, SIG_IGN)
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { daemon.stop() }
-            source.resume()
-            sources.append(source)
-        }
+        StopSignals.handle { _ in daemon.stop() }
         do {
             // The first line on stdout names the bound endpoint, so a `tcp://127.0.0.1:*` bind
             // can be found by whoever started the runner (the embedded local farm does).
             try daemon.run { endpoint in FileHandle.standardOutput.write(Data("listening \(endpoint)\n".utf8)) }
         } catch { throw UserError("runner: \(error)") }
-        _ = sources
         endpoint?.stop()
     }
 }

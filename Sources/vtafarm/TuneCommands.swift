@@ -346,6 +346,11 @@ struct Tune: ParsableCommand {
             valueName: "endpoint"))
     var tracker: String?
     @Option(help: "With --tracker: only runners of this pool.") var pool: String?
+    @Option(
+        help: ArgumentHelp(
+            "With --tracker: the tracker's Z85 public key file, to talk CURVE to it (under a fresh client key).",
+            valueName: "file"))
+    var trackerCurveKey: String?
     @Option(help: ArgumentHelp("The local runners' backend: vta-sim, command:PATH or delay:MS.", valueName: "backend"))
     var runnerBackend = "vta-sim"
     @Option(help: "Slots per runner (default: cores / runners).") var slots: Int?
@@ -359,6 +364,7 @@ struct Tune: ParsableCommand {
             throw ValidationError("--runners must be between \(least) and 64")
         }
         if pool != nil && tracker == nil { throw ValidationError("--pool needs --tracker") }
+        if trackerCurveKey != nil && tracker == nil { throw ValidationError("--tracker-curve-key needs --tracker") }
         if let tracker, let problem = TrackerLimits().endpointProblem(tracker) {
             throw ValidationError("--tracker: \(problem)")
         }
@@ -379,6 +385,7 @@ struct Tune: ParsableCommand {
         var dispatcherOptions = DispatcherOptions()
         dispatcherOptions.tracker = tracker
         dispatcherOptions.pool = pool
+        dispatcherOptions.trackerServerKey = try RunnerSelection.trackerServerKey(trackerCurveKey)
         try options.run(settings, addresses: farm?.addresses ?? [], dispatcherOptions: dispatcherOptions)
     }
 }

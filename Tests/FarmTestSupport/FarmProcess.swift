@@ -11,11 +11,15 @@ public final class FarmProcess {
         public let description: String
     }
 
-    public init(_ arguments: [String]) throws {
+    /// `environment` is added to the test's own (as systemd adds NOTIFY_SOCKET to a unit's).
+    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-\(UUID()).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: vtafarmBinary)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe()
         process.standardOutput = out
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
