@@ -26,6 +26,9 @@ public struct ClusterConfig: Sendable {
         public var coordinatorPublicKey: String
         public var coordinatorSecretKey: String
         public var allowClientsDirectory: String?
+        /// `tracker_public_key`: the tracker's key, so coordinators subscribe over CURVE (with
+        /// the coordinator key pair above, the one a tracker's `--allow-clients` names).
+        public var trackerPublicKey: String? = nil
     }
 
     public var runners: [Runner]
@@ -161,7 +164,7 @@ public struct ClusterConfig: Sendable {
                 c, "curve",
                 allowed: [
                     "runner_public_key", "runner_secret_key", "coordinator_public_key",
-                    "coordinator_secret_key", "allow_clients",
+                    "coordinator_secret_key", "allow_clients", "tracker_public_key",
                 ])
             guard let rp = try keyFile(m["runner_public_key"], "curve.runner_public_key"),
                 let cp = try keyFile(m["coordinator_public_key"], "curve.coordinator_public_key"),
@@ -174,7 +177,8 @@ public struct ClusterConfig: Sendable {
             let allow = try string(m["allow_clients"], "curve.allow_clients")
             config.curve = Curve(
                 runnerPublicKey: rp.key, runnerSecretKeyFile: rs, coordinatorPublicKey: cp.key,
-                coordinatorSecretKey: cs.key, allowClientsDirectory: allow)
+                coordinatorSecretKey: cs.key, allowClientsDirectory: allow,
+                trackerPublicKey: try keyFile(m["tracker_public_key"], "curve.tracker_public_key")?.key)
         }
         // The tracker's own rules, so an endpoint or pool accepted here is one it accepts too.
         let rules = TrackerLimits()

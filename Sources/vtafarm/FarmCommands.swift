@@ -55,7 +55,7 @@ struct RunnerSelection: ParsableArguments {
         // Flags win over cluster.yaml; a --tracker of its own does not inherit the file's pool.
         o.tracker = tracker ?? config?.tracker
         o.pool = tracker != nil ? pool : (pool ?? config?.pool)
-        o.trackerServerKey = try Self.trackerServerKey(trackerCurveKey)
+        o.trackerServerKey = try Self.trackerServerKey(trackerCurveKey) ?? o.trackerServerKey
         return o
     }
 
@@ -72,6 +72,7 @@ struct RunnerSelection: ParsableArguments {
         var o = DispatcherOptions()
         o.curvePublicKey = config?.curve?.coordinatorPublicKey
         o.curveSecretKey = config?.curve?.coordinatorSecretKey
+        o.trackerServerKey = config?.curve?.trackerPublicKey
         // Requests without a timeout of their own run for the runners' default; the result
         // deadlines follow it.
         if let ms = config?.defaultTimeoutMs { o.defaultRequestTimeout = .milliseconds(ms) }
@@ -200,7 +201,7 @@ struct ClusterStatus: ParsableCommand {
                 }
             }
             var keys = RunnerSelection.clusterOptions(config)
-            keys.trackerServerKey = try RunnerSelection.trackerServerKey(trackerCurveKey)
+            keys.trackerServerKey = try RunnerSelection.trackerServerKey(trackerCurveKey) ?? keys.trackerServerKey
             let curve = try keys.trackerCurveKeys()
             let listing: PoolListing
             do {
@@ -209,7 +210,10 @@ struct ClusterStatus: ParsableCommand {
             } catch { throw UserError(error.description) }
             let listed = Set(addresses.map(\.endpoint))
             addresses += listing.runners.filter { !listed.contains($0.endpoint) }.map {
-                RunnerAddress(name: $0.name, endpoint: $0.endpoint)
+                // A runner that registered a CURVE key serves only over CURVE (cluster.yaml's client keys).
+                RunnerAddress(
+                    name: $0.name, endpoint: $0.endpoint,
+                    curveServerKey: $0.curvePublicKey.isEmpty ? nil : CurveKeys.z85($0.curvePublicKey))
             }
             for r in listing.runners { pools[r.name] = r.pool }
             print("tracker \(tracker): \(listing.runners.count) runners\(pool.map { " in pool \($0)" } ?? "")")

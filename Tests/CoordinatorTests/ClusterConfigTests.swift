@@ -75,6 +75,38 @@ import Wire
         }
     }
 
+    @Test func theTrackersKeyComesFromTheCurveSection() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-keys-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var keys: [String: String] = [:]
+        for name in ["runner", "coordinator", "tracker"] {
+            let pair = try CurveKeys.generate()
+            keys[name] = pair.publicKey
+            try "# \(name)\n\(pair.publicKey)\n".write(
+                toFile: "\(dir)/\(name).public", atomically: true, encoding: .utf8)
+            try "\(pair.secretKey)\n".write(toFile: "\(dir)/\(name).secret", atomically: true, encoding: .utf8)
+        }
+        let yaml = """
+            tracker: tcp://head:7500
+            curve:
+              runner_public_key: runner.public
+              coordinator_public_key: coordinator.public
+              coordinator_secret_key: coordinator.secret
+              tracker_public_key: tracker.public
+            """
+        let config = try ClusterConfig.parse(yaml, path: "\(dir)/cluster.yaml")
+        #expect(config.curve?.trackerPublicKey == keys["tracker"])
+        #expect(config.curve?.runnerPublicKey == keys["runner"])
+        do {
+            _ = try ClusterConfig.parse(
+                yaml.replacingOccurrences(of: "tracker.public", with: "nope.public"), path: "\(dir)/cluster.yaml")
+            Issue.record("a missing tracker key file was accepted")
+        } catch let e as ClusterConfig.LoadError {
+            #expect(e.field == "curve.tracker_public_key" && e.line == 6, "\(e)")
+        }
+    }
+
     @Test func brokenYAMLIsAnError() {
         #expect(throws: ClusterConfig.LoadError.self) { try ClusterConfig.parse("runners: [\n") }
         #expect(throws: ClusterConfig.LoadError.self) { try ClusterConfig.parse("") }
