@@ -328,12 +328,30 @@ private final class Loop: @unchecked Sendable {
         }
     }
 
+    /// A runner the tracker says left. One that deregistered drains: it keeps its socket until
+    /// it has answered what it holds (`retireRunner`); one that expired or was replaced is gone,
+    /// and its work goes elsewhere at once. A retiring runner is left to finish whatever the
+    /// tracker says next (a listing without it, say): if it dies, it is lost like any other.
     func leave(endpoint: String, reason: String, _ actions: inout [DispatchAction]) {
-        guard fromTracker.contains(endpoint), let i = state.runnerIndex(endpoint: endpoint) else { return }
-        state.removeRunner(i, reason: "left the tracker's pool (\(reason))", actions: &actions)
-        sockets[i]?.close()
-        sockets[i] = nil
-        fromTracker.remove(endpoint)
+        guard fromTracker.contains(endpoint), let i = state.runnerIndex(endpoint: endpoint), !state.isLeaving(i)
+        else { return }
+        let why = "left the tracker's pool (\(reason))"
+        if reason == PoolEvent.LeaveReason.deregistered.rawValue {
+            logger.info("runner \(state.runners[i].address.name) deregistered; taking the results it still owes")
+            state.retireRunner(i, reason: why, actions: &actions)
+        } else {
+            state.removeRunner(i, reason: why, actions: &actions)
+        }
+        closeRemoved()
+    }
+
+    /// Closes the sockets of the tracker's runners that are out of the set.
+    func closeRemoved() {
+        for i in sockets.indices where sockets[i] != nil && state.isRemoved(i) {
+            sockets[i]?.close()
+            sockets[i] = nil
+            fromTracker.remove(state.runners[i].address.endpoint)
+        }
     }
 
     /// Renews the subscription and applies the tracker's listings and events.
@@ -409,6 +427,7 @@ private final class Loop: @unchecked Sendable {
                     perform(&actions, &results)
                 }
             }
+            closeRemoved()  // retired runners that answered their last result
             dispatcher.publish(
                 results, statuses: state.statuses,
                 dropped: (state.duplicatesDropped, state.unexpectedDropped), failure: state.failure)

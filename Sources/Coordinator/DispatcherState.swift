@@ -55,6 +55,9 @@ public struct DispatcherState {
         /// Taken out of the set (`removeRunner`: a tracker said it left). Its index stays, so
         /// indices held by the I/O loop keep meaning the same runner; it is never greeted again.
         var removed = false
+        /// Deregistered from the tracker (it drains): why, until nothing is in flight on it and
+        /// it is removed. It takes no new work, but what it holds still comes back from it.
+        var leaving: String?
         /// Missed a result deadline: no new work until it returns a result or restarts.
         var stalled = false
         var name: String?
@@ -137,13 +140,40 @@ public struct DispatcherState {
     /// in-flight requests go back to the front of the queue, and it gets nothing more.
     public mutating func removeRunner(_ i: Int, reason: String, actions: inout [DispatchAction]) {
         guard runners.indices.contains(i), !runners[i].removed else { return }
-        if inFlight.values.contains(where: { $0.runner == i }) || runners[i].ready {
+        if inFlight.values.contains(where: { $0.runner == i }) || (runners[i].ready && runners[i].leaving == nil) {
             markLost(i, reason: reason, &actions)
+        } else if runners[i].leaving != nil {
+            logger.info("runner \(who(i)) answered what it held and leaves the set (\(reason))")
         }
         runners[i].removed = true
         runners[i].ready = false
         runners[i].pings = []
         dispatch(&actions)
+    }
+
+    /// Takes runner `i` out of the set once it has answered what it holds (a tracker said it
+    /// deregistered: it drains, finishing its work, so that work is not measured again
+    /// elsewhere, nor lost when every runner of the pool drains at once). It gets no new work
+    /// from now on; lost or restarted before it is done, its requests are re-dispatched as
+    /// any lost runner's.
+    public mutating func retireRunner(_ i: Int, reason: String, actions: inout [DispatchAction]) {
+        guard runners.indices.contains(i), !runners[i].removed, runners[i].leaving == nil else { return }
+        runners[i].leaving = reason
+        runners[i].draining = true
+        removeRetired(&actions)
+    }
+
+    /// Whether runner `i` is out of the set (removed, or retired and done), so its socket can go.
+    public func isRemoved(_ i: Int) -> Bool { runners[i].removed }
+
+    /// Whether runner `i` is draining before its removal (`retireRunner`).
+    public func isLeaving(_ i: Int) -> Bool { runners[i].leaving != nil }
+
+    /// Removes the retiring runners with nothing in flight.
+    mutating func removeRetired(_ actions: inout [DispatchAction]) {
+        for i in runners.indices where !runners[i].removed && runners[i].inFlight == 0 {
+            if let reason = runners[i].leaving { removeRunner(i, reason: reason, actions: &actions) }
+        }
     }
 
     /// The index of the runner at `endpoint` still in the set, if any.
@@ -181,6 +211,7 @@ public struct DispatcherState {
             }
         }
         if now >= flightDeadline { expireFlights(now: now, &actions) }
+        removeRetired(&actions)
         dispatch(&actions)
         if runners.contains(where: \.alive) {
             readySince = now
@@ -225,6 +256,7 @@ public struct DispatcherState {
     /// A message from runner `i` at `now`.
     public mutating func received(_ message: Message, from i: Int, now: Instant, actions: inout [DispatchAction]) {
         guard !runners[i].removed else { return }  // a late frame from a socket being closed
+        defer { if runners[i].leaving != nil { removeRetired(&actions) } }
         runners[i].lastHeard = now
         clock = max(clock, now)
         var isWelcome: Bool {
@@ -339,7 +371,7 @@ public struct DispatcherState {
             logger.info("runner \(ResultCheck.truncated(w.runner, 64)) at \(runners[i].address.endpoint) is back")
         }
         if runners[i].lost || newInstance || w.instanceID == 0 {
-            runners[i].draining = false
+            runners[i].draining = runners[i].leaving != nil  // a retiring runner never takes work again
             runners[i].stalled = false
         }
         if w.instanceID != 0 { runners[i].instance = w.instanceID }
