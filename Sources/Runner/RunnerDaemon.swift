@@ -25,6 +25,10 @@ public struct RunnerOptions: Sendable {
     public var defaultTimeoutMs: UInt32 = 60_000
     /// Queued (not started) work of a coordinator silent this long is dropped: it is gone.
     public var clientSilenceSeconds: Double = 10
+    /// How long a drained runner stays up after its last result, answering pings (and refusing
+    /// work). A coordinator's DEALER (ZMQ_IMMEDIATE) drops what it has not read yet when the
+    /// connection closes, so exiting right after the last send lost that result now and then.
+    public var drainGrace: Duration = .seconds(1)
     /// CURVE: the runner's Z85 secret key, and the Z85 public keys allowed to connect.
     public var curveSecretKey: String?
     public var allowedClientKeys: Set<String>?
@@ -135,6 +139,7 @@ public final class RunnerDaemon: @unchecked Sendable {
         var lastSeen: [[UInt8]: ContinuousClock.Instant] = [:]
         var lastSweep = ContinuousClock.now
         var draining = false
+        var drainedAt: ContinuousClock.Instant?
         var sockets = [router, results]
         if let zap { sockets.append(zap.socket) }
         let link = try trackerLink()
@@ -192,15 +197,25 @@ public final class RunnerDaemon: @unchecked Sendable {
             }
             if draining && queue.idle {
                 while let frames = try results.receive(dontWait: true) { _ = try? router.send(frames, dontWait: true) }
-                break
+                let since = drainedAt ?? now
+                drainedAt = since
+                if now - since >= options.drainGrace { break }
             }
         }
         queue.shutdown()
         workers.wait()
+        while let frames = try results.receive(dontWait: true) { _ = try? router.send(frames, dontWait: true) }
         results.close()
+        // Every socket lingers 0 ms by default, so closing the router right after the last
+        // result is sent could discard it, still queued for the coordinator, and a drain would
+        // lose the very work it waited to finish. Up to 2 s to flush it (a coordinator that is
+        // gone cannot hold the exit longer), waited for by terminating the context: the process
+        // may exit right after this returns.
+        try? router.setLinger(ms: 2000)
         router.close()
         zap?.socket.close()
         link?.socket.close()
+        context.terminate()
         logger.info("runner \(options.name) stopped")
     }
 

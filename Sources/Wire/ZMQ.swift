@@ -13,12 +13,25 @@ public struct ZMQError: Error, CustomStringConvertible {
 /// `Sendable` truly: libzmq contexts are thread-safe.
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
+    private let lock = NSLock()
+    private var terminated = false
 
     public init() {
         handle = zmq_ctx_new()!
     }
 
-    deinit { zmq_ctx_term(handle) }
+    /// Waits until closed sockets have sent what they still hold (each for at most its linger),
+    /// then frees the context. Only this waits: a process that exits without it drops whatever
+    /// libzmq had not written yet. Every socket must be closed first. Once; deinit otherwise.
+    public func terminate() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !terminated else { return }
+        terminated = true
+        zmq_ctx_term(handle)
+    }
+
+    deinit { terminate() }
 }
 
 /// One ZeroMQ socket. Not thread-safe: each socket belongs to one thread, as libzmq requires.

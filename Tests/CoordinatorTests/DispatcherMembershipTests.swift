@@ -81,4 +81,50 @@ struct DispatcherMembershipTests {
         s.received(.measureResult(MeasureResult(requestID: onOne[0], status: .ok)), from: 1, now: t0, actions: &actions)
         #expect(!actions.contains { if case .deliver(let r) = $0 { r.requestID == onOne[0] } else { false } })
     }
+
+    /// A runner that deregistered drains: what it holds comes back from it (not measured again
+    /// elsewhere, and not lost when every runner drains), it gets nothing new, and it leaves the
+    /// set with its last result. Lost before that, its work is re-dispatched as usual.
+    @Test func aDeregisteredRunnerAnswersWhatItHoldsAndThenLeaves() {
+        var options = DispatcherOptions()
+        options.prefetch = 1
+        let addresses = (0..<2).map { RunnerAddress(name: "r\($0)", endpoint: "tcp://r\($0):1") }
+        var s = DispatcherState(runners: addresses, options: options, now: t0)
+        var actions: [DispatchAction] = []
+        s.tick(now: t0, actions: &actions)
+        _ = welcome(&s, 0, at: .zero)
+        _ = welcome(&s, 1, at: .zero)
+        actions = []
+        s.submit(
+            (1...6).map { MeasureRequest(requestID: $0, workload: .dense(ci: 16, co: 16), schedule: Schedule()) },
+            actions: &actions)
+        let onOne = sent(actions, to: 1)
+        #expect(onOne.count == 2 && sent(actions, to: 0).count == 2)
+        actions = []
+        s.removeRunner(1, .drained, actions: &actions)
+        #expect(sent(actions, to: 0).isEmpty, "nothing of runner 1 is re-dispatched")
+        #expect(s.runnerIndex(endpoint: "tcp://r1:1") == 1 && s.runners[1].departing && !s.runners[1].removed)
+        s.received(
+            .measureResult(MeasureResult(requestID: onOne[0], status: .ok, cycles: 5)), from: 1, now: t0,
+            actions: &actions)
+        #expect(actions.contains { if case .deliver(let r) = $0 { r.requestID == onOne[0] } else { false } })
+        #expect(sent(actions, to: 1).isEmpty, "a retiring runner gets no new work")
+        #expect(!s.runners[1].removed)
+        actions = []
+        s.received(
+            .measureResult(MeasureResult(requestID: onOne[1], status: .ok, cycles: 5)), from: 1, now: t0,
+            actions: &actions)
+        #expect(actions.contains { if case .deliver(let r) = $0 { r.requestID == onOne[1] } else { false } })
+        #expect(s.runners[1].removed && s.runnerIndex(endpoint: "tcp://r1:1") == nil)
+        #expect(s.statuses.map(\.address.name) == ["r0"])
+
+        // Runner 0 retires too and then goes silent: what it held is re-queued, and it is removed.
+        actions = []
+        s.removeRunner(0, .drained, actions: &actions)
+        let held = s.inFlight.keys.sorted()
+        #expect(held.count == 2 && !s.runners[0].removed)
+        s.tick(now: t0 + options.pingInterval * (options.lostAfterIntervals + 1), actions: &actions)
+        #expect(s.runners[0].removed && s.inFlight.isEmpty)
+        #expect(s.queue.count == 4, "the 2 it held and the 2 never sent wait for a runner")
+    }
 }

@@ -192,6 +192,54 @@ import Wire
         waitUntil("slow left the set") { $0.map(\.address.name) == ["fast"] }
     }
 
+    /// Every runner of the pool drains at once (as `scancel` does to a Slurm job's runners) while
+    /// each holds work: the coordinator takes what they finish, so no result is lost or measured
+    /// twice. When it dropped a deregistered runner at once, it re-queued that work with no runner
+    /// left to take it, threw away the results, and failed with "no runner is reachable".
+    @Test func runnersDrainingAtOnceStillDeliverWhatTheyHold() throws {
+        let tracker = try FarmProcess(["tracker", "--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200"])
+        let runners = try (0..<2).map { k in
+            try FarmProcess(
+                [
+                    "runner", "--bind", "tcp://127.0.0.1:*", "--slots", "1", "--name", "d\(k)", "--backend",
+                    "delay:1500", "--tracker", tracker.endpoint, "--exit-with-parent", "\(getpid())",
+                ])
+        }
+        #expect(waitFor(tracker.endpoint) { $0.count == 2 }.count == 2)
+        var options = dispatcherOptions(unreachableAfter: .seconds(5))
+        options.tracker = tracker.endpoint
+        let dispatcher = try Dispatcher(runners: [], options: options)
+        defer { dispatcher.close() }
+        // 1 slot + 2 prefetched each: all 6 are sent at once. SIGTERM once both runners say (in a
+        // Pong) that they run one and queue two, so every request is theirs to finish.
+        dispatcher.submit(requests(6, backend: "delay"))
+        let sent = Date()
+        func holding() -> Bool {
+            let s = dispatcher.runnerStatuses
+            return s.count == 2 && s.allSatisfy { $0.busySlots == 1 && $0.queueDepth == 2 }
+        }
+        while !holding() && Date().timeIntervalSince(sent) < 20 { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(holding(), "\(dispatcher.runnerStatuses.map { ($0.busySlots, $0.queueDepth) })")
+        for r in runners { r.process.terminate() }  // SIGTERM, not waited for
+        var results: [MeasureResult] = []
+        var failure: Error?
+        let deadline = Date().addingTimeInterval(30)
+        while results.count < 6 && Date() < deadline {
+            do { if let r = try dispatcher.next(timeout: .seconds(1)) { results.append(r) } } catch {
+                failure = error
+                break
+            }
+        }
+        #expect(failure == nil, "\(failure.map { "\($0)" } ?? "")\n\(runners[0].log)")
+        #expect(results.map(\.requestID).sorted() == Array(1...6))
+        #expect(results.allSatisfy { $0.status == .ok }, "\(results.map(\.status))")
+        for r in runners {
+            r.stop()
+            #expect(r.log.contains("finishing 1 running and 2 queued"), "\(r.log)")
+        }
+        #expect(dispatcher.runnerStatuses.isEmpty, "both left the set once they had answered")
+    }
+
     /// Garbage, several frames, another protocol version and a hostile registration each get an
     /// Error, and the tracker keeps serving.
     @Test func badFramesGetErrorsAndTheTrackerKeepsServing() throws {
