@@ -47,6 +47,17 @@ final class TrackerLink {
         guard !deregistered, now >= nextSend else { return }
         let (busy, queued) = (busy(), queued())
         nextSend = now + interval
+        // Looked for on every turn while the endpoint is the host-name fallback, registered or not:
+        // a Register sent while the link was down waits in the socket and reaches the tracker once
+        // the link is up, so the runner may be registered at the fallback and must register again.
+        if let find = findEndpoint, let found = find() {
+            findEndpoint = nil
+            if found != info.endpoint {
+                logger.info("a route to the tracker appeared: advertising \(found) instead of \(info.endpoint)")
+                info.endpoint = found
+                registered = false
+            }
+        }
         if registered {
             send(
                 .heartbeat(Heartbeat(name: info.name, instanceID: info.instanceID, busySlots: busy, queueDepth: queued))
@@ -54,13 +65,6 @@ final class TrackerLink {
         } else {
             info.busySlots = busy
             info.queueDepth = queued
-            if let find = findEndpoint, let found = find() {
-                findEndpoint = nil
-                if found != info.endpoint {
-                    logger.info("a route to the tracker appeared: advertising \(found) instead of \(info.endpoint)")
-                    info.endpoint = found
-                }
-            }
             send(.register(info))
         }
     }

@@ -90,4 +90,46 @@ import Wire
         }
         #expect(listed == ["tcp://127.0.0.1:7600"], "\(tracker.log)")
     }
+
+    /// A Register sent while the link was down waits in the socket and reaches the tracker when
+    /// the link comes up: registered at the host-name fallback, the runner still looks for its
+    /// route, and registers again at its address once it finds one.
+    @Test func aRunnerRegisteredAtTheFallbackRegistersAgainAtItsRoute() throws {
+        let tracker = try FarmProcess(["tracker", "--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200"])
+        var found: String? = nil
+        let context = ZMQContext()
+        let link = try TrackerLink(
+            context: context, tracker: tracker.endpoint,
+            info: RunnerInfo(name: "late", endpoint: "tcp://box:7600", slots: 1, instanceID: 8),
+            logger: Logger(label: "test"), findEndpoint: { found })
+        defer {
+            link.socket.close()
+            withExtendedLifetime(context) {}
+        }
+        func listed(_ want: String) -> [String] {
+            let deadline = Date().addingTimeInterval(5)
+            var endpoints: [String] = []
+            var now = ContinuousClock.now
+            while Date() < deadline {
+                link.tick(now: now, busy: 0, queued: 0)
+                now = now + .seconds(1)
+                link.receive()
+                endpoints =
+                    (try? TrackerQuery.listing(tracker: tracker.endpoint, pool: nil, wait: .seconds(1)))?.runners.map(
+                        \.endpoint) ?? []
+                if endpoints == [want] { break }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return endpoints
+        }
+        #expect(listed("tcp://box:7600") == ["tcp://box:7600"])
+        let acked = Date().addingTimeInterval(5)
+        while !link.registered && Date() < acked {
+            link.receive()
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        #expect(link.registered, "registered at the fallback, as a Register that waited for the link is")
+        found = "tcp://127.0.0.1:7600"
+        #expect(listed("tcp://127.0.0.1:7600") == ["tcp://127.0.0.1:7600"], "\(tracker.log)")
+    }
 }
