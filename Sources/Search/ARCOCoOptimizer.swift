@@ -76,9 +76,19 @@ public final class ARCOCoOptimizer: Proposer {
         for _ in 0..<200 {
             let p = space.knobs.map { Int(rng.next() % UInt64($0.choices.count)) }
             let c = space.config(p)
-            if canBuild(c) { return c }
+            if canBuild(c) { return snapped(c) }
         }
         return nil
+    }
+
+    /// In the whole buildable space, a configuration with its buffers grown to a maximal point:
+    /// no schedule is slower there, and the space has far fewer such points than buffer settings.
+    /// The stock neighbourhood keeps its points as they are (its seeded figures stay).
+    func snapped(_ c: HardwareConfig) -> HardwareConfig {
+        guard space.extent == .buildable else { return c }
+        let m = space.maximal(c)
+        if m != c { _ = canBuild(m) }
+        return m
     }
 
     /// Configurations in the first round: the base and the farthest buildable one. (Four, the
@@ -265,14 +275,14 @@ public final class ARCOCoOptimizer: Proposer {
                 let (a, lp) = agent.act(obs, &rng)
                 var next = pos[w]
                 for k in 0..<next.count { next[k] = min(max(0, next[k] + a[k] - 1), space.knobs[k].choices.count - 1) }
-                let c = space.config(next)
+                let c = snapped(space.config(next))
                 var step = ARCOTuner.Step(
                     obsA: obs, obsB: [], obsC: obs, actA: a, actB: [], logpA: lp, logpB: 0,
                     value: critic.output(obs)[0], reward: -0.5)
                 if canBuild(c) {
                     let s = try predictModel(c)
                     step.reward = s.mean - score[w].mean
-                    pos[w] = next
+                    pos[w] = space.positions(c) ?? next
                     score[w] = s
                     visited[key(c)] = (c, s.mean, s.std)
                 }

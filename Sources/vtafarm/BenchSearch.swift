@@ -29,6 +29,11 @@ struct BenchSearch: ParsableCommand {
             "Co-optimization: arco also searches the hardware within this FPGA (pynq-z1, ultra96, zcu104); the others stay on the fixed hardware.",
             valueName: "board"))
     var coOptimize: String?
+    @Option(
+        help: ArgumentHelp(
+            "With --co-optimize: how far the hardware knobs reach: buildable (everything the board can build) or stock (the stock VTA's neighbourhood).",
+            valueName: "extent"))
+    var hwExtent: HardwareSpace.Extent = .stock
     @OptionGroup var hardware: HardwareOptions
 
     func validate() throws {
@@ -71,7 +76,7 @@ struct BenchSearch: ParsableCommand {
                 if let board = coOptimize, tuner == "arco" {
                     guard let fpga = FPGA.named(board) else { throw UserError("unknown FPGA \(board)") }
                     settings.hardwareSpace = HardwareSpace(
-                        base: spec.config, fpga: fpga, workloads: m.layers.map(\.workload))
+                        base: spec.config, fpga: fpga, workloads: m.layers.map(\.workload), extent: hwExtent)
                 }
                 let path = "\(dir)/\(tuner)-\(seed).jsonl"
                 let store = try RecordStore(path: path, resume: false)
