@@ -125,3 +125,43 @@ import VTA
         }
     }
 }
+
+/// The exhaustive optimum against a plain sweep of every layer on every maximal point.
+@Suite struct HardwareSpaceOptimumTests {
+    let layers = [
+        Model.Layer(name: "a", workload: .conv2d(h: 7, w: 7, ci: 64, co: 64, k: 3, s: 1, p: 1), count: 2),
+        Model.Layer(name: "b", workload: .conv2d(h: 7, w: 7, ci: 128, co: 64, k: 1, s: 1, p: 0), count: 1),
+    ]
+
+    @Test func optimumIsTheBestOfEveryMaximalPoint() throws {
+        let space = try HardwareSpace(
+            base: .stock, fpga: FPGA.named("ultra96")!, workloads: layers.map(\.workload), extent: .buildable,
+            overrides: [
+                "LOG_BLOCK_IN": [3, 4, 5], "LOG_BLOCK_OUT": [4, 5], "AXI_WIDTH": [128],
+                "LOG_INP_BUFF_SIZE": [12, 14, 16], "LOG_WGT_BUFF_SIZE": [15, 17, 19],
+            ])
+        var lines: [String] = []
+        let optimum = space.optimum(of: layers, top: 3, threads: 2) { lines.append($0) }
+        // Brute force: every maximal point, every layer's whole space, no shortcut.
+        var all: [(String, Int)] = []
+        for c in space.maximalPoints {
+            let spec = HardwareSpec(c)
+            let best = layers.map {
+                ScheduleSpace(workload: $0.workload, spec: spec).sweep(spec, threads: 2).best?.cycles
+            }
+            if let total = Model.latency(of: layers, { best[$0] }) { all.append((c.canonicalKey, total)) }
+        }
+        all.sort { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }
+        #expect(optimum.top.map(\.cycles) == all.prefix(3).map(\.1))
+        #expect(optimum.top.first?.hardware.canonicalKey == all.first?.0)
+        let shapes = Set(space.maximalPoints.map { [$0.logBlockIn, $0.logBlockOut] })
+        #expect(optimum.groups == shapes.count && shapes.count >= 4)
+        #expect(optimum.sweptGroups < optimum.groups, "slow block shapes are cut by their compute bound")
+        #expect(lines.count == optimum.groups)
+        // Each layer's schedule on the best point costs what the optimum says.
+        let best = optimum.top[0]
+        for (layer, l) in zip(layers, best.perLayer) {
+            #expect(ScheduleSpace.evaluate(layer.workload, l.schedule, HardwareSpec(best.hardware)).cycles == l.cycles)
+        }
+    }
+}
