@@ -29,7 +29,7 @@ public struct HardwareSpace: Sendable {
     /// The knobs of `extent` (see ``Extent``). `overrides` (a hardware space file) replaces a
     /// knob's choices: one value fixes it, a list narrows (or widens) it.
     public init(
-        base: HardwareConfig, fpga: FPGA?, workloads: [Workload], extent: Extent = .stock,
+        base: HardwareConfig, fpga: FPGA?, workloads: [Workload], extent: Extent = .buildable,
         overrides: [String: [Int]] = [:]
     ) throws {
         for (name, values) in overrides {
@@ -50,7 +50,7 @@ public struct HardwareSpace: Sendable {
         knobs = knobs.map { k in overrides[k.name].map { Knob(name: k.name, choices: Array(Set($0)).sorted()) } ?? k }
     }
 
-    public init(base: HardwareConfig, fpga: FPGA?, workloads: [Workload], extent: Extent = .stock) {
+    public init(base: HardwareConfig, fpga: FPGA?, workloads: [Workload], extent: Extent = .buildable) {
         self.base = base
         self.fpga = fpga
         self.workloads = workloads

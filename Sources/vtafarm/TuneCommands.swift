@@ -47,7 +47,7 @@ struct TuneOptions: ParsableArguments {
         help: ArgumentHelp(
             "With arco: how far the hardware knobs reach, before --hw-space narrows them: buildable (every block shape and buffer size the board can build, buffers grown to their maximal settings) or stock (the stock VTA's neighbourhood: LOG_BLOCK 3-5, buffers stock -2..+2).",
             valueName: "extent"))
-    var hwExtent: HardwareSpace.Extent = .stock
+    var hwExtent: HardwareSpace.Extent = .buildable
     @Option(
         help: ArgumentHelp(
             "A flow file: stages (search, tune, verify, fork) run in order over one records file, each with its own budget and tuner (so not with --budget, --tuner or --hw-space). See the README's Flows section.",
