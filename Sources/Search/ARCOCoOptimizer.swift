@@ -56,6 +56,13 @@ public final class ARCOCoOptimizer: Proposer {
         return b
     }
 
+    /// Sum over layers of count x ceil(MACs / MACs per cycle): no schedule runs the model on `c`
+    /// in fewer cycles.
+    func computeBound(_ c: HardwareConfig) -> Int {
+        let perCycle = HardwareSpec(c).macsPerCycle
+        return Model.latency(of: layers) { (layers[$0].workload.macs + perCycle - 1) / perCycle } ?? .max
+    }
+
     func tuner(_ c: HardwareConfig, _ layer: Int) -> ARCOTuner {
         let k = "\(key(c))|\(layer)"
         if let t = tuners[k] { return t }
@@ -76,9 +83,19 @@ public final class ARCOCoOptimizer: Proposer {
         for _ in 0..<200 {
             let p = space.knobs.map { Int(rng.next() % UInt64($0.choices.count)) }
             let c = space.config(p)
-            if canBuild(c) { return c }
+            if canBuild(c) { return snapped(c) }
         }
         return nil
+    }
+
+    /// In the whole buildable space, a configuration with its buffers grown to a maximal point:
+    /// no schedule is slower there, and the space has far fewer such points than buffer settings.
+    /// The stock neighbourhood keeps its points as they are (its seeded figures stay).
+    func snapped(_ c: HardwareConfig) -> HardwareConfig {
+        guard space.extent == .buildable else { return c }
+        let m = space.maximal(c)
+        if m != c { _ = canBuild(m) }
+        return m
     }
 
     /// Configurations in the first round: the base and the farthest buildable one. (Four, the
@@ -93,6 +110,11 @@ public final class ARCOCoOptimizer: Proposer {
         var keys = Set(taken.map(key))
         for _ in 0..<64 {
             if let c = randomBuildable(), keys.insert(key(c)).inserted { pool.append(c) }
+        }
+        // In the whole buildable space most points are small cores that cannot compete: spread
+        // over the fastest GEMM cores the pool holds instead.
+        if space.extent == .buildable, let fastest = pool.map(computeBound).min() {
+            pool = pool.filter { computeBound($0) == fastest }
         }
         func norm(_ c: HardwareConfig) -> [Float] {
             zip(space.positions(c)!, space.knobs).map {
@@ -155,6 +177,53 @@ public final class ARCOCoOptimizer: Proposer {
         return out
     }
 
+    /// Block shapes (LOG_BATCH, LOG_BLOCK_IN, LOG_BLOCK_OUT) some round has measured.
+    var triedShapes = Set<[Int]>()
+    /// The buildable space's maximal points by block shape, found once.
+    lazy var maximalByShape: [[Int]: [HardwareConfig]] = Dictionary(grouping: space.maximalPoints, by: shape)
+
+    func shape(_ c: HardwareConfig) -> [Int] { [c.logBatch, c.logBlockIn, c.logBlockOut] }
+
+    /// In the whole buildable space, walkers one knob step at a time rarely cross from one block
+    /// shape to another of the same MAC count (1x32x16 to 1x8x64 passes through cores the board
+    /// cannot hold), yet such shapes differ by several percent. So before the agent's picks, each
+    /// block shape whose compute bound could still beat `bar` is measured once: the fastest
+    /// bound first, at its widest AXI, on the maximal point the cost model predicts best.
+    func untriedShape(below bar: Int) throws -> HardwareConfig? {
+        let open = maximalByShape.filter { !triedShapes.contains($0.key) && computeBound($0.value[0]) < bar }
+        guard
+            let (_, points) = open.min(by: { a, b in
+                let (ba, bb) = (computeBound(a.value[0]), computeBound(b.value[0]))
+                return ba != bb ? ba < bb : a.key.lexicographicallyPrecedes(b.key)
+            })
+        else { return nil }
+        let widest = points.map(\.axiWidth).max()!
+        var best: (config: HardwareConfig, mean: Float)? = nil
+        for c in points where c.axiWidth == widest {
+            let m = try predictModel(c).mean
+            if best == nil || m > best!.mean { best = (c, m) }
+        }
+        if let c = best?.config { _ = canBuild(c) }
+        return best?.config
+    }
+
+    /// The configuration to measure more of: the best fully measured one. In the whole buildable
+    /// space, block shapes measured once (3 schedules a layer) lose to one measured for many
+    /// rounds long before their schedules are tuned, so there the best of the top four by the
+    /// lower of measured and predicted latency is taken: a shape the cost model expects to beat
+    /// the leader gets its turn, and its measurements then speak for it.
+    func exploitTarget() throws -> HardwareConfig? {
+        let ranked = measuredModels
+        guard space.extent == .buildable, ranked.count > 1 else { return ranked.first?.hardware }
+        var best: (config: HardwareConfig, cycles: Double)? = nil
+        for (c, measured) in ranked.prefix(4) {
+            let predicted = Double(exp(-(try predictModel(c).mean)))
+            let optimistic = min(Double(measured), predicted.isFinite ? predicted : Double(measured))
+            if best == nil || optimistic < best!.cycles { best = (c, optimistic) }
+        }
+        return best?.config
+    }
+
     /// Schedules per layer each configuration of a round gets.
     let perLayer = 3
     var round: [(hardware: HardwareConfig, layer: Int, left: Int)] = []
@@ -163,14 +232,21 @@ public final class ARCOCoOptimizer: Proposer {
     /// the best fully measured one (exploit) and the hardware agent's most promising new one.
     func startRound() throws {
         var targets: [HardwareConfig] = []
+        defer { triedShapes.formUnion(targets.map(shape)) }
         if measured.isEmpty || !model.isTrained {
             if canBuild(space.base) { targets.append(space.base) }
             targets += spreadBuildable(firstRound - targets.count, from: targets)
         } else {
-            if let best = measuredModels.first?.hardware { targets.append(best) }
+            if let best = try exploitTarget() { targets.append(best) }
             let explore = try exploreHardware()
-            if let pick = explore.visited.first(where: {
-                measured[key($0.config)] == nil || measured[key($0.config)]!.count < layers.count
+            // In the whole buildable space, a configuration whose compute bound does not beat the
+            // best measured latency cannot win, however well its schedules are tuned.
+            let bar = space.extent == .buildable ? measuredModels.first?.cycles ?? .max : .max
+            if space.extent == .buildable, let fresh = try untriedShape(below: bar) {
+                targets.append(fresh)
+            } else if let pick = explore.visited.first(where: {
+                (measured[key($0.config)] == nil || measured[key($0.config)]!.count < layers.count)
+                    && computeBound($0.config) < bar
             }) {
                 // Confidence sampling over hardware: skip a candidate whose optimistic bound
                 // (mean + std) still predicts it slower than the best measured configuration;
@@ -265,14 +341,14 @@ public final class ARCOCoOptimizer: Proposer {
                 let (a, lp) = agent.act(obs, &rng)
                 var next = pos[w]
                 for k in 0..<next.count { next[k] = min(max(0, next[k] + a[k] - 1), space.knobs[k].choices.count - 1) }
-                let c = space.config(next)
+                let c = snapped(space.config(next))
                 var step = ARCOTuner.Step(
                     obsA: obs, obsB: [], obsC: obs, actA: a, actB: [], logpA: lp, logpB: 0,
                     value: critic.output(obs)[0], reward: -0.5)
                 if canBuild(c) {
                     let s = try predictModel(c)
                     step.reward = s.mean - score[w].mean
-                    pos[w] = next
+                    pos[w] = space.positions(c) ?? next
                     score[w] = s
                     visited[key(c)] = (c, s.mean, s.std)
                 }

@@ -1,8 +1,9 @@
 import VTA
 
-/// The hardware knobs co-optimization searches, each a short list of choices around the stock
-/// VTA, and which points are buildable: the configuration's ISA fits, it fits the FPGA's DSP and
-/// block-RAM budget, and every layer of the model can be packed.
+/// The hardware knobs co-optimization searches, each a list of choices (around the stock VTA, or
+/// everything a board can build: ``Extent``), and which points are buildable: the
+/// configuration's ISA fits, it fits the FPGA's DSP and block-RAM budget, and every layer of the
+/// model can be packed.
 public struct HardwareSpace: Sendable {
     public struct Knob: Sendable {
         public let name: String
@@ -13,6 +14,8 @@ public struct HardwareSpace: Sendable {
     public private(set) var knobs: [Knob]
     public let fpga: FPGA?
     public let workloads: [Workload]
+    /// How far the knobs reach before a hardware space file narrows them.
+    public let extent: Extent
 
     public struct SpaceError: Error, CustomStringConvertible {
         public let description: String
@@ -23,10 +26,12 @@ public struct HardwareSpace: Sendable {
         "LOG_ACC_BUFF_SIZE", "AXI_WIDTH",
     ]
 
-    /// The default knobs: LOG_BATCH 0-1, LOG_BLOCK_IN/OUT 3-5, buffer sizes stock -2..+2 (log2),
-    /// AXI 64 or 128 bits (64 only on a pynq). `overrides` (a hardware space file) replaces a
+    /// The knobs of `extent` (see ``Extent``). `overrides` (a hardware space file) replaces a
     /// knob's choices: one value fixes it, a list narrows (or widens) it.
-    public init(base: HardwareConfig, fpga: FPGA?, workloads: [Workload], overrides: [String: [Int]] = [:]) throws {
+    public init(
+        base: HardwareConfig, fpga: FPGA?, workloads: [Workload], extent: Extent = .buildable,
+        overrides: [String: [Int]] = [:]
+    ) throws {
         for (name, values) in overrides {
             guard Self.knobNames.contains(name) else {
                 throw SpaceError(
@@ -41,23 +46,29 @@ public struct HardwareSpace: Sendable {
                 }
             }
         }
-        self.init(base: base, fpga: fpga, workloads: workloads)
+        self.init(base: base, fpga: fpga, workloads: workloads, extent: extent)
         knobs = knobs.map { k in overrides[k.name].map { Knob(name: k.name, choices: Array(Set($0)).sorted()) } ?? k }
     }
 
-    public init(base: HardwareConfig, fpga: FPGA?, workloads: [Workload]) {
+    public init(base: HardwareConfig, fpga: FPGA?, workloads: [Workload], extent: Extent = .buildable) {
         self.base = base
         self.fpga = fpga
         self.workloads = workloads
-        knobs = [
-            Knob(name: "LOG_BATCH", choices: [0, 1]),
-            Knob(name: "LOG_BLOCK_IN", choices: [3, 4, 5]),
-            Knob(name: "LOG_BLOCK_OUT", choices: [3, 4, 5]),
-            Knob(name: "LOG_INP_BUFF_SIZE", choices: Array((base.logInpBuffSize - 2)...(base.logInpBuffSize + 2))),
-            Knob(name: "LOG_WGT_BUFF_SIZE", choices: Array((base.logWgtBuffSize - 2)...(base.logWgtBuffSize + 2))),
-            Knob(name: "LOG_ACC_BUFF_SIZE", choices: Array((base.logAccBuffSize - 2)...(base.logAccBuffSize + 2))),
-            Knob(name: "AXI_WIDTH", choices: fpga?.axiWidths ?? [64, 128]),
-        ]
+        self.extent = extent
+        switch extent {
+        case .stock:
+            knobs = [
+                Knob(name: "LOG_BATCH", choices: [0, 1]),
+                Knob(name: "LOG_BLOCK_IN", choices: [3, 4, 5]),
+                Knob(name: "LOG_BLOCK_OUT", choices: [3, 4, 5]),
+                Knob(name: "LOG_INP_BUFF_SIZE", choices: Array((base.logInpBuffSize - 2)...(base.logInpBuffSize + 2))),
+                Knob(name: "LOG_WGT_BUFF_SIZE", choices: Array((base.logWgtBuffSize - 2)...(base.logWgtBuffSize + 2))),
+                Knob(name: "LOG_ACC_BUFF_SIZE", choices: Array((base.logAccBuffSize - 2)...(base.logAccBuffSize + 2))),
+                Knob(name: "AXI_WIDTH", choices: fpga?.axiWidths ?? [64, 128]),
+            ]
+        case .buildable:
+            knobs = Self.buildableKnobs(base: base, fpga: fpga, workloads: workloads)
+        }
     }
 
     static func value(_ c: HardwareConfig, _ name: String) -> Int {
@@ -78,9 +89,24 @@ public struct HardwareSpace: Sendable {
     public func config(_ p: [Int]) -> HardwareConfig {
         var c = base
         for (k, knob) in knobs.enumerated() {
-            try? c.set(knob.name, to: "\(knob.choices[min(max(0, p[k]), knob.choices.count - 1)])")
+            Self.assign(knob.name, knob.choices[min(max(0, p[k]), knob.choices.count - 1)], to: &c)
         }
         return c
+    }
+
+    /// Sets a knob as ``HardwareConfig/set(_:to:)`` would, without the text round trip (the
+    /// census builds configurations by the hundred thousand): a value the key refuses leaves it.
+    static func assign(_ name: String, _ v: Int, to c: inout HardwareConfig) {
+        guard let range = HardwareConfig.range(of: name), range.contains(v) else { return }
+        switch name {
+        case "LOG_BATCH": c.logBatch = v
+        case "LOG_BLOCK_IN": c.logBlockIn = v
+        case "LOG_BLOCK_OUT": c.logBlockOut = v
+        case "LOG_INP_BUFF_SIZE": c.logInpBuffSize = v
+        case "LOG_WGT_BUFF_SIZE": c.logWgtBuffSize = v
+        case "LOG_ACC_BUFF_SIZE": c.logAccBuffSize = v
+        default: if [64, 128, 256, 512].contains(v) { c.axiWidth = v }
+        }
     }
 
     /// Positions of a configuration, if every knob value is one of the choices.
@@ -96,8 +122,20 @@ public struct HardwareSpace: Sendable {
     /// Why the point cannot be built or used, or nil.
     public func problem(_ c: HardwareConfig) -> String? {
         let spec = HardwareSpec(c)
+        return Self.buildProblem(spec, fpga) ?? packingProblem(spec)
+    }
+
+    /// Why no layer-independent VTA can be built from `spec` on `fpga`: the ISA, the element and
+    /// buffer sizes, the board's DSP and block RAM.
+    static func buildProblem(_ spec: HardwareSpec, _ fpga: FPGA?) -> String? {
         if let r = spec.invalidReason { return r.description }
         if let r = fpga?.misfit(spec) { return r.description }
+        return nil
+    }
+
+    /// Why some layer of the model cannot be packed for `spec`'s block shape, or nil. Buffer
+    /// sizes play no part.
+    func packingProblem(_ spec: HardwareSpec) -> String? {
         for w in workloads { if let p = w.packingProblem(spec) { return p } }
         return nil
     }

@@ -29,6 +29,11 @@ struct BenchSearch: ParsableCommand {
             "Co-optimization: arco also searches the hardware within this FPGA (pynq-z1, ultra96, zcu104); the others stay on the fixed hardware.",
             valueName: "board"))
     var coOptimize: String?
+    @Option(
+        help: ArgumentHelp(
+            "With --co-optimize: how far the hardware knobs reach: buildable (everything the board can build) or stock (the stock VTA's neighbourhood).",
+            valueName: "extent"))
+    var hwExtent: HardwareSpace.Extent = .buildable
     @OptionGroup var hardware: HardwareOptions
 
     func validate() throws {
@@ -71,7 +76,7 @@ struct BenchSearch: ParsableCommand {
                 if let board = coOptimize, tuner == "arco" {
                     guard let fpga = FPGA.named(board) else { throw UserError("unknown FPGA \(board)") }
                     settings.hardwareSpace = HardwareSpace(
-                        base: spec.config, fpga: fpga, workloads: m.layers.map(\.workload))
+                        base: spec.config, fpga: fpga, workloads: m.layers.map(\.workload), extent: hwExtent)
                 }
                 let path = "\(dir)/\(tuner)-\(seed).jsonl"
                 let store = try RecordStore(path: path, resume: false)
@@ -139,6 +144,22 @@ struct BenchSearch: ParsableCommand {
                     + pad(
                         String(format: "%.1f", rs.map(\.seconds).reduce(0, +) / Double(max(1, rs.count))), 9,
                         right: true))
+        }
+        if let board = coOptimize, let fpga = FPGA.named(board), let arco = runs["arco"], !arco.isEmpty {
+            // The ground truth of the same space: what arco's best could at most have been.
+            let space = HardwareSpace(
+                base: spec.config, fpga: fpga, workloads: m.layers.map(\.workload), extent: hwExtent)
+            let started = Date()
+            let optimum = space.optimum(of: m.layers, top: 1, threads: ProcessInfo.processInfo.activeProcessorCount)
+            if let best = optimum.top.first {
+                let found = arco.compactMap(\.modelCycles)
+                let gaps = found.map { 100 * (Double($0) / Double(best.cycles) - 1) }
+                let mean = gaps.isEmpty ? "-" : String(format: "%+.2f%%", gaps.reduce(0, +) / Double(gaps.count))
+                let worst = gaps.max().map { String(format: "%+.2f%%", $0) } ?? "-"
+                print(
+                    "exhaustive optimum of the \(hwExtent.rawValue) space on \(board) (\(space.census)): \(formatCycles(best.cycles)) cycles on \(best.hardware.shortName), \(String(format: "%.1f", Date().timeIntervalSince(started))) s; arco \(found.count)/\(arco.count) seeds complete, mean \(mean), worst \(worst) above it"
+                )
+            }
         }
         if let board = coOptimize, let arco = runs["arco"]?.compactMap(\.modelCycles),
             let xgb = runs["xgb"]?.compactMap(\.modelCycles),

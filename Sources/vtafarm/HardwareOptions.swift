@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Search
 import VTA
 import Yams
 
@@ -138,3 +139,5 @@ extension SimCounters {
         return (try? JSONSerialization.jsonObject(with: data)) ?? [:]
     }
 }
+
+extension HardwareSpace.Extent: ExpressibleByArgument {}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Search
 import VTA
 
 struct Sim: ParsableCommand {
@@ -49,6 +50,14 @@ struct Sim: ParsableCommand {
     @Flag(help: "With --model: search every layer's schedule space exhaustively.")
     var best = false
 
+    @Option(
+        help: ArgumentHelp(
+            "With --model and --best: search the hardware too, every configuration of this space on --fpga (default \(FPGA.defaultBoard.name)) that can hold the optimum: buildable (the whole buildable space) or stock (the stock VTA's neighbourhood). Prints the optimum and the top configurations.",
+            valueName: "extent"))
+    var hwExtent: HardwareSpace.Extent?
+
+    @Option(help: "With --hw-extent: how many of the best configurations to print.") var top = 5
+
     @OptionGroup var hardware: HardwareOptions
 
     @Option(
@@ -91,6 +100,8 @@ struct Sim: ParsableCommand {
                 "--schedule, --input, --weight, --output and --verify go with --workload, not --model")
         }
         if best && model == nil { throw ValidationError("--best goes with --model") }
+        if hwExtent != nil && !best { throw ValidationError("--hw-extent goes with --model and --best") }
+        if top < 1 || top > 1000 { throw ValidationError("--top \(top): give 1 to 1000") }
         if (input == nil) != (weight == nil) { throw ValidationError("--input and --weight go together") }
         if output != nil && input == nil { throw ValidationError("--output needs --input and --weight") }
         if !ISALayout.immRange.contains(shift) {
@@ -286,6 +297,7 @@ struct Sim: ParsableCommand {
         let imported = ModelLoader.isONNX(name) ? try ModelLoader.importONNX(name) : nil
         let model = try imported?.model ?? ModelLoader.load(name)
         if let imported, !json { printPlacement(imported) }
+        if let hwExtent { return try runOptimum(model, spec, hwExtent) }
         for layer in model.layers {
             if let problem = layer.workload.packingProblem(spec) {
                 throw UserError("model \(model.name), layer \(layer.name): \(problem)")
@@ -429,6 +441,55 @@ struct Sim: ParsableCommand {
                 ]
             case .cpu(let reason): return ["node": n.node, "op": n.opType, "placement": "cpu", "reason": reason]
             }
+        }
+    }
+}
+
+extension Sim {
+    /// `--best --hw-extent`: the exhaustive optimum over the hardware space's maximal points.
+    func runOptimum(_ model: Model, _ spec: HardwareSpec, _ extent: HardwareSpace.Extent) throws {
+        let board = try hardware.part() ?? FPGA.defaultBoard
+        let space = HardwareSpace(
+            base: spec.config, fpga: board, workloads: model.layers.map(\.workload), extent: extent)
+        let census = space.census
+        let tty = isatty(STDERR_FILENO) != 0
+        if !json { print("hardware space on \(board.name) (\(extent.rawValue)): \(census)") }
+        let started = Date()
+        let optimum = space.optimum(of: model.layers, top: top, threads: ProcessInfo.processInfo.activeProcessorCount) {
+            line in
+            let elapsed = String(format: "%.0f", Date().timeIntervalSince(started))
+            FileHandle.standardError.write(
+                Data("\(tty ? "\r\u{1B}[K" : "")[\(elapsed) s] \(line)\(tty ? "" : "\n")".utf8))
+        }
+        if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+        let seconds = Date().timeIntervalSince(started)
+        guard let best = optimum.top.first else {
+            throw UserError("no configuration of this space runs every layer of \(model.name)")
+        }
+        if json {
+            print(
+                jsonLine([
+                    "model": model.name, "fpga": board.name, "extent": extent.rawValue,
+                    "buildable": census.buildable, "maximal": census.maximal, "groups": optimum.groups,
+                    "swept_groups": optimum.sweptGroups, "points": optimum.points,
+                    "simulations": optimum.simulations, "seconds": seconds, "optimum_cycles": best.cycles,
+                    "top": optimum.top.map { ["cycles": $0.cycles, "hardware": $0.hardware.jsonObject] },
+                ]))
+            return
+        }
+        print(
+            "optimum of \(model.name) on \(board.name): \(formatCycles(best.cycles)) cycles on \(best.hardware.shortName) (\(optimum.sweptGroups) of \(optimum.groups) block shape x AXI groups swept, the rest cut by their compute bound; \(optimum.points) maximal configurations, \(formatCycles(optimum.simulations)) simulations, \(String(format: "%.1f", seconds)) s)"
+        )
+        for (k, p) in optimum.top.enumerated() {
+            print(
+                "  \(k + 1). \(pad(formatCycles(p.cycles), 12, right: true)) cycles  \(p.hardware.shortName)  (\(String(format: "+%.2f%%", 100 * (Double(p.cycles) / Double(best.cycles) - 1))))"
+            )
+        }
+        print(pad("layer", 12) + pad("count", 6, right: true) + pad("best cycles", 14, right: true) + "  best schedule")
+        for (layer, l) in zip(model.layers, best.perLayer) {
+            print(
+                pad(layer.name, 12) + pad("\(layer.count)", 6, right: true)
+                    + pad(formatCycles(l.cycles), 14, right: true) + "  \(l.schedule)")
         }
     }
 }

@@ -45,6 +45,11 @@ struct TuneOptions: ParsableArguments {
     var hwSpace: String?
     @Option(
         help: ArgumentHelp(
+            "With arco: how far the hardware knobs reach, before --hw-space narrows them: buildable (every block shape and buffer size the board can build, buffers grown to their maximal settings) or stock (the stock VTA's neighbourhood: LOG_BLOCK 3-5, buffers stock -2..+2).",
+            valueName: "extent"))
+    var hwExtent: HardwareSpace.Extent = .buildable
+    @Option(
+        help: ArgumentHelp(
             "A flow file: stages (search, tune, verify, fork) run in order over one records file, each with its own budget and tuner (so not with --budget, --tuner or --hw-space). See the README's Flows section.",
             valueName: "file"))
     var flow: String?
@@ -120,7 +125,7 @@ struct TuneOptions: ParsableArguments {
             let fpga = try hardware.part() ?? FPGA.defaultBoard
             do {
                 s.hardwareSpace = try HardwareSpace(
-                    base: spec.config, fpga: fpga, workloads: model.layers.map(\.workload),
+                    base: spec.config, fpga: fpga, workloads: model.layers.map(\.workload), extent: hwExtent,
                     overrides: try hwSpace.map(Self.loadSpace) ?? [:])
             } catch let e as HardwareSpace.SpaceError { throw UserError("\(hwSpace ?? ""): \(e.description)") }
         }
@@ -275,7 +280,8 @@ struct TuneOptions: ParsableArguments {
     }
 
     func printSummary(_ s: TuneSummary, _ settings: TuneSettings) {
-        if settings.hardwareSpace != nil {
+        if let space = settings.hardwareSpace {
+            print("hardware space on \(space.fpga?.name ?? "no board") (\(space.extent.rawValue)): \(space.census)")
             print(
                 "co-optimized hardware and schedules: \(s.hardwareExplored) hardware configurations measured; best \(s.hardware.shortName)"
             )

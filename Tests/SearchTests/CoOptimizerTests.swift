@@ -11,7 +11,7 @@ import VTA
 
     @Test func staysInTheBudgetAndFindsFasterHardware() throws {
         let zcu = FPGA.named("zcu104")!
-        let space = HardwareSpace(base: .stock, fpga: zcu, workloads: layers.map(\.workload))
+        let space = HardwareSpace(base: .stock, fpga: zcu, workloads: layers.map(\.workload), extent: .stock)
         #expect(space.size == 2 * 3 * 3 * 5 * 5 * 5 * 2)
         let co = ARCOCoOptimizer(space: space, layers: layers, seed: 3)
         var best: [String: [Int: Int]] = [:]  // what the test itself saw: hardware -> layer -> best cycles
@@ -49,7 +49,8 @@ import VTA
     }
 
     @Test func pynqRejectsCoresItCannotHold() {
-        let space = HardwareSpace(base: .stock, fpga: FPGA.named("pynq-z1")!, workloads: layers.map(\.workload))
+        let space = HardwareSpace(
+            base: .stock, fpga: FPGA.named("pynq-z1")!, workloads: layers.map(\.workload), extent: .stock)
         var big = HardwareConfig.stock
         big.logBlockOut = 5
         big.logWgtBuffSize = 19
@@ -61,7 +62,7 @@ import VTA
 
     @Test func spaceFileNarrowsAndFixesKnobs() throws {
         let space = try HardwareSpace(
-            base: .stock, fpga: FPGA.named("zcu104")!, workloads: layers.map(\.workload),
+            base: .stock, fpga: FPGA.named("zcu104")!, workloads: layers.map(\.workload), extent: .stock,
             overrides: ["LOG_BLOCK_IN": [4], "LOG_BATCH": [0], "AXI_WIDTH": [128, 64]])
         #expect(space.knobs.first { $0.name == "LOG_BLOCK_IN" }!.choices == [4])
         #expect(space.knobs.first { $0.name == "AXI_WIDTH" }!.choices == [64, 128])
@@ -104,5 +105,33 @@ import VTA
                 })
         }
         #expect(co.measuredModels.contains { $0.hardware == outside })
+    }
+
+    /// In the whole buildable space arco measures maximal points only (the base aside), and
+    /// every block shape whose compute bound could beat the best before the agent's own picks.
+    @Test func theBuildableSpaceIsSearchedOnMaximalPointsShapeByShape() throws {
+        let space = HardwareSpace(base: .stock, fpga: FPGA.named("ultra96")!, workloads: layers.map(\.workload))
+        #expect(space.extent == .buildable)
+        let co = ARCOCoOptimizer(space: space, layers: layers, seed: 1)
+        var shapes: [[Int]] = []
+        for _ in 0..<8 {
+            let plan = try co.propose(64)
+            for p in plan where p.hardware != space.base {
+                #expect(space.problem(p.hardware) == nil)
+                #expect(space.maximal(p.hardware) == p.hardware, "\(p.hardware.shortName) is not maximal")
+                let shape = [p.hardware.logBlockIn, p.hardware.logBlockOut]
+                if !shapes.contains(shape) { shapes.append(shape) }
+            }
+            try co.observe(
+                plan.map {
+                    (
+                        $0,
+                        ScheduleSpace.evaluate(layers[$0.layer].workload, $0.schedule, HardwareSpec($0.hardware)).cycles
+                    )
+                })
+        }
+        // ultra96 holds 512 MACs a cycle at most: 1x8x64, 1x16x32, 1x32x16, 1x64x8 all get their turn.
+        let fastest = shapes.filter { $0[0] + $0[1] == 9 }
+        #expect(fastest.count >= 3, "shapes measured: \(shapes)")
     }
 }

@@ -71,6 +71,10 @@ extension HardwareConfig {
         Key(name: "DRAM_LATENCY", range: 0...100_000, path: \.dramLatency, note: "DRAM read latency in cycles"),
     ]
 
+    /// The values ``set(_:to:)`` accepts for an integer key, or nil for a key that is not one: what a
+    /// configuration can say, before the ISA and a board decide what can be built.
+    public static func range(of key: String) -> ClosedRange<Int>? { integerKeys.first { $0.name == key }?.range }
+
     /// Every key accepted by ``set(_:to:)``, for help texts.
     public static var keyNames: [String] {
         ["TARGET", "HW_VER", "LOG_BLOCK"] + integerKeys.map(\.name) + ["CLOCK_MHZ"]
