@@ -6,6 +6,10 @@ import Wire
 /// `vtafarm tracker`: TrackerState behind a ROUTER socket. The loop only decodes, hands each
 /// message to the state machine, sends what it returns and ticks it; every rule is in
 /// TrackerState, tested without sockets.
+///
+/// `@unchecked Sendable` because `stop()` is called from a signal-handling thread: everything but
+/// `stopRequested` (behind its lock) is touched only by the one thread inside `run`, which owns
+/// the sockets and the state.
 public final class TrackerServer: @unchecked Sendable {
     let context = ZMQContext()
     let bind: String
