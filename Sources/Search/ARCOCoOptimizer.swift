@@ -58,10 +58,7 @@ public final class ARCOCoOptimizer: Proposer {
 
     /// Sum over layers of count x ceil(MACs / MACs per cycle): no schedule runs the model on `c`
     /// in fewer cycles.
-    func computeBound(_ c: HardwareConfig) -> Int {
-        let perCycle = HardwareSpec(c).macsPerCycle
-        return Model.latency(of: layers) { (layers[$0].workload.macs + perCycle - 1) / perCycle } ?? .max
-    }
+    func computeBound(_ c: HardwareConfig) -> Int { Model.computeBound(of: layers, on: HardwareSpec(c)) ?? .max }
 
     func tuner(_ c: HardwareConfig, _ layer: Int) -> ARCOTuner {
         let k = "\(key(c))|\(layer)"
@@ -90,7 +87,8 @@ public final class ARCOCoOptimizer: Proposer {
 
     /// In the whole buildable space, a configuration with its buffers grown to a maximal point:
     /// no schedule is slower there, and the space has far fewer such points than buffer settings.
-    /// The stock neighbourhood keeps its points as they are (its seeded figures stay).
+    /// The stock neighbourhood keeps its points as they are (its seeded figures stay). `c` is
+    /// buildable (`canBuild`).
     func snapped(_ c: HardwareConfig) -> HardwareConfig {
         guard space.extent == .buildable else { return c }
         let m = space.maximal(c)
@@ -341,11 +339,13 @@ public final class ARCOCoOptimizer: Proposer {
                 let (a, lp) = agent.act(obs, &rng)
                 var next = pos[w]
                 for k in 0..<next.count { next[k] = min(max(0, next[k] + a[k] - 1), space.knobs[k].choices.count - 1) }
-                let c = snapped(space.config(next))
+                let raw = space.config(next)
+                let buildable = canBuild(raw)
+                let c = buildable ? snapped(raw) : raw
                 var step = ARCOTuner.Step(
                     obsA: obs, obsB: [], obsC: obs, actA: a, actB: [], logpA: lp, logpB: 0,
                     value: critic.output(obs)[0], reward: -0.5)
-                if canBuild(c) {
+                if buildable {
                     let s = try predictModel(c)
                     step.reward = s.mean - score[w].mean
                     pos[w] = space.positions(c) ?? next

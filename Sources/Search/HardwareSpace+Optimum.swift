@@ -39,10 +39,7 @@ extension HardwareSpace {
     ) -> Optimum {
         var groups: [[Int]: [HardwareConfig]] = [:]
         for c in maximalPoints { groups[[c.logBatch, c.logBlockIn, c.logBlockOut, c.axiWidth], default: []].append(c) }
-        func bound(_ c: HardwareConfig) -> Int {
-            let perCycle = HardwareSpec(c).macsPerCycle
-            return layers.reduce(0) { $0 + $1.count * (($1.workload.macs + perCycle - 1) / perCycle) }
-        }
+        func bound(_ c: HardwareConfig) -> Int { Model.computeBound(of: layers, on: HardwareSpec(c)) ?? .max }
         let order = groups.keys.sorted { a, b in
             let (ba, bb) = (bound(groups[a]![0]), bound(groups[b]![0]))
             return ba != bb ? ba < bb : a.lexicographicallyPrecedes(b)

@@ -14,6 +14,12 @@ extension Model {
         return total
     }
 
+    /// The sum over `layers` of count x ceil(MACs / MACs per cycle of `spec`): no schedule runs
+    /// them on that GEMM core in fewer cycles (padding only adds MACs). Nil when the sum overflows.
+    public static func computeBound(of layers: [Layer], on spec: HardwareSpec) -> Int? {
+        latency(of: layers) { (layers[$0].workload.macs + spec.macsPerCycle - 1) / spec.macsPerCycle }
+    }
+
     /// This model's latency from each layer's cycles, by layer index (see `latency(of:_:)`).
     public func latency(_ cycles: (Int) -> Int?) -> Int? { Self.latency(of: layers, cycles) }
 
