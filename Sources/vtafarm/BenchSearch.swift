@@ -62,6 +62,12 @@ struct BenchSearch: ParsableCommand {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-bench-search-\(getpid())").path
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        // One hardware space for every arco seed and for the optimum beside them.
+        let coSpace = try coOptimize.flatMap { board -> HardwareSpace? in
+            guard tuners.contains("arco") else { return nil }
+            guard let fpga = FPGA.named(board) else { throw UserError("unknown FPGA \(board)") }
+            return HardwareSpace(base: spec.config, fpga: fpga, workloads: m.layers.map(\.workload), extent: hwExtent)
+        }
         var runs: [String: [Run]] = [:]
         var hardwareFound: [String] = []
         for tuner in tuners {
@@ -73,11 +79,7 @@ struct BenchSearch: ParsableCommand {
                 settings.budget = budget
                 settings.planSize = planSize
                 settings.seed = UInt64(seed)
-                if let board = coOptimize, tuner == "arco" {
-                    guard let fpga = FPGA.named(board) else { throw UserError("unknown FPGA \(board)") }
-                    settings.hardwareSpace = HardwareSpace(
-                        base: spec.config, fpga: fpga, workloads: m.layers.map(\.workload), extent: hwExtent)
-                }
+                if let coSpace, tuner == "arco" { settings.hardwareSpace = coSpace }
                 let path = "\(dir)/\(tuner)-\(seed).jsonl"
                 let store = try RecordStore(path: path, resume: false)
                 let filtered = try RecordStore(path: path + ".filtered", resume: false)
@@ -145,10 +147,8 @@ struct BenchSearch: ParsableCommand {
                         String(format: "%.1f", rs.map(\.seconds).reduce(0, +) / Double(max(1, rs.count))), 9,
                         right: true))
         }
-        if let board = coOptimize, let fpga = FPGA.named(board), let arco = runs["arco"], !arco.isEmpty {
+        if let board = coOptimize, let space = coSpace, let arco = runs["arco"], !arco.isEmpty {
             // The ground truth of the same space: what arco's best could at most have been.
-            let space = HardwareSpace(
-                base: spec.config, fpga: fpga, workloads: m.layers.map(\.workload), extent: hwExtent)
             let started = Date()
             let optimum = space.optimum(of: m.layers, top: 1, threads: ProcessInfo.processInfo.activeProcessorCount)
             if let best = optimum.top.first {
