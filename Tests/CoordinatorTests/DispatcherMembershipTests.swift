@@ -21,6 +21,31 @@ struct DispatcherMembershipTests {
         actions.filter { if case .send(runner, .hello) = $0 { true } else { false } }.count
     }
 
+    func prefetching(_ n: Int) -> DispatcherOptions {
+        var options = DispatcherOptions()
+        options.prefetch = n
+        return options
+    }
+
+    /// Runners r0 and r1, both welcomed, and `count` requests submitted: the state and the
+    /// actions of the submit.
+    func twoWelcomedRunners(_ options: DispatcherOptions, submitting count: Int) -> (DispatcherState, [DispatchAction])
+    {
+        let addresses = (0..<2).map { RunnerAddress(name: "r\($0)", endpoint: "tcp://r\($0):1") }
+        var s = DispatcherState(runners: addresses, options: options, now: t0)
+        var actions: [DispatchAction] = []
+        s.tick(now: t0, actions: &actions)
+        _ = welcome(&s, 0, at: .zero)
+        _ = welcome(&s, 1, at: .zero)
+        actions = []
+        s.submit(
+            (1...count).map {
+                MeasureRequest(requestID: UInt64($0), workload: .dense(ci: 16, co: 16), schedule: Schedule())
+            },
+            actions: &actions)
+        return (s, actions)
+    }
+
     func welcome(_ s: inout DispatcherState, _ i: Int, at t: Duration) -> [DispatchAction] {
         var actions: [DispatchAction] = []
         let w = Welcome(
@@ -49,18 +74,7 @@ struct DispatcherMembershipTests {
     }
 
     @Test func aLeavingRunnersWorkIsRedispatchedAndItIsForgotten() {
-        var options = DispatcherOptions()
-        options.prefetch = 0
-        let addresses = (0..<2).map { RunnerAddress(name: "r\($0)", endpoint: "tcp://r\($0):1") }
-        var s = DispatcherState(runners: addresses, options: options, now: t0)
-        var actions: [DispatchAction] = []
-        s.tick(now: t0, actions: &actions)
-        _ = welcome(&s, 0, at: .zero)
-        _ = welcome(&s, 1, at: .zero)
-        actions = []
-        s.submit(
-            (1...3).map { MeasureRequest(requestID: $0, workload: .dense(ci: 16, co: 16), schedule: Schedule()) },
-            actions: &actions)
+        var (s, actions) = twoWelcomedRunners(prefetching(0), submitting: 3)
         let onOne = sent(actions, to: 1)
         #expect(onOne.count == 1)
         actions = []
@@ -86,18 +100,8 @@ struct DispatcherMembershipTests {
     /// elsewhere, and not lost when every runner drains), it gets nothing new, and it leaves the
     /// set with its last result. Lost before that, its work is re-dispatched as usual.
     @Test func aDeregisteredRunnerAnswersWhatItHoldsAndThenLeaves() {
-        var options = DispatcherOptions()
-        options.prefetch = 1
-        let addresses = (0..<2).map { RunnerAddress(name: "r\($0)", endpoint: "tcp://r\($0):1") }
-        var s = DispatcherState(runners: addresses, options: options, now: t0)
-        var actions: [DispatchAction] = []
-        s.tick(now: t0, actions: &actions)
-        _ = welcome(&s, 0, at: .zero)
-        _ = welcome(&s, 1, at: .zero)
-        actions = []
-        s.submit(
-            (1...6).map { MeasureRequest(requestID: $0, workload: .dense(ci: 16, co: 16), schedule: Schedule()) },
-            actions: &actions)
+        let options = prefetching(1)
+        var (s, actions) = twoWelcomedRunners(options, submitting: 6)
         let onOne = sent(actions, to: 1)
         #expect(onOne.count == 2 && sent(actions, to: 0).count == 2)
         actions = []
