@@ -8,13 +8,6 @@ import Wire
 /// allowed coordinator sees it and measures on it; a runner or a query under another key, or in
 /// plain text, gets nothing.
 @Suite(.serialized) struct TrackerCurveTests {
-    func writeKey(_ dir: String, _ name: String, _ key: String) -> String {
-        let path = dir + "/" + name
-        FileManager.default.createFile(
-            atPath: path, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
-        return path
-    }
-
     @Test func allowedKeysAreServedAndUnknownKeysRefused() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-tcurve-\(getpid())").path
         let allow = dir + "/allow"

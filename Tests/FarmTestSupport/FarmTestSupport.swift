@@ -14,6 +14,15 @@ public let vtafarmBinary: String = {
     return root.appendingPathComponent(".build/debug/vtafarm").path
 }()
 
+/// Writes `key` (Z85) to DIR/NAME as a key file readable by its owner only, as `vtafarm keys
+/// generate` does; returns the path.
+public func writeKey(_ dir: String, _ name: String, _ key: String) -> String {
+    let path = dir + "/" + name
+    FileManager.default.createFile(
+        atPath: path, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
+    return path
+}
+
 public let smallConv = Workload.conv2d(h: 8, w: 8, ci: 32, co: 32, k: 3, s: 1, p: 1)
 
 /// Requests with distinct ids over a small space of schedules (some invalid).

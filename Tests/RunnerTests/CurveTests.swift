@@ -7,13 +7,6 @@ import VTA
 @testable import Wire
 
 @Suite(.serialized) struct CurveTests {
-    func writeKey(_ dir: String, _ name: String, _ key: String) -> String {
-        let path = dir + "/" + name
-        FileManager.default.createFile(
-            atPath: path, contents: Data("\(key)\n".utf8), attributes: [.posixPermissions: 0o600])
-        return path
-    }
-
     @Test func onlyAllowedCoordinatorsAreServed() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-curve-\(getpid())").path
         let clients = dir + "/clients"
