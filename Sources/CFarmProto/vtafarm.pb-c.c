@@ -322,6 +322,141 @@ void   vtafarm__v1__measure_request__free_unpacked
   assert(message->base.descriptor == &vtafarm__v1__measure_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vtafarm__v1__layer_search__init
+                     (Vtafarm__V1__LayerSearch         *message)
+{
+  static const Vtafarm__V1__LayerSearch init_value = VTAFARM__V1__LAYER_SEARCH__INIT;
+  *message = init_value;
+}
+size_t vtafarm__v1__layer_search__get_packed_size
+                     (const Vtafarm__V1__LayerSearch *message)
+{
+  assert(message->base.descriptor == &vtafarm__v1__layer_search__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vtafarm__v1__layer_search__pack
+                     (const Vtafarm__V1__LayerSearch *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vtafarm__v1__layer_search__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vtafarm__v1__layer_search__pack_to_buffer
+                     (const Vtafarm__V1__LayerSearch *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vtafarm__v1__layer_search__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vtafarm__V1__LayerSearch *
+       vtafarm__v1__layer_search__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vtafarm__V1__LayerSearch *)
+     protobuf_c_message_unpack (&vtafarm__v1__layer_search__descriptor,
+                                allocator, len, data);
+}
+void   vtafarm__v1__layer_search__free_unpacked
+                     (Vtafarm__V1__LayerSearch *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vtafarm__v1__layer_search__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vtafarm__v1__reason_count__init
+                     (Vtafarm__V1__ReasonCount         *message)
+{
+  static const Vtafarm__V1__ReasonCount init_value = VTAFARM__V1__REASON_COUNT__INIT;
+  *message = init_value;
+}
+size_t vtafarm__v1__reason_count__get_packed_size
+                     (const Vtafarm__V1__ReasonCount *message)
+{
+  assert(message->base.descriptor == &vtafarm__v1__reason_count__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vtafarm__v1__reason_count__pack
+                     (const Vtafarm__V1__ReasonCount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vtafarm__v1__reason_count__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vtafarm__v1__reason_count__pack_to_buffer
+                     (const Vtafarm__V1__ReasonCount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vtafarm__v1__reason_count__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vtafarm__V1__ReasonCount *
+       vtafarm__v1__reason_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vtafarm__V1__ReasonCount *)
+     protobuf_c_message_unpack (&vtafarm__v1__reason_count__descriptor,
+                                allocator, len, data);
+}
+void   vtafarm__v1__reason_count__free_unpacked
+                     (Vtafarm__V1__ReasonCount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vtafarm__v1__reason_count__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vtafarm__v1__layer_search_outcome__init
+                     (Vtafarm__V1__LayerSearchOutcome         *message)
+{
+  static const Vtafarm__V1__LayerSearchOutcome init_value = VTAFARM__V1__LAYER_SEARCH_OUTCOME__INIT;
+  *message = init_value;
+}
+size_t vtafarm__v1__layer_search_outcome__get_packed_size
+                     (const Vtafarm__V1__LayerSearchOutcome *message)
+{
+  assert(message->base.descriptor == &vtafarm__v1__layer_search_outcome__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vtafarm__v1__layer_search_outcome__pack
+                     (const Vtafarm__V1__LayerSearchOutcome *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vtafarm__v1__layer_search_outcome__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vtafarm__v1__layer_search_outcome__pack_to_buffer
+                     (const Vtafarm__V1__LayerSearchOutcome *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vtafarm__v1__layer_search_outcome__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vtafarm__V1__LayerSearchOutcome *
+       vtafarm__v1__layer_search_outcome__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vtafarm__V1__LayerSearchOutcome *)
+     protobuf_c_message_unpack (&vtafarm__v1__layer_search_outcome__descriptor,
+                                allocator, len, data);
+}
+void   vtafarm__v1__layer_search_outcome__free_unpacked
+                     (Vtafarm__V1__LayerSearchOutcome *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vtafarm__v1__layer_search_outcome__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   vtafarm__v1__counters__init
                      (Vtafarm__V1__Counters         *message)
 {
@@ -1223,7 +1358,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__hello__descriptor =
   (ProtobufCMessageInit) vtafarm__v1__hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vtafarm__v1__welcome__field_descriptors[6] =
+static const ProtobufCFieldDescriptor vtafarm__v1__welcome__field_descriptors[7] =
 {
   {
     "runner",
@@ -1297,9 +1432,22 @@ static const ProtobufCFieldDescriptor vtafarm__v1__welcome__field_descriptors[6]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "features",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vtafarm__V1__Welcome, n_features),
+    offsetof(Vtafarm__V1__Welcome, features),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vtafarm__v1__welcome__field_indices_by_name[] = {
   2,   /* field[2] = backends */
+  6,   /* field[6] = features */
   5,   /* field[5] = instance_id */
   4,   /* field[4] = protocol_version */
   0,   /* field[0] = runner */
@@ -1309,7 +1457,7 @@ static const unsigned vtafarm__v1__welcome__field_indices_by_name[] = {
 static const ProtobufCIntRange vtafarm__v1__welcome__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor vtafarm__v1__welcome__descriptor =
 {
@@ -1319,7 +1467,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__welcome__descriptor =
   "Vtafarm__V1__Welcome",
   "vtafarm.v1",
   sizeof(Vtafarm__V1__Welcome),
-  6,
+  7,
   vtafarm__v1__welcome__field_descriptors,
   vtafarm__v1__welcome__field_indices_by_name,
   1,  vtafarm__v1__welcome__number_ranges,
@@ -1858,7 +2006,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__schedule__descriptor =
   (ProtobufCMessageInit) vtafarm__v1__schedule__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vtafarm__v1__measure_request__field_descriptors[10] =
+static const ProtobufCFieldDescriptor vtafarm__v1__measure_request__field_descriptors[11] =
 {
   {
     "request_id",
@@ -1980,6 +2128,18 @@ static const ProtobufCFieldDescriptor vtafarm__v1__measure_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "search",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__MeasureRequest, search),
+    &vtafarm__v1__layer_search__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vtafarm__v1__measure_request__field_indices_by_name[] = {
   5,   /* field[5] = backend */
@@ -1987,6 +2147,7 @@ static const unsigned vtafarm__v1__measure_request__field_indices_by_name[] = {
   3,   /* field[3] = hardware */
   0,   /* field[0] = request_id */
   4,   /* field[4] = schedule */
+  10,   /* field[10] = search */
   7,   /* field[7] = shift */
   1,   /* field[1] = task */
   6,   /* field[6] = timeout_ms */
@@ -1996,7 +2157,7 @@ static const unsigned vtafarm__v1__measure_request__field_indices_by_name[] = {
 static const ProtobufCIntRange vtafarm__v1__measure_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor vtafarm__v1__measure_request__descriptor =
 {
@@ -2006,11 +2167,203 @@ const ProtobufCMessageDescriptor vtafarm__v1__measure_request__descriptor =
   "Vtafarm__V1__MeasureRequest",
   "vtafarm.v1",
   sizeof(Vtafarm__V1__MeasureRequest),
-  10,
+  11,
   vtafarm__v1__measure_request__field_descriptors,
   vtafarm__v1__measure_request__field_indices_by_name,
   1,  vtafarm__v1__measure_request__number_ranges,
   (ProtobufCMessageInit) vtafarm__v1__measure_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vtafarm__v1__layer_search__field_descriptors[1] =
+{
+  {
+    "space_size",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__LayerSearch, space_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vtafarm__v1__layer_search__field_indices_by_name[] = {
+  0,   /* field[0] = space_size */
+};
+static const ProtobufCIntRange vtafarm__v1__layer_search__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vtafarm__v1__layer_search__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.LayerSearch",
+  "LayerSearch",
+  "Vtafarm__V1__LayerSearch",
+  "vtafarm.v1",
+  sizeof(Vtafarm__V1__LayerSearch),
+  1,
+  vtafarm__v1__layer_search__field_descriptors,
+  vtafarm__v1__layer_search__field_indices_by_name,
+  1,  vtafarm__v1__layer_search__number_ranges,
+  (ProtobufCMessageInit) vtafarm__v1__layer_search__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vtafarm__v1__reason_count__field_descriptors[2] =
+{
+  {
+    "reason",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__ReasonCount, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__ReasonCount, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vtafarm__v1__reason_count__field_indices_by_name[] = {
+  1,   /* field[1] = count */
+  0,   /* field[0] = reason */
+};
+static const ProtobufCIntRange vtafarm__v1__reason_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vtafarm__v1__reason_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.ReasonCount",
+  "ReasonCount",
+  "Vtafarm__V1__ReasonCount",
+  "vtafarm.v1",
+  sizeof(Vtafarm__V1__ReasonCount),
+  2,
+  vtafarm__v1__reason_count__field_descriptors,
+  vtafarm__v1__reason_count__field_indices_by_name,
+  1,  vtafarm__v1__reason_count__number_ranges,
+  (ProtobufCMessageInit) vtafarm__v1__reason_count__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vtafarm__v1__layer_search_outcome__field_descriptors[6] =
+{
+  {
+    "best",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__LayerSearchOutcome, best),
+    &vtafarm__v1__schedule__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "schedules",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__LayerSearchOutcome, schedules),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "valid",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__LayerSearchOutcome, valid),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "invalid",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__LayerSearchOutcome, invalid),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failed",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__LayerSearchOutcome, failed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "invalid_reasons",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vtafarm__V1__LayerSearchOutcome, n_invalid_reasons),
+    offsetof(Vtafarm__V1__LayerSearchOutcome, invalid_reasons),
+    &vtafarm__v1__reason_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vtafarm__v1__layer_search_outcome__field_indices_by_name[] = {
+  0,   /* field[0] = best */
+  4,   /* field[4] = failed */
+  3,   /* field[3] = invalid */
+  5,   /* field[5] = invalid_reasons */
+  1,   /* field[1] = schedules */
+  2,   /* field[2] = valid */
+};
+static const ProtobufCIntRange vtafarm__v1__layer_search_outcome__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor vtafarm__v1__layer_search_outcome__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vtafarm.v1.LayerSearchOutcome",
+  "LayerSearchOutcome",
+  "Vtafarm__V1__LayerSearchOutcome",
+  "vtafarm.v1",
+  sizeof(Vtafarm__V1__LayerSearchOutcome),
+  6,
+  vtafarm__v1__layer_search_outcome__field_descriptors,
+  vtafarm__v1__layer_search_outcome__field_indices_by_name,
+  1,  vtafarm__v1__layer_search_outcome__number_ranges,
+  (ProtobufCMessageInit) vtafarm__v1__layer_search_outcome__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor vtafarm__v1__counters__field_descriptors[8] =
@@ -2142,7 +2495,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__counters__descriptor =
   (ProtobufCMessageInit) vtafarm__v1__counters__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vtafarm__v1__measure_result__field_descriptors[8] =
+static const ProtobufCFieldDescriptor vtafarm__v1__measure_result__field_descriptors[9] =
 {
   {
     "request_id",
@@ -2240,6 +2593,18 @@ static const ProtobufCFieldDescriptor vtafarm__v1__measure_result__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "search",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vtafarm__V1__MeasureResult, search),
+    &vtafarm__v1__layer_search_outcome__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vtafarm__v1__measure_result__field_indices_by_name[] = {
   3,   /* field[3] = counters */
@@ -2248,13 +2613,14 @@ static const unsigned vtafarm__v1__measure_result__field_indices_by_name[] = {
   4,   /* field[4] = invalid_reason */
   0,   /* field[0] = request_id */
   7,   /* field[7] = runner */
+  8,   /* field[8] = search */
   1,   /* field[1] = status */
   6,   /* field[6] = wall_seconds */
 };
 static const ProtobufCIntRange vtafarm__v1__measure_result__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor vtafarm__v1__measure_result__descriptor =
 {
@@ -2264,7 +2630,7 @@ const ProtobufCMessageDescriptor vtafarm__v1__measure_result__descriptor =
   "Vtafarm__V1__MeasureResult",
   "vtafarm.v1",
   sizeof(Vtafarm__V1__MeasureResult),
-  8,
+  9,
   vtafarm__v1__measure_result__field_descriptors,
   vtafarm__v1__measure_result__field_indices_by_name,
   1,  vtafarm__v1__measure_result__number_ranges,

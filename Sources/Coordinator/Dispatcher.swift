@@ -67,6 +67,8 @@ public enum DispatcherError: Error, CustomStringConvertible, Equatable {
     case noRunnerReachable([String])
     /// Runners that answer pings but returned no result by a request's deadline.
     case noResults([String])
+    /// Work needs a feature (`RunnerFeature`) that none of these live runners offers.
+    case missingFeature(String, [String])
     case closed
     public var description: String {
         switch self {
@@ -76,6 +78,9 @@ public enum DispatcherError: Error, CustomStringConvertible, Equatable {
         case .noResults(let endpoints):
             return
                 "runners answer pings but return no results (\(endpoints.joined(separator: ", ")) missed a request's deadline): is a backend stuck?"
+        case .missingFeature(let feature, let runners):
+            return
+                "no runner offers \(feature) (\(runners.joined(separator: ", ")) do not): they run an older vtafarm; update them"
         case .closed: return "the dispatcher is closed"
         }
     }

@@ -108,6 +108,8 @@ public struct DispatcherState {
         var dropped = 0
         /// Why its Welcome was refused, while it is.
         var refused: String?
+        /// What its Welcome says it does beyond timing one schedule.
+        var features: Set<RunnerFeature> = []
         /// Kinds of complaint already logged about it: the first of each kind is logged, the rest
         /// only counted, so a peer repeating itself cannot flood the log.
         var warned: Set<String> = []
@@ -149,6 +151,8 @@ public struct DispatcherState {
     public private(set) var unexpectedDropped = 0
     /// Set while work waits and no runner has been serving for `unreachableAfter`.
     public private(set) var failure: DispatcherError?
+    /// Since when the request at the queue's head needs a feature no live runner offers.
+    var featureMissingSince: Instant?
 
     public init(
         runners: [RunnerAddress], options: DispatcherOptions, now: Instant,
@@ -258,6 +262,7 @@ public struct DispatcherState {
         if runners.contains(where: \.alive) {
             readySince = now
             failure = nil
+            noteMissingFeature(now: now)
         } else if hasWork && now - readySince > options.unreachableAfter {
             let stalled = runners.filter { $0.ready && $0.stalled }.map(\.address.endpoint)
             let tried = runners.filter { !$0.removed }.map { r in
@@ -428,6 +433,7 @@ public struct DispatcherState {
                 "runner \(who(i)) claims \(w.slots) slots; using the cap of \(options.maxSlotsPerRunner)")
         }
         runners[i].slots = min(max(1, w.slots), options.maxSlotsPerRunner)
+        runners[i].features = Set(w.features.compactMap(RunnerFeature.init(rawValue:)))
         dispatch(&actions)
     }
 
@@ -546,12 +552,38 @@ public struct DispatcherState {
         guard runners[i].serving else { return }
         while runners[i].inFlight < runners[i].slots + options.prefetch, let p = queue.popFirst() {
             if done.contains(p.request.requestID) { continue }  // a re-queued copy already answered
+            if let feature = Self.feature(needed: p.request), !runners[i].features.contains(feature) {
+                queue.pushFront(p)  // for a runner that offers it; this one waits for plain work
+                break
+            }
             actions.append(.send(runner: i, .measureRequest(p.request)))
             if !overdue.isEmpty { overdue[p.request.requestID] = nil }
             let deadline = clock + allowance(p.request, on: i)
             inFlight[p.request.requestID] = Flight(runner: i, pending: p, deadline: deadline)
             flightDeadline = min(flightDeadline, deadline)
             runners[i].inFlight += 1
+        }
+    }
+
+    /// The feature a runner must offer to take `request`, if any.
+    static func feature(needed request: MeasureRequest) -> RunnerFeature? {
+        request.search == nil ? nil : .layerSearch
+    }
+
+    /// Work that needs a feature no live runner offers fails after `unreachableAfter`, naming it,
+    /// rather than waiting for ever behind runners that cannot take it.
+    mutating func noteMissingFeature(now: Instant) {
+        guard let head = queue.first, let feature = Self.feature(needed: head.request),
+            !runners.contains(where: { $0.alive && $0.features.contains(feature) })
+        else {
+            featureMissingSince = nil
+            return
+        }
+        let since = featureMissingSince ?? now
+        featureMissingSince = since
+        if now - since > options.unreachableAfter {
+            let lacking = runners.filter { $0.alive }.map { $0.name ?? $0.address.endpoint }
+            failure = .missingFeature(feature.rawValue, lacking)
         }
     }
 
@@ -583,6 +615,7 @@ struct Ring<Element> {
     private(set) var count = 0
 
     var isEmpty: Bool { count == 0 }
+    var first: Element? { count == 0 ? nil : storage[head] }
 
     mutating func append(_ e: Element) {
         if count == storage.count { grow() }

@@ -56,8 +56,34 @@ public struct Record: Sendable, Equatable {
     /// The flow stage that measured it (absent outside flows): each stage's budget counts only
     /// its own records, so a resumed flow picks up where each stage stopped.
     public var stage: String?
+    /// Set on the answer to a layer search (`tune --tuner exhaustive`): the layer's whole schedule
+    /// space was searched on this hardware, and `schedule` and `cycles` are its best.
+    public var search: SearchCounts?
     /// `hardware.canonicalKey`, computed once: every query groups records by it.
     public let hardwareKey: String
+
+    /// What a layer search tried, as the records file holds it.
+    public struct SearchCounts: Codable, Sendable, Equatable {
+        public var schedules: Int
+        public var valid: Int
+        public var invalid: Int
+        public var failed: Int
+        /// Invalid schedules by reason code.
+        public var invalidReasons: [String: Int]
+
+        public init(schedules: Int, valid: Int, invalid: Int, failed: Int, invalidReasons: [String: Int]) {
+            self.schedules = schedules
+            self.valid = valid
+            self.invalid = invalid
+            self.failed = failed
+            self.invalidReasons = invalidReasons
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case schedules, valid, invalid, failed
+            case invalidReasons = "invalid_reasons"
+        }
+    }
 
     public init(
         model: String, task: String, count: Int, workload: Workload, hardware: HardwareConfig, schedule: Schedule,
@@ -82,8 +108,18 @@ public struct Record: Sendable, Equatable {
         hardwareKey = hardware.canonicalKey
     }
 
-    /// What makes two measurements the same measurement: layer, hardware and schedule.
-    public var key: String { Self.key(task: task, hardware: hardwareKey, schedule: schedule) }
+    /// What makes two measurements the same measurement: layer, hardware and schedule; for a
+    /// layer search, layer and hardware (its schedule is what it found, not what it was asked).
+    public var key: String {
+        search == nil
+            ? Self.key(task: task, hardware: hardwareKey, schedule: schedule)
+            : Self.searchKey(task: task, hardware: hardwareKey)
+    }
+
+    /// The key of a layer search of `task` on the hardware with canonical key `hardwareKey`.
+    public static func searchKey(task: String, hardware hardwareKey: String) -> String {
+        "\(task)|\(hardwareKey)|search"
+    }
 
     /// The key of a measurement not recorded yet, without building a record.
     public static func key(task: String, hardware hardwareKey: String, schedule: Schedule) -> String {
@@ -98,7 +134,7 @@ extension Record: Codable {
     enum CodingKeys: String, CodingKey {
         case v, model, task, count, workload, hardware, schedule, status, cycles, reason, error, runner, sent, finished
         case wallSeconds = "wall_seconds"
-        case stage
+        case stage, search
     }
 
     public struct FormatError: Error, CustomStringConvertible {
@@ -135,6 +171,13 @@ extension Record: Codable {
             finished: try c.decode(Double.self, forKey: .finished),
             wallSeconds: try c.decodeIfPresent(Double.self, forKey: .wallSeconds))
         stage = try c.decodeIfPresent(String.self, forKey: .stage)
+        search = try c.decodeIfPresent(SearchCounts.self, forKey: .search)
+        if let search {
+            let counts = [search.schedules, search.valid, search.invalid, search.failed]
+            guard counts.allSatisfy({ $0 >= 0 && $0 <= Int(LayerSearch.maxSpaceSize) }),
+                search.valid + search.invalid + search.failed <= search.schedules
+            else { throw FormatError(description: "search counts \(counts) are not a layer search's") }
+        }
         guard count >= 1 else { throw FormatError(description: "count \(count) must be at least 1") }
         // What ResultCheck would never have let through as a measurement is not one in a file either.
         if let cycles, cycles < 0 || cycles >= Int(ResultCheck.maxCycles) {
@@ -160,5 +203,6 @@ extension Record: Codable {
         try c.encode(finished, forKey: .finished)
         try c.encodeIfPresent(wallSeconds, forKey: .wallSeconds)
         try c.encodeIfPresent(stage, forKey: .stage)
+        try c.encodeIfPresent(search, forKey: .search)
     }
 }

@@ -30,6 +30,18 @@ public enum ResultCheck {
         r.runner = truncated(r.runner, maxNameBytes)
         r.invalidReason = truncated(r.invalidReason, maxNameBytes)
         if !r.wallSeconds.isFinite || r.wallSeconds < 0 { r.wallSeconds = 0 }  // JSON has no NaN
+        if let search = request.search {
+            if let why = searchProblem(r, search, for: request) {
+                r.status = .internalError
+                r.invalidReason = implausibleSearchReason
+                r.error = truncated("\(implausibleSearchReason): \(why) (runner \(r.runner))", maxErrorBytes)
+                r.cycles = 0
+                r.search = nil
+                return r
+            }
+        } else {
+            r.search = nil  // an outcome nobody asked for is not kept
+        }
         if r.status == .ok, let why = implausibility(r.cycles, for: request) {
             r.status = .internalError
             r.invalidReason = implausibleReason
@@ -47,6 +59,58 @@ public enum ResultCheck {
         if let bound = computeBound(request.workload, request.hardware), cycles < UInt64(bound) {
             return
                 "\(cycles) cycles is below the compute bound of \(bound) (\(request.workload) on \(request.hardware.shortName))"
+        }
+        return nil
+    }
+
+    /// The reason code of a layer search's answer whose counts or best schedule cannot be true.
+    public static let implausibleSearchReason = "implausible_search"
+
+    /// Why `r` cannot be the answer to the layer search `search` of `request`, or nil. The counts
+    /// must cover the space (all of it, unless the search timed out), an OK answer's best schedule
+    /// must lie in the space and pass the static VTA rules (on a real backend), and an INVALID
+    /// one must have found nothing valid. Its cycles are then held to the compute bound as usual.
+    static func searchProblem(_ r: MeasureResult, _ search: LayerSearch, for request: MeasureRequest) -> String? {
+        guard let o = r.search else {
+            return
+                r.status == .ok
+                ? "a layer search answered with one measurement and no outcome (a runner without layer-search?)"
+                : nil  // a refusal (bad hardware, another space size, unsupported): nothing to check
+        }
+        let (partial, o1) = o.valid.addingReportingOverflow(o.invalid)
+        let (total, o2) = partial.addingReportingOverflow(o.failed)
+        guard !o1, !o2, total == o.schedules else {
+            return
+                "its counts (\(o.valid) valid, \(o.invalid) invalid, \(o.failed) failed) do not add up to \(o.schedules) schedules"
+        }
+        if r.status == .timeout {
+            return o.schedules <= search.spaceSize ? nil : "it tried \(o.schedules) of \(search.spaceSize) schedules"
+        }
+        guard o.schedules == search.spaceSize else {
+            return "it tried \(o.schedules) schedules of a space of \(search.spaceSize)"
+        }
+        var reasons: UInt64 = 0
+        for (_, n) in o.invalidReasons {
+            let (sum, overflow) = reasons.addingReportingOverflow(n)
+            guard !overflow else { return "its invalid reasons overflow" }
+            reasons = sum
+        }
+        guard reasons <= o.invalid else { return "its invalid reasons count \(reasons) of \(o.invalid) invalid" }
+        switch r.status {
+        case .ok:
+            guard o.valid >= 1, o.failed == 0 else { return "OK with \(o.valid) valid and \(o.failed) failed" }
+            let spec = HardwareSpec(request.hardware)
+            guard ScheduleSpace(workload: request.workload, spec: spec).indices(of: o.best) != nil else {
+                return "its best schedule \(o.best) is not in the layer's space"
+            }
+            if !isSynthetic(request.backend), case .failure(let reason) = TilePlan.make(request.workload, o.best, spec)
+            {
+                return "its best schedule \(o.best) is invalid here (\(reason.code.rawValue))"
+            }
+        case .invalid:
+            guard o.valid == 0 else { return "INVALID although \(o.valid) schedules were valid" }
+        default:
+            break
         }
         return nil
     }

@@ -300,7 +300,8 @@ public final class RunnerDaemon: @unchecked Sendable {
                 .welcome(
                     Welcome(
                         runner: options.name, slots: options.slots, backends: backends.keys.sorted(),
-                        simulatorVersion: Self.simulatorVersion, instanceID: instanceID)))
+                        simulatorVersion: Self.simulatorVersion, instanceID: instanceID,
+                        features: RunnerFeature.allCases.map(\.rawValue))))
         case .ping(let nonce):
             reply(
                 .pong(
@@ -373,7 +374,12 @@ public final class RunnerDaemon: @unchecked Sendable {
                 // The timeout runs from now, when the measurement starts: time spent queued behind
                 // other requests is not the request's. The backend sees the timeout in force.
                 if request.timeoutMs == 0 { request.timeoutMs = options.defaultTimeoutMs }
-                result = backend.measure(request, deadline: .now + .milliseconds(Int64(request.timeoutMs)))
+                let deadline = ContinuousClock.now + .milliseconds(Int64(request.timeoutMs))
+                if let search = request.search {
+                    result = LayerSearchRun.run(request, search, on: backend, deadline: deadline)
+                } else {
+                    result = backend.measure(request, deadline: deadline)
+                }
             case .failure(let why):
                 result = MeasureResult(requestID: request.requestID, status: .unsupported, error: why.description)
             }

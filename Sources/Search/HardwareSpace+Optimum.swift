@@ -18,6 +18,11 @@ extension HardwareSpace {
             /// Model latency: sum over layers of count x that layer's best cycles.
             public let cycles: Int
             public let perLayer: [(schedule: Schedule, cycles: Int)]
+            public init(hardware: HardwareConfig, cycles: Int, perLayer: [(schedule: Schedule, cycles: Int)]) {
+                self.hardware = hardware
+                self.cycles = cycles
+                self.perLayer = perLayer
+            }
         }
 
         /// The best configurations, fastest first (ties by canonical key).
@@ -37,18 +42,10 @@ extension HardwareSpace {
     public func optimum(
         of layers: [Model.Layer], top: Int = 5, threads: Int = 2, progress: (String) -> Void = { _ in }
     ) -> Optimum {
-        var groups: [[Int]: [HardwareConfig]] = [:]
-        for c in maximalPoints { groups[[c.logBatch, c.logBlockIn, c.logBlockOut, c.axiWidth], default: []].append(c) }
-        func bound(_ c: HardwareConfig) -> Int { Model.computeBound(of: layers, on: HardwareSpec(c)) ?? .max }
-        let order = groups.keys.sorted { a, b in
-            let (ba, bb) = (bound(groups[a]![0]), bound(groups[b]![0]))
-            return ba != bb ? ba < bb : a.lexicographicallyPrecedes(b)
-        }
         var result = Optimum()
-        result.groups = order.count
-        for key in order {
-            let points = groups[key]!
-            let lower = bound(points[0])
+        let groups = Self.groupsByBound(maximalPoints, of: layers)
+        result.groups = groups.count
+        for (points, lower) in groups {
             if result.top.count >= top, lower >= result.top[top - 1].cycles {
                 progress(
                     "cut \(points[0].shortName) and \(points.count - 1) more: compute bound \(formatCycles(lower))")
@@ -73,6 +70,23 @@ extension HardwareSpace {
             )
         }
         return result
+    }
+
+    /// `points` grouped by block shape and AXI width (within a group a schedule costs the same
+    /// cycles whatever the buffers), with each group's model compute bound, fastest bound first
+    /// (ties by shape). A group whose bound is not below the k-th best latency found so far cannot
+    /// hold one of the k best configurations: the exhaustive searches stop there.
+    public static func groupsByBound(
+        _ points: [HardwareConfig], of layers: [Model.Layer]
+    ) -> [(points: [HardwareConfig], bound: Int)] {
+        var groups: [[Int]: [HardwareConfig]] = [:]
+        for c in points { groups[[c.logBatch, c.logBlockIn, c.logBlockOut, c.axiWidth], default: []].append(c) }
+        let bounded = groups.map { key, members in
+            (key: key, points: members, bound: Model.computeBound(of: layers, on: HardwareSpec(members[0])) ?? .max)
+        }
+        return bounded.sorted { a, b in a.bound != b.bound ? a.bound < b.bound : a.key.lexicographicallyPrecedes(b.key)
+        }
+        .map { ($0.points, $0.bound) }
     }
 
     /// Every layer's best schedule on each of `points` (one block shape and AXI width), and how

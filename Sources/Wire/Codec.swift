@@ -29,6 +29,8 @@ public enum Codec {
             let list = heap.array(w.backends.map { Optional(heap.string($0)) })
             p.pointee.n_backends = w.backends.count
             p.pointee.backends = list
+            p.pointee.n_features = w.features.count
+            p.pointee.features = heap.array(w.features.map { Optional(heap.string($0)) })
             env.body_case = VTAFARM__V1__ENVELOPE__BODY_WELCOME
             env.welcome = p
         case .measureRequest(let r):
@@ -43,6 +45,11 @@ public enum Codec {
             p.pointee.shift = Int32(clamping: r.shift)
             p.pointee.verify = r.verify ? 1 : 0
             p.pointee.data_seed = r.dataSeed
+            if let search = r.search {
+                let l = heap.make(Vtafarm__V1__LayerSearch(), vtafarm__v1__layer_search__init)
+                l.pointee.space_size = search.spaceSize
+                p.pointee.search = l
+            }
             env.body_case = VTAFARM__V1__ENVELOPE__BODY_MEASURE_REQUEST
             env.measure_request = p
         case .measureResult(let r):
@@ -64,6 +71,7 @@ public enum Codec {
             p.pointee.error = heap.string(r.error)
             p.pointee.wall_seconds = r.wallSeconds
             p.pointee.runner = heap.string(r.runner)
+            if let search = r.search { p.pointee.search = encodeSearchOutcome(search, heap) }
             env.body_case = VTAFARM__V1__ENVELOPE__BODY_MEASURE_RESULT
             env.measure_result = p
         case .ping(let nonce):
@@ -175,11 +183,13 @@ public enum Codec {
         case VTAFARM__V1__ENVELOPE__BODY_WELCOME:
             let w = e.welcome.pointee
             let backends = (0..<w.n_backends).map { str(w.backends[$0]) }
+            // A feature list is a few names; a longer one is cut, not followed into memory.
+            let features = (0..<min(w.n_features, 64)).map { String(str(w.features[$0]).prefix(64)) }
             return .welcome(
                 Welcome(
                     runner: str(w.runner), slots: Int(w.slots), backends: backends,
                     simulatorVersion: str(w.simulator_version), protocolVersion: w.protocol_version,
-                    instanceID: w.instance_id))
+                    instanceID: w.instance_id, features: features))
         case VTAFARM__V1__ENVELOPE__BODY_MEASURE_REQUEST:
             let r = e.measure_request.pointee
             guard let w = r.workload, let h = r.hardware, let s = r.schedule else {
@@ -201,7 +211,8 @@ public enum Codec {
                     requestID: r.request_id, task: str(r.task), workload: decodeWorkload(w.pointee),
                     hardware: decodeHardware(h.pointee),
                     schedule: decodeSchedule(s.pointee), backend: str(r.backend), timeoutMs: r.timeout_ms,
-                    shift: r.shift == 0 ? 8 : Int(r.shift), verify: r.verify != 0, dataSeed: r.data_seed))
+                    shift: r.shift == 0 ? 8 : Int(r.shift), verify: r.verify != 0, dataSeed: r.data_seed,
+                    search: r.search.map { LayerSearch(spaceSize: $0.pointee.space_size) }))
         case VTAFARM__V1__ENVELOPE__BODY_MEASURE_RESULT:
             let r = e.measure_result.pointee
             var counters = ResultCounters()
@@ -219,7 +230,8 @@ public enum Codec {
                 MeasureResult(
                     requestID: r.request_id, status: status(r.status), cycles: r.cycles, counters: counters,
                     invalidReason: str(r.invalid_reason), error: str(r.error),
-                    wallSeconds: r.wall_seconds, runner: str(r.runner)))
+                    wallSeconds: r.wall_seconds, runner: str(r.runner),
+                    search: r.search.map { decodeSearchOutcome($0.pointee) }))
         case VTAFARM__V1__ENVELOPE__BODY_PING:
             return .ping(nonce: e.ping.pointee.nonce)
         case VTAFARM__V1__ENVELOPE__BODY_PONG:
@@ -411,6 +423,42 @@ public enum Codec {
         Schedule(
             tileB: Int(s.tile_b), tileH: Int(s.tile_h), tileW: Int(s.tile_w), tileCI: Int(s.tile_ci),
             tileCO: Int(s.tile_co), hThreads: Int(s.h_nthread), ocThreads: Int(s.oc_nthread))
+    }
+
+    static func encodeSearchOutcome(
+        _ o: LayerSearchOutcome, _ heap: CHeap
+    ) -> UnsafeMutablePointer<Vtafarm__V1__LayerSearchOutcome> {
+        let p = heap.make(Vtafarm__V1__LayerSearchOutcome(), vtafarm__v1__layer_search_outcome__init)
+        p.pointee.best = encodeSchedule(o.best, heap)
+        p.pointee.schedules = o.schedules
+        p.pointee.valid = o.valid
+        p.pointee.invalid = o.invalid
+        p.pointee.failed = o.failed
+        let reasons = o.invalidReasons.prefix(LayerSearchOutcome.maxReasons).map {
+            r -> UnsafeMutablePointer<
+                Vtafarm__V1__ReasonCount
+            >? in
+            let c = heap.make(Vtafarm__V1__ReasonCount(), vtafarm__v1__reason_count__init)
+            c.pointee.reason = heap.string(r.reason)
+            c.pointee.count = r.count
+            return c
+        }
+        p.pointee.n_invalid_reasons = reasons.count
+        p.pointee.invalid_reasons = heap.array(reasons)
+        return p
+    }
+
+    /// As sent, but with at most `maxReasons` reasons of at most 64 bytes each: whether the counts
+    /// add up is the coordinator's check (`ResultCheck`), on what it holds in memory.
+    static func decodeSearchOutcome(_ o: Vtafarm__V1__LayerSearchOutcome) -> LayerSearchOutcome {
+        let reasons = (0..<min(o.n_invalid_reasons, LayerSearchOutcome.maxReasons)).compactMap {
+            k -> (reason: String, count: UInt64)? in
+            guard let r = o.invalid_reasons[k] else { return nil }
+            return (String(str(r.pointee.reason).prefix(64)), r.pointee.count)
+        }
+        return LayerSearchOutcome(
+            best: o.best.map { decodeSchedule($0.pointee) } ?? Schedule(), schedules: o.schedules, valid: o.valid,
+            invalid: o.invalid, failed: o.failed, invalidReasons: reasons)
     }
 
     static let statusMap: [(MeasureStatus, Vtafarm__V1__Status)] = [

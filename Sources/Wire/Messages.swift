@@ -41,9 +41,11 @@ public struct Welcome: Sendable, Equatable {
     public var protocolVersion: UInt32
     /// The runner process's ``InstanceID`` (0 from a runner that does not send one).
     public var instanceID: UInt64
+    /// What it does beyond timing one schedule (``RunnerFeature`` raw values; unknown ones kept).
+    public var features: [String]
     public init(
         runner: String, slots: Int, backends: [String], simulatorVersion: String,
-        protocolVersion: UInt32 = Wire.protocolVersion, instanceID: UInt64 = 0
+        protocolVersion: UInt32 = Wire.protocolVersion, instanceID: UInt64 = 0, features: [String] = []
     ) {
         self.runner = runner
         self.slots = slots
@@ -51,6 +53,56 @@ public struct Welcome: Sendable, Equatable {
         self.simulatorVersion = simulatorVersion
         self.protocolVersion = protocolVersion
         self.instanceID = instanceID
+        self.features = features
+    }
+}
+
+/// What a runner announces it does beyond timing one schedule (Welcome.features). Requests that
+/// need a feature go only to runners that list it: an older runner would skip the field that asks
+/// for it and answer something else.
+public enum RunnerFeature: String, Sendable, CaseIterable {
+    /// Answers a ``MeasureRequest`` carrying a ``LayerSearch``.
+    case layerSearch = "layer-search"
+}
+
+/// A coarse request: the layer's whole schedule space on the request's hardware, answered with
+/// the best schedule and a ``LayerSearchOutcome``.
+public struct LayerSearch: Sendable, Equatable {
+    /// The space's size as the coordinator counts it; a runner counting another size refuses.
+    public var spaceSize: UInt64
+    public init(spaceSize: UInt64) { self.spaceSize = spaceSize }
+
+    /// No runner enumerates a bigger space for one request (ResNet-18's largest is 2,304).
+    public static let maxSpaceSize: UInt64 = 1 << 20
+}
+
+/// What a layer search found, beside the best schedule's cycles in the result.
+public struct LayerSearchOutcome: Sendable, Equatable {
+    public var best: Schedule
+    public var schedules: UInt64
+    public var valid: UInt64
+    public var invalid: UInt64
+    public var failed: UInt64
+    /// Invalid counts by reason code, most frequent first (at most ``maxReasons``).
+    public var invalidReasons: [(reason: String, count: UInt64)]
+    public static let maxReasons = 64
+
+    public init(
+        best: Schedule, schedules: UInt64, valid: UInt64, invalid: UInt64, failed: UInt64 = 0,
+        invalidReasons: [(reason: String, count: UInt64)] = []
+    ) {
+        self.best = best
+        self.schedules = schedules
+        self.valid = valid
+        self.invalid = invalid
+        self.failed = failed
+        self.invalidReasons = invalidReasons
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.best == b.best && a.schedules == b.schedules && a.valid == b.valid && a.invalid == b.invalid
+            && a.failed == b.failed && a.invalidReasons.map(\.reason) == b.invalidReasons.map(\.reason)
+            && a.invalidReasons.map(\.count) == b.invalidReasons.map(\.count)
     }
 }
 
@@ -70,12 +122,15 @@ public struct MeasureRequest: Sendable, Equatable {
     /// weights from `dataSeed + 1`): WRONG_ANSWER when it differs.
     public var verify: Bool
     public var dataSeed: UInt64
+    /// Set: search the layer's whole schedule space instead of timing `schedule` (a placeholder).
+    public var search: LayerSearch?
 
     public init(
         requestID: UInt64, task: String = "", workload: Workload, hardware: HardwareConfig = .stock,
         schedule: Schedule, backend: String = "", timeoutMs: UInt32 = 0, shift: Int = 8, verify: Bool = false,
-        dataSeed: UInt64 = 0
+        dataSeed: UInt64 = 0, search: LayerSearch? = nil
     ) {
+        self.search = search
         self.requestID = requestID
         self.task = task
         self.workload = workload
@@ -121,11 +176,15 @@ public struct MeasureResult: Sendable, Equatable {
     public var error: String
     public var wallSeconds: Double
     public var runner: String
+    /// The answer to a layer search (nil for one measurement).
+    public var search: LayerSearchOutcome?
 
     public init(
         requestID: UInt64, status: MeasureStatus, cycles: UInt64 = 0, counters: ResultCounters = ResultCounters(),
-        invalidReason: String = "", error: String = "", wallSeconds: Double = 0, runner: String = ""
+        invalidReason: String = "", error: String = "", wallSeconds: Double = 0, runner: String = "",
+        search: LayerSearchOutcome? = nil
     ) {
+        self.search = search
         self.requestID = requestID
         self.status = status
         self.cycles = cycles

@@ -17,7 +17,7 @@ struct TuneOptions: ParsableArguments {
     @Option(help: "Measurements dispatched to runners for the whole model (default: 512).") var budget: Int?
     @Option(
         help: ArgumentHelp(
-            "Search strategy: \(TunerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: xgb).",
+            "Search strategy: \(TunerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: xgb), or exhaustive: every layer's whole schedule space on every hardware configuration that can hold the optimum (or on --hw), one layer search per runner request.",
             valueName: "tuner"))
     var tuner: String?
     @OptionGroup var hardware: HardwareOptions
@@ -73,6 +73,8 @@ struct TuneOptions: ParsableArguments {
             "With --metrics or --dashboard: seconds to keep serving after the run, so a scraper or a browser sees the final values."
     )
     var linger = 0.0
+    @Option(help: "With --tuner exhaustive: how many of the best configurations to print (the list is exact).")
+    var top = 5
 
     func validate() throws {
         if flow != nil && (budget != nil || tuner != nil || hwSpace != nil) {
@@ -82,10 +84,15 @@ struct TuneOptions: ParsableArguments {
         if budgetValue < 1 || budgetValue > 10_000_000 {
             throw ValidationError("--budget must be between 1 and 10000000")
         }
-        if TunerKind(rawValue: tunerName) == nil {
+        if TunerKind(rawValue: tunerName) == nil && !exhaustive {
             throw ValidationError(
-                "--tuner \(tunerName): not one of \(TunerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                "--tuner \(tunerName): not one of \((TunerKind.allCases.map(\.rawValue) + ["exhaustive"]).joined(separator: ", "))"
+            )
         }
+        if exhaustive && budget != nil {
+            throw ValidationError("--budget does not apply to --tuner exhaustive: it searches every schedule")
+        }
+        if !(1...1000).contains(top) { throw ValidationError("--top must be between 1 and 1000") }
         if planSize < 1 || planSize > 4096 { throw ValidationError("--plan-size must be between 1 and 4096") }
         if BudgetAllocation(rawValue: allocation) == nil {
             throw ValidationError("--allocation \(allocation): not one of fixed, gradient")
@@ -97,7 +104,9 @@ struct TuneOptions: ParsableArguments {
 
     /// `--hw fixed` keeps the stock VTA (software only); any --hw file fixes that hardware.
     /// Otherwise arco searches the hardware within --fpga's budget (default pynq-z1).
-    var searchesHardware: Bool { flow == nil && tunerName == "arco" && hardware.configFile == nil }
+    var searchesHardware: Bool { flow == nil && (tunerName == "arco" || exhaustive) && hardware.configFile == nil }
+    /// `--tuner exhaustive`: the farm's ground truth (`ExhaustiveJob`), not a tuning loop.
+    var exhaustive: Bool { tunerName == "exhaustive" }
 
     var budgetValue: Int { budget ?? 512 }
     var tunerName: String { tuner ?? "xgb" }
@@ -114,12 +123,13 @@ struct TuneOptions: ParsableArguments {
         }
         var s = TuneSettings(model: model)
         s.hardware = spec.config
-        s.tuner = TunerKind(rawValue: tunerName)!
+        s.tuner = TunerKind(rawValue: tunerName) ?? .grid
         s.budget = budgetValue
         s.planSize = planSize
         s.allocation = BudgetAllocation(rawValue: allocation)!
         s.seed = seed
-        s.timeoutMs = timeoutMs ?? 60_000
+        // A layer search times a whole schedule space under one timeout.
+        s.timeoutMs = timeoutMs ?? (exhaustive ? 600_000 : 60_000)
         s.backend = backend
         if searchesHardware {
             let fpga = try hardware.part() ?? FPGA.defaultBoard
@@ -216,6 +226,10 @@ struct TuneOptions: ParsableArguments {
             let line =
                 "[\(p.layer)] measured \(p.measured)/\(p.budget), best so far \(best) cycles, \(String(format: "%.1f", p.perSecond))/s, filtered \(p.filtered), runners \(p.runnersUp)/\(p.runnersTotal)"
             FileHandle.standardError.write(Data((tty ? "\r\u{1B}[K" + line : line + "\n").utf8))
+        }
+        if exhaustive {
+            try runExhaustive(settings, dispatcher: dispatcher, store: store, tty: tty)
+            return
         }
         if let flow = try loadFlow() {
             try runFlow(
@@ -338,7 +352,10 @@ struct Tune: ParsableCommand {
             chosen tuner within --budget measurements, records every measurement (fsync'd JSON Lines), \
             and prints the best schedule per layer and the model latency. With --tuner arco and no \
             --hw, the hardware configuration is searched too, within --fpga's budget (--hw fixed: \
-            the stock VTA). --flow runs stages from a file instead. Kill it at any moment and run \
+            the stock VTA). --tuner exhaustive is the ground truth instead: every layer's whole \
+            schedule space on every configuration of --fpga's space that can hold the optimum (or on \
+            --hw alone), sent to the runners as one layer search per request; it prints the optimum, \
+            the --top best configurations and the time it took. --flow runs stages from a file instead. Kill it at any moment and run \
             it again with --resume: nothing recorded is lost or measured again. With --tracker it \
             also takes the runners registered there (only those, unless --runners is given too), as \
             they join and leave.
@@ -409,8 +426,11 @@ struct CoordinatorCommand: ParsableCommand {
         let settings = try options.settings()
         let (addresses, config) = try runners.load()
         var s = settings
-        // An explicit --timeout-ms wins over the cluster's default.
-        if let config, options.timeoutMs == nil { s.timeoutMs = UInt32(clamping: config.defaultTimeoutMs) }
+        // An explicit --timeout-ms wins over the cluster's default, which is one measurement's
+        // (a layer search keeps its own default).
+        if let config, options.timeoutMs == nil, !options.exhaustive {
+            s.timeoutMs = UInt32(clamping: config.defaultTimeoutMs)
+        }
         try options.run(s, addresses: addresses, dispatcherOptions: runners.dispatcherOptions(config))
     }
 }

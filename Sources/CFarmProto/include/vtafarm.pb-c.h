@@ -22,6 +22,9 @@ typedef struct Vtafarm__V1__HardwareConfig Vtafarm__V1__HardwareConfig;
 typedef struct Vtafarm__V1__Workload Vtafarm__V1__Workload;
 typedef struct Vtafarm__V1__Schedule Vtafarm__V1__Schedule;
 typedef struct Vtafarm__V1__MeasureRequest Vtafarm__V1__MeasureRequest;
+typedef struct Vtafarm__V1__LayerSearch Vtafarm__V1__LayerSearch;
+typedef struct Vtafarm__V1__ReasonCount Vtafarm__V1__ReasonCount;
+typedef struct Vtafarm__V1__LayerSearchOutcome Vtafarm__V1__LayerSearchOutcome;
 typedef struct Vtafarm__V1__Counters Vtafarm__V1__Counters;
 typedef struct Vtafarm__V1__MeasureResult Vtafarm__V1__MeasureResult;
 typedef struct Vtafarm__V1__Ping Vtafarm__V1__Ping;
@@ -238,10 +241,18 @@ struct  Vtafarm__V1__Welcome
    * protocol version 1: a new field number, which older peers skip.
    */
   uint64_t instance_id;
+  /*
+   * What this runner does beyond timing one schedule: "layer-search" (it answers a
+   * MeasureRequest carrying a LayerSearch). Added within protocol version 1: a new field
+   * number, which older peers skip; a coordinator sends a feature's requests only to runners
+   * that list it.
+   */
+  size_t n_features;
+  char **features;
 };
 #define VTAFARM__V1__WELCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__welcome__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, 0,NULL }
 
 
 /*
@@ -353,10 +364,88 @@ struct  Vtafarm__V1__MeasureRequest
    */
   protobuf_c_boolean verify;
   uint64_t data_seed;
+  /*
+   * A coarse request (`vtafarm tune --tuner exhaustive`): instead of timing `schedule`, search
+   * the layer's whole schedule space on `hardware` and answer with the best schedule (the
+   * result's cycles and counters are its) and a LayerSearchOutcome. `schedule` is then only a
+   * placeholder. Added within protocol version 1: a runner without the "layer-search" feature
+   * (Welcome.features) would skip this field and time one schedule, so coordinators send it
+   * only to runners that list the feature, and refuse a result without its outcome.
+   */
+  Vtafarm__V1__LayerSearch *search;
 };
 #define VTAFARM__V1__MEASURE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__measure_request__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, NULL, NULL, NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
+    , 0, (char *)protobuf_c_empty_string, NULL, NULL, NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0, NULL }
+
+
+/*
+ * The schedule space of a layer search: every knob setting of AutoTVM's VTA template for the
+ * workload on the hardware, in vtafarm's ScheduleSpace order.
+ */
+struct  Vtafarm__V1__LayerSearch
+{
+  ProtobufCMessage base;
+  /*
+   * The space's size as the coordinator counts it: a runner that counts another size (another
+   * vtafarm version) refuses the request instead of answering for a different space.
+   */
+  uint64_t space_size;
+};
+#define VTAFARM__V1__LAYER_SEARCH__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__layer_search__descriptor) \
+    , 0 }
+
+
+struct  Vtafarm__V1__ReasonCount
+{
+  ProtobufCMessage base;
+  /*
+   * an invalid_reason code, e.g. "acc_write_hazard"
+   */
+  char *reason;
+  uint64_t count;
+};
+#define VTAFARM__V1__REASON_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__reason_count__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * What a layer search found, beside the best schedule's cycles in MeasureResult.
+ */
+struct  Vtafarm__V1__LayerSearchOutcome
+{
+  ProtobufCMessage base;
+  /*
+   * the fastest valid schedule (ties: the first in text order)
+   */
+  Vtafarm__V1__Schedule *best;
+  /*
+   * schedules tried: the whole space
+   */
+  uint64_t schedules;
+  /*
+   * timed OK
+   */
+  uint64_t valid;
+  /*
+   * rejected by the compiler (or the board)
+   */
+  uint64_t invalid;
+  /*
+   * any other status; the search is then answered with that status
+   */
+  uint64_t failed;
+  /*
+   * at most 64, most frequent first
+   */
+  size_t n_invalid_reasons;
+  Vtafarm__V1__ReasonCount **invalid_reasons;
+};
+#define VTAFARM__V1__LAYER_SEARCH_OUTCOME__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__layer_search_outcome__descriptor) \
+    , NULL, 0, 0, 0, 0, 0,NULL }
 
 
 struct  Vtafarm__V1__Counters
@@ -396,10 +485,14 @@ struct  Vtafarm__V1__MeasureResult
    */
   double wall_seconds;
   char *runner;
+  /*
+   * The answer to a MeasureRequest with a LayerSearch. Added within protocol version 1.
+   */
+  Vtafarm__V1__LayerSearchOutcome *search;
 };
 #define VTAFARM__V1__MEASURE_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vtafarm__v1__measure_result__descriptor) \
-    , 0, VTAFARM__V1__STATUS__STATUS_UNSPECIFIED, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , 0, VTAFARM__V1__STATUS__STATUS_UNSPECIFIED, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, NULL }
 
 
 struct  Vtafarm__V1__Ping
@@ -747,6 +840,63 @@ Vtafarm__V1__MeasureRequest *
 void   vtafarm__v1__measure_request__free_unpacked
                      (Vtafarm__V1__MeasureRequest *message,
                       ProtobufCAllocator *allocator);
+/* Vtafarm__V1__LayerSearch methods */
+void   vtafarm__v1__layer_search__init
+                     (Vtafarm__V1__LayerSearch         *message);
+size_t vtafarm__v1__layer_search__get_packed_size
+                     (const Vtafarm__V1__LayerSearch   *message);
+size_t vtafarm__v1__layer_search__pack
+                     (const Vtafarm__V1__LayerSearch   *message,
+                      uint8_t             *out);
+size_t vtafarm__v1__layer_search__pack_to_buffer
+                     (const Vtafarm__V1__LayerSearch   *message,
+                      ProtobufCBuffer     *buffer);
+Vtafarm__V1__LayerSearch *
+       vtafarm__v1__layer_search__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vtafarm__v1__layer_search__free_unpacked
+                     (Vtafarm__V1__LayerSearch *message,
+                      ProtobufCAllocator *allocator);
+/* Vtafarm__V1__ReasonCount methods */
+void   vtafarm__v1__reason_count__init
+                     (Vtafarm__V1__ReasonCount         *message);
+size_t vtafarm__v1__reason_count__get_packed_size
+                     (const Vtafarm__V1__ReasonCount   *message);
+size_t vtafarm__v1__reason_count__pack
+                     (const Vtafarm__V1__ReasonCount   *message,
+                      uint8_t             *out);
+size_t vtafarm__v1__reason_count__pack_to_buffer
+                     (const Vtafarm__V1__ReasonCount   *message,
+                      ProtobufCBuffer     *buffer);
+Vtafarm__V1__ReasonCount *
+       vtafarm__v1__reason_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vtafarm__v1__reason_count__free_unpacked
+                     (Vtafarm__V1__ReasonCount *message,
+                      ProtobufCAllocator *allocator);
+/* Vtafarm__V1__LayerSearchOutcome methods */
+void   vtafarm__v1__layer_search_outcome__init
+                     (Vtafarm__V1__LayerSearchOutcome         *message);
+size_t vtafarm__v1__layer_search_outcome__get_packed_size
+                     (const Vtafarm__V1__LayerSearchOutcome   *message);
+size_t vtafarm__v1__layer_search_outcome__pack
+                     (const Vtafarm__V1__LayerSearchOutcome   *message,
+                      uint8_t             *out);
+size_t vtafarm__v1__layer_search_outcome__pack_to_buffer
+                     (const Vtafarm__V1__LayerSearchOutcome   *message,
+                      ProtobufCBuffer     *buffer);
+Vtafarm__V1__LayerSearchOutcome *
+       vtafarm__v1__layer_search_outcome__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vtafarm__v1__layer_search_outcome__free_unpacked
+                     (Vtafarm__V1__LayerSearchOutcome *message,
+                      ProtobufCAllocator *allocator);
 /* Vtafarm__V1__Counters methods */
 void   vtafarm__v1__counters__init
                      (Vtafarm__V1__Counters         *message);
@@ -1036,6 +1186,15 @@ typedef void (*Vtafarm__V1__Schedule_Closure)
 typedef void (*Vtafarm__V1__MeasureRequest_Closure)
                  (const Vtafarm__V1__MeasureRequest *message,
                   void *closure_data);
+typedef void (*Vtafarm__V1__LayerSearch_Closure)
+                 (const Vtafarm__V1__LayerSearch *message,
+                  void *closure_data);
+typedef void (*Vtafarm__V1__ReasonCount_Closure)
+                 (const Vtafarm__V1__ReasonCount *message,
+                  void *closure_data);
+typedef void (*Vtafarm__V1__LayerSearchOutcome_Closure)
+                 (const Vtafarm__V1__LayerSearchOutcome *message,
+                  void *closure_data);
 typedef void (*Vtafarm__V1__Counters_Closure)
                  (const Vtafarm__V1__Counters *message,
                   void *closure_data);
@@ -1093,6 +1252,9 @@ extern const ProtobufCMessageDescriptor vtafarm__v1__workload__descriptor;
 extern const ProtobufCEnumDescriptor    vtafarm__v1__workload__kind__descriptor;
 extern const ProtobufCMessageDescriptor vtafarm__v1__schedule__descriptor;
 extern const ProtobufCMessageDescriptor vtafarm__v1__measure_request__descriptor;
+extern const ProtobufCMessageDescriptor vtafarm__v1__layer_search__descriptor;
+extern const ProtobufCMessageDescriptor vtafarm__v1__reason_count__descriptor;
+extern const ProtobufCMessageDescriptor vtafarm__v1__layer_search_outcome__descriptor;
 extern const ProtobufCMessageDescriptor vtafarm__v1__counters__descriptor;
 extern const ProtobufCMessageDescriptor vtafarm__v1__measure_result__descriptor;
 extern const ProtobufCMessageDescriptor vtafarm__v1__ping__descriptor;

@@ -1,12 +1,20 @@
 import Foundation
+import Synchronization
 import VTA
 import Wire
 
 /// The built-in cycle-level VTA simulator, in process: compile, then simulate (timing mode; with
 /// `verify`, timing and function together on seeded data, checked against the reference).
+///
+/// A schedule's cycles do not depend on the buffer sizes, only its validity does (VTA.md; pinned
+/// by `buffersChangeValidityNotCycles`), so timings are cached by workload, schedule and the
+/// hardware without its buffer sizes: a request that compiles here and was timed on a sibling
+/// configuration (a layer search over a block shape's maximal points) is answered without
+/// simulating again. Every request is still compiled, so validity is always this one's.
 public struct VTASimBackend: MeasurementBackend {
     public let name = "vta-sim"
     public var spec: String { name }
+    let timings = TimingCache()
     public init() {}
 
     public func measure(_ request: MeasureRequest, deadline: ContinuousClock.Instant) -> MeasureResult {
@@ -54,6 +62,13 @@ public struct VTASimBackend: MeasurementBackend {
                         error: checked.description, wallSeconds: (ContinuousClock.now - started).inSeconds)
                 }
             } else {
+                let key = TimingCache.Key(request)
+                if var cached = timings[key] {
+                    cached.requestID = request.requestID
+                    cached.counters.instructions = UInt64(program.instructions.count)
+                    cached.wallSeconds = (ContinuousClock.now - started).inSeconds
+                    return cached
+                }
                 var simulator = Simulator(spec: spec)
                 simulator.deadline = deadline
                 run = simulator.run(program)
@@ -81,6 +96,44 @@ public struct VTASimBackend: MeasurementBackend {
             }
         }
         result.wallSeconds = (ContinuousClock.now - started).inSeconds
+        if result.status == .ok && !request.verify { timings[TimingCache.Key(request)] = result }
         return result
+    }
+}
+
+/// Timings of OK runs by everything a schedule's cycles depend on. Bounded: when it holds
+/// `capacity` entries it starts over (a layer search needs the entries of one block shape's
+/// configurations at a time, so a simple reset loses little).
+final class TimingCache: Sendable {
+    struct Key: Hashable {
+        let workload: Workload
+        let hardware: HardwareConfig
+        let schedule: Schedule
+        let shift: Int
+
+        init(_ request: MeasureRequest) {
+            var h = request.hardware
+            h.logUopBuffSize = 0
+            h.logInpBuffSize = 0
+            h.logWgtBuffSize = 0
+            h.logAccBuffSize = 0
+            workload = request.workload
+            hardware = h
+            schedule = request.schedule
+            shift = request.shift
+        }
+    }
+
+    static let capacity = 50_000
+    private let entries = Mutex([Key: MeasureResult]())
+
+    subscript(key: Key) -> MeasureResult? {
+        get { entries.withLock { $0[key] } }
+        set {
+            entries.withLock { e in
+                if e.count >= Self.capacity { e.removeAll(keepingCapacity: true) }
+                e[key] = newValue
+            }
+        }
     }
 }
