@@ -33,6 +33,22 @@ import VTA
                 MeasureResult(
                     requestID: 7, status: .invalid, cycles: 0, counters: counters, invalidReason: "acc_write_hazard",
                     error: "a GEMM uop writes…", wallSeconds: 0.25, runner: "box-1")),
+            // The layer search (coarse request) and its outcome, and a Welcome announcing it.
+            .welcome(
+                Welcome(
+                    runner: "box-2", slots: 2, backends: ["vta-sim"], simulatorVersion: "v1", instanceID: 3,
+                    features: ["layer-search", "something-newer"])),
+            .measureRequest(
+                MeasureRequest(
+                    requestID: 3, task: "resnet18/C4",
+                    workload: .conv2d(h: 28, w: 28, ci: 64, co: 128, k: 3, s: 2, p: 1),
+                    hardware: hw, schedule: Schedule(), timeoutMs: 600_000, search: LayerSearch(spaceSize: 1728))),
+            .measureResult(
+                MeasureResult(
+                    requestID: 3, status: .ok, cycles: 61_233, counters: counters, runner: "box-2",
+                    search: LayerSearchOutcome(
+                        best: Schedule(tileW: 28, tileCI: 4, tileCO: 8, hThreads: 2), schedules: 1728, valid: 933,
+                        invalid: 795, invalidReasons: [("thread_split_uneven", 500), ("acc_write_hazard", 295)]))),
             .ping(nonce: 99), .pong(Pong(nonce: 99, slots: 4, busySlots: 3, queueDepth: 17, instanceID: UInt64.max)),
             .error(WireError(code: .tooLarge, message: "big", requestID: 5)),
         ]
