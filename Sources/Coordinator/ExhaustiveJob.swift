@@ -17,8 +17,12 @@ import Wire
 /// strictly sequential sweep would, never less.
 public final class ExhaustiveJob {
     public struct Summary: Sendable {
-        /// The best configurations, fastest first (ties by canonical key).
+        /// The best configurations by the objective, best first (latency: fastest first, ties by
+        /// canonical key), and beside each its design (shrunk buffers, beyond latency).
         public var top: [HardwareSpace.Optimum.Point] = []
+        public var designs: [Objective.Design] = []
+        /// With the pareto objective: the front over every configuration searched.
+        public var front: [Objective.Design] = []
         public var configurations = 0
         public var groups = 0
         public var sweptGroups = 0
@@ -58,6 +62,7 @@ public final class ExhaustiveJob {
     let top: Int
     let window: Int
     let progress: (Progress) -> Void
+    let objective: Objective
 
     public init(
         settings: TuneSettings, configurations: [HardwareConfig], top: Int = 5, window: Int = 64,
@@ -71,6 +76,7 @@ public final class ExhaustiveJob {
         self.dispatcher = dispatcher
         self.records = records
         self.progress = progress
+        objective = settings.objective
     }
 
     /// One configuration's layers as their searches are answered.
@@ -98,7 +104,31 @@ public final class ExhaustiveJob {
         var cut = 0
         var next = 0
 
-        func cutoff() -> Int? { summary.top.count >= top ? summary.top[top - 1].cycles : nil }
+        var everyDesign: [Objective.Design] = []  // pareto: all of them, for the front
+        /// Whether no configuration of a group (its compute bound, DSP and least possible BRAM)
+        /// can enter the top list (or the front): the group is cut.
+        func cannotPlace(_ members: [HardwareConfig], bound: Int) -> Bool {
+            let need = ResourceEstimate(HardwareSpec(members[0]))
+            switch objective {
+            case .latency:
+                return summary.top.count >= top && bound >= summary.top[top - 1].cycles
+            case .dsp(let m), .bram(let m):
+                if bound > m { return true }
+                guard summary.designs.count >= top, let last = summary.designs.last, objective.admits(last) else {
+                    return false
+                }
+                if case .dsp = objective { return need.dsp > last.dsp }
+                return false
+            case .pareto:
+                var least = members[0]
+                least.logUopBuffSize = 8
+                least.logInpBuffSize = 8
+                least.logWgtBuffSize = 8
+                least.logAccBuffSize = 8
+                let bram = ResourceEstimate(HardwareSpec(least)).bram36
+                return everyDesign.contains { $0.cycles <= bound && $0.dsp <= need.dsp && $0.bram <= bram }
+            }
+        }
         func note(_ p: Int, _ layer: Int, _ record: Record) {
             points[p].answered += 1
             summary.schedulesTried += record.search?.schedules ?? 0
@@ -118,11 +148,22 @@ public final class ExhaustiveJob {
             }
             guard let cycles = Model.latency(of: model.layers, { found[$0] }) else { return }
             let perLayer = model.layers.indices.map { k in (schedule: points[p].schedules[k], cycles: found[k]!) }
-            summary.top.append(.init(hardware: points[p].hardware, cycles: cycles, perLayer: perLayer))
-            summary.top.sort {
-                $0.cycles != $1.cycles ? $0.cycles < $1.cycles : $0.hardware.canonicalKey < $1.hardware.canonicalKey
-            }
-            if summary.top.count > top { summary.top.removeLast() }
+            let hardware = points[p].hardware
+            let design =
+                objective == .latency
+                ? Objective.Design(hardware: hardware, cycles: cycles)
+                : Objective.Design(
+                    hardware: Objective.Design.shrunk(
+                        hardware,
+                        holding: model.layers.indices.map { (model.layers[$0].workload, perLayer[$0].schedule) }),
+                    cycles: cycles)
+            if objective == .pareto { everyDesign.append(design) }
+            var ranked = zip(summary.top, summary.designs).map { ($0, $1) }
+            ranked.append((.init(hardware: hardware, cycles: cycles, perLayer: perLayer), design))
+            ranked.sort { objective.prefers($0.1, $1.1) }
+            if ranked.count > top { ranked.removeLast() }
+            summary.top = ranked.map(\.0)
+            summary.designs = ranked.map(\.1)
         }
         func report() {
             let statuses = dispatcher.runnerStatuses
@@ -140,7 +181,7 @@ public final class ExhaustiveJob {
             while waiting.count < window && next < groups.count {
                 let (members, bound) = groups[next]
                 next += 1
-                if let limit = cutoff(), bound >= limit {
+                if cannotPlace(members, bound: bound) {
                     cut += 1
                     continue
                 }
@@ -186,6 +227,7 @@ public final class ExhaustiveJob {
             note(p, k, record)
             report()
         }
+        summary.front = Objective.front(everyDesign)
         summary.seconds = (ContinuousClock.now - started).inSeconds
         report()
         return summary

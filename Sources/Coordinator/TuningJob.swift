@@ -25,6 +25,8 @@ public struct TuneSettings: Sendable {
     public var dashboard: DashboardFeed?
     /// How fixed hardware's budget is spread over the layers.
     public var allocation: BudgetAllocation = .fixed
+    /// What the hardware search optimizes (arco and the exhaustive search).
+    public var objective: Objective = .latency
     public init(model: Model) { self.model = model }
 }
 
@@ -56,6 +58,8 @@ public struct TuneSummary: Sendable {
     public var hardware: HardwareConfig
     /// Hardware configurations with a measurement (1 on fixed hardware).
     public var hardwareExplored = 1
+    /// With a hardware search: every fully measured design, best first by the objective.
+    public var designs: [Objective.Design] = []
     public var layers: [LayerOutcome]
     public var seconds: Double
     /// Coordinator-side time (proposing, filtering, learning) per proposed schedule.
@@ -240,7 +244,7 @@ public final class TuningJob {
     /// Hardware and schedules together (ARCOCoOptimizer), replayed from every record of the model.
     func coOptimize(_ space: HardwareSpace) throws -> TuneSummary {
         let model = settings.model
-        let co = ARCOCoOptimizer(space: space, layers: model.layers, seed: settings.seed)
+        let co = ARCOCoOptimizer(space: space, layers: model.layers, seed: settings.seed, objective: settings.objective)
         let layerIndex = Dictionary(
             model.layers.enumerated().map { (model.task($0.element), $0.offset) }, uniquingKeysWith: { a, _ in a })
         let replay = records.replayOrder().compactMap { r in
@@ -254,7 +258,10 @@ public final class TuningJob {
         loop.bestSoFar = { co.measuredModels.first?.cycles }
         let counts = try loop.run(co, budget: settings.budget, measured: resumed)
         // Report the best fully measured configuration, layer by layer.
-        let best = records.measuredConfigurations(model).first?.hardware ?? settings.hardware
+        let ranked = co.rankedDesigns
+        let best =
+            (settings.objective == .latency
+                ? records.measuredConfigurations(model).first?.hardware : ranked.first?.measured) ?? settings.hardware
         var outcomes = records.layerOutcomes(model, on: best)
         if let i = outcomes.indices.first {
             outcomes[i].filtered = counts.filtered
@@ -262,6 +269,7 @@ public final class TuningJob {
         }
         var summary = TuneSummary(hardware: best, layers: outcomes, seconds: 0, secondsPerProposal: 0, resumed: resumed)
         summary.hardwareExplored = records.hardwareCount
+        summary.designs = ranked.map(\.design)
         summary.totalMeasured = loop.measuredTotal
         return summary
     }

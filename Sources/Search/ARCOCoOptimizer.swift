@@ -30,10 +30,18 @@ public final class ARCOCoOptimizer: Proposer {
     let critic: MLP
     var tuners: [String: ARCOTuner] = [:]  // "hwkey|layer"
     var measured: [String: [Int: Int]] = [:]  // hwkey -> layer -> best cycles
+    var bestSchedules: [String: [Int: Schedule]] = [:]  // hwkey -> layer -> its best schedule
+    /// What the hardware agent's reward and the choice of configurations follow.
+    public let objective: Objective
+    /// Shrunk designs by hardware key and the schedules they hold (see `Objective.Design.shrunk`).
+    var shrunkDesigns: [String: (schedules: [Schedule], design: Objective.Design)] = [:]
+    /// Pareto: the round's weight of latency against DSP.
+    var paretoWeight: Float = 0.5
     var configs: [String: HardwareConfig] = [:]
     var buildable: [String: Bool] = [:]
 
-    public init(space: HardwareSpace, layers: [Model.Layer], seed: UInt64) {
+    public init(space: HardwareSpace, layers: [Model.Layer], seed: UInt64, objective: Objective = .latency) {
+        self.objective = objective
         self.space = space
         self.layers = layers
         self.seed = seed
@@ -144,6 +152,37 @@ public final class ARCOCoOptimizer: Proposer {
         }.sorted { $0.cycles != $1.cycles ? $0.cycles < $1.cycles : key($0.hardware) < key($1.hardware) }
     }
 
+    /// Every fully measured configuration with its design, best first by the objective. Beyond
+    /// latency, each design is the configuration shrunk to the smallest buffers holding its best
+    /// schedules (the same cycles, less BRAM). For latency this is `measuredModels`' order.
+    public var rankedDesigns: [(measured: HardwareConfig, design: Objective.Design)] {
+        let designs = measuredModels.map { m -> (measured: HardwareConfig, design: Objective.Design) in
+            guard objective != .latency else {
+                return (m.hardware, Objective.Design(hardware: m.hardware, cycles: m.cycles))
+            }
+            let k = key(m.hardware)
+            let schedules = layers.indices.map { bestSchedules[k]?[$0] ?? Schedule() }
+            if let cached = shrunkDesigns[k], cached.schedules == schedules, cached.design.cycles == m.cycles {
+                return (m.hardware, cached.design)
+            }
+            let small = Objective.Design.shrunk(
+                m.hardware, holding: zip(layers.map(\.workload), schedules).map { ($0, $1) })
+            let design = Objective.Design(hardware: small, cycles: m.cycles)
+            shrunkDesigns[k] = (schedules, design)
+            return (m.hardware, design)
+        }
+        return objective == .latency ? designs : designs.sorted { objective.prefers($0.design, $1.design) }
+    }
+
+    /// The measured configurations in the objective's order (as measured, not shrunk).
+    var rankedModels: [(hardware: HardwareConfig, cycles: Int)] {
+        objective == .latency ? measuredModels : rankedDesigns.map { ($0.measured, $0.design.cycles) }
+    }
+
+    func utility(_ logLatency: Float, _ c: HardwareConfig) -> Float {
+        objective.utility(logLatency: logLatency, c, weight: paretoWeight)
+    }
+
     // MARK: proposing
 
     /// Proposals for up to `count` measurements. Hardware is chosen a round at a time, not per
@@ -211,8 +250,8 @@ public final class ARCOCoOptimizer: Proposer {
     /// lower of measured and predicted latency is taken: a shape the cost model expects to beat
     /// the leader gets its turn, and its measurements then speak for it.
     func exploitTarget() throws -> HardwareConfig? {
-        let ranked = measuredModels
-        guard space.extent == .buildable, ranked.count > 1 else { return ranked.first?.hardware }
+        let ranked = rankedModels
+        guard space.extent == .buildable, ranked.count > 1, objective == .latency else { return ranked.first?.hardware }
         var best: (config: HardwareConfig, cycles: Double)? = nil
         for (c, measured) in ranked.prefix(4) {
             let predicted = Double(exp(-(try predictModel(c).mean)))
@@ -235,11 +274,19 @@ public final class ARCOCoOptimizer: Proposer {
             if canBuild(space.base) { targets.append(space.base) }
             targets += spreadBuildable(firstRound - targets.count, from: targets)
         } else {
+            if objective == .pareto { paretoWeight = Float(rng.next() % 1001) / 1000 }
             if let best = try exploitTarget() { targets.append(best) }
             let explore = try exploreHardware()
             // In the whole buildable space, a configuration whose compute bound does not beat the
-            // best measured latency cannot win, however well its schedules are tuned.
-            let bar = space.extent == .buildable ? measuredModels.first?.cycles ?? .max : .max
+            // best measured latency cannot win, however well its schedules are tuned (nor, for dsp
+            // and bram, one whose bound is over the latency bound; on the Pareto front anything can).
+            let bar: Int
+            switch objective {
+            case _ where space.extent != .buildable: bar = .max
+            case .latency: bar = measuredModels.first?.cycles ?? .max
+            case .dsp(let m), .bram(let m): bar = m
+            case .pareto: bar = .max
+            }
             if space.extent == .buildable, let fresh = try untriedShape(below: bar) {
                 targets.append(fresh)
             } else if let pick = explore.visited.first(where: {
@@ -249,7 +296,11 @@ public final class ARCOCoOptimizer: Proposer {
                 // Confidence sampling over hardware: skip a candidate whose optimistic bound
                 // (mean + std) still predicts it slower than the best measured configuration;
                 // the round then goes to the best one alone.
-                if explore.best == nil || pick.mean + pick.std >= explore.best!.mean { targets.append(pick.config) }
+                if explore.best == nil
+                    || utility(pick.mean + pick.std, pick.config) >= utility(explore.best!.mean, explore.best!.config)
+                {
+                    targets.append(pick.config)
+                }
             }
             if targets.isEmpty, let r = randomBuildable() { targets.append(r) }
         }
@@ -267,7 +318,13 @@ public final class ARCOCoOptimizer: Proposer {
             }
             if let c = cycles {
                 let old = measured[k]?[candidate.layer]
-                if old == nil || c < old! { measured[k, default: [:]][candidate.layer] = c }
+                if old == nil || c < old!
+                    || (c == old!
+                        && candidate.schedule.description < (bestSchedules[k]?[candidate.layer]?.description ?? ""))
+                {
+                    measured[k, default: [:]][candidate.layer] = c
+                    bestSchedules[k, default: [:]][candidate.layer] = candidate.schedule
+                }
             } else if measured[k] == nil {
                 measured[k] = [:]
             }
@@ -318,16 +375,19 @@ public final class ARCOCoOptimizer: Proposer {
     /// Also returns the prediction for the best measured configuration (the first walker's
     /// start), which a new configuration must plausibly beat to be worth measuring.
     func exploreHardware() throws -> (
-        visited: [(config: HardwareConfig, mean: Float, std: Float)], best: (mean: Float, std: Float)?
+        visited: [(config: HardwareConfig, mean: Float, std: Float)],
+        best: (config: HardwareConfig, mean: Float, std: Float)?
     ) {
         // Walkers start inside the space: a measured configuration outside it (records of an
         // earlier run with another space) cannot be walked from.
-        var starts = measuredModels.prefix(4).map(\.hardware).filter { space.positions($0) != nil }
-        let hasBest = !starts.isEmpty && starts[0] == measuredModels.first?.hardware
+        let ranked = rankedModels
+        var starts = ranked.prefix(4).map(\.hardware).filter { space.positions($0) != nil }
+        let hasBest = !starts.isEmpty && starts[0] == ranked.first?.hardware
         while starts.count < 16, let r = randomBuildable() { starts.append(r) }
         var pos = starts.map { space.positions($0)! }
         var score = try starts.map(predictModel)
-        let bestPrediction = hasBest ? score[0] : nil
+        var scored = starts  // the configuration each walker's score is for
+        let bestPrediction = hasBest ? (starts[0], score[0].mean, score[0].std) : nil
         var visited: [String: (config: HardwareConfig, mean: Float, std: Float)] = [:]
         var trajectories = [[ARCOTuner.Step]](repeating: [], count: pos.count)
         func norm(_ p: [Int]) -> [Float] {
@@ -347,21 +407,22 @@ public final class ARCOCoOptimizer: Proposer {
                     value: critic.output(obs)[0], reward: -0.5)
                 if buildable {
                     let s = try predictModel(c)
-                    step.reward = s.mean - score[w].mean
+                    step.reward = utility(s.mean, c) - utility(score[w].mean, scored[w])
                     pos[w] = space.positions(c) ?? next
                     score[w] = s
+                    scored[w] = c
                     visited[key(c)] = (c, s.mean, s.std)
                 }
                 trajectories[w].append(step)
             }
         }
         train(trajectories)
-        let ranked = visited.values.sorted { a, b in
-            let la = a.mean - 0.5 * a.std
-            let lb = b.mean - 0.5 * b.std
+        let byBound = visited.values.sorted { a, b in
+            let la = utility(a.mean - 0.5 * a.std, a.config)
+            let lb = utility(b.mean - 0.5 * b.std, b.config)
             return la != lb ? la > lb : key(a.config) < key(b.config)
         }
-        return (ranked, bestPrediction)
+        return (byBound, bestPrediction)
     }
 
     func train(_ trajectories: [[ARCOTuner.Step]]) {

@@ -20,6 +20,10 @@ struct BenchFarm: ParsableCommand {
             with the runners serving, and how soon each joining runner returned its first result. \
             Then the overhead per measurement through the tracker path against the static path \
             (0 ms backend, --join-runners runners, alternating runs, medians of --overhead-runs).
+            With --exhaustive instead: `tune --tuner exhaustive` of --model over --fpga's buildable \
+            space (vta-sim runners, one slot each) with each of --runners runner counts; prints layer \
+            searches per second, the speed-up over the first count, and checks that every count \
+            finds the same optimum. A machine with fewer cores than runners cannot speed up past its cores.
             Runner processes are this executable; build with -c release before trusting the figures.
             """
     )
@@ -34,6 +38,9 @@ struct BenchFarm: ParsableCommand {
     @Option(help: "With --tracker: runners that join, one by one.") var joinRunners = 4
     @Option(help: "With --tracker: seconds between joins.") var joinEvery = 2.0
     @Option(help: "With --tracker: overhead runs of each path (the medians are compared).") var overheadRuns = 3
+    @Flag(help: "Bench the exhaustive ground truth instead: layer searches over the runners.") var exhaustive = false
+    @Option(help: "With --exhaustive: the model.") var model = "resnet18"
+    @Option(help: "With --exhaustive: the board whose buildable space is searched.") var fpga = "zcu104"
 
     func validate() throws {
         if delayMs <= 0 || delayMs > 10_000 { throw ValidationError("--delay-ms must be in (0, 10000]") }
@@ -55,6 +62,7 @@ struct BenchFarm: ParsableCommand {
         let request = MeasureRequest(
             requestID: 0, workload: .dense(ci: 16, co: 16), schedule: Schedule(), backend: "delay")
         if tracker { return try runElastic(template: request) }
+        if exhaustive { return try runExhaustive() }
         print("farm scaling: single-slot runners, delay backend \(delayMs) ms, \(perRunner) measurements per runner")
         print(
             pad("runners", 8) + pad("measurements", 14, right: true) + pad("seconds", 10, right: true)

@@ -75,6 +75,16 @@ struct TuneOptions: ParsableArguments {
     var linger = 0.0
     @Option(help: "With --tuner exhaustive: how many of the best configurations to print (the list is exact).")
     var top = 5
+    @Option(
+        help: ArgumentHelp(
+            "With a hardware search (arco, exhaustive): latency (default), dsp or bram (the smallest design within --max-latency), or pareto (the front of latency, DSP and BRAM).",
+            valueName: "objective"))
+    var objective = "latency"
+    @Option(
+        help: ArgumentHelp(
+            "With --objective dsp or bram: the model latency bound, in cycles or as MSms at the clock.",
+            valueName: "cycles|MSms"))
+    var maxLatency: String?
 
     func validate() throws {
         if flow != nil && (budget != nil || tuner != nil || hwSpace != nil) {
@@ -127,6 +137,9 @@ struct TuneOptions: ParsableArguments {
         s.budget = budgetValue
         s.planSize = planSize
         s.allocation = BudgetAllocation(rawValue: allocation)!
+        do { s.objective = try Objective(objective, maxLatency: maxLatency, clockMHz: spec.config.clockMHz) } catch {
+            throw UserError(error.description)
+        }
         s.seed = seed
         // A layer search times a whole schedule space under one timeout.
         s.timeoutMs = timeoutMs ?? (exhaustive ? 600_000 : 60_000)
@@ -311,6 +324,26 @@ struct TuneOptions: ParsableArguments {
         printLayerTable(
             s.layers, modelCycles: s.modelCycles, hardware: s.hardware, baseline: settings.hardware,
             searched: settings.hardwareSpace != nil)
+        printDesigns(settings.objective, s.designs)
+    }
+
+    /// Beyond latency: the chosen design (dsp, bram) or the Pareto front, with shrunk buffers.
+    func printDesigns(_ objective: Objective, _ designs: [Objective.Design]) {
+        guard objective != .latency, !designs.isEmpty else { return }
+        let shown = objective == .pareto ? Objective.front(designs) : Array(designs.prefix(1))
+        if let bound = objective.maxCycles, !objective.admits(designs[0]) {
+            print("objective \(objective): no measured design is within \(formatCycles(bound)) cycles; the fastest:")
+        } else {
+            print(
+                objective == .pareto
+                    ? "Pareto front (latency, DSP, BRAM36; buffers shrunk to hold the best schedules):"
+                    : "objective \(objective): the smallest design (buffers shrunk to hold the best schedules):")
+        }
+        for d in shown {
+            print(
+                pad(formatCycles(d.cycles), 14, right: true) + pad("\(d.dsp) DSP", 10, right: true)
+                    + pad("\(d.bram) BRAM36", 12, right: true) + "  " + d.hardware.shortName)
+        }
     }
 
     /// One row per layer (best cycles against the default schedule on `baseline`), then the

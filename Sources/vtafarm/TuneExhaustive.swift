@@ -57,5 +57,6 @@ extension TuneOptions {
         printLayerTable(
             store.layerOutcomes(settings.model, on: best.hardware), modelCycles: best.cycles, hardware: best.hardware,
             baseline: settings.hardware, searched: settings.hardwareSpace != nil)
+        printDesigns(settings.objective, settings.objective == .pareto ? s.front : s.designs)
     }
 }
