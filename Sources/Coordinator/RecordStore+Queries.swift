@@ -91,18 +91,26 @@ extension RecordStore {
     /// Every hardware configuration on which each layer of `model` has a valid measurement, with
     /// the model latency there, fastest first (ties: by canonical key, so the answer is stable).
     public func measuredConfigurations(_ model: Model) -> [(hardware: HardwareConfig, latency: Int)] {
+        measuredDesigns(model).map { ($0.hardware, $0.latency) }
+    }
+
+    /// `measuredConfigurations`, with each layer's fastest valid schedule there (the first in the
+    /// file, on a tie): what a design must hold when its buffers are shrunk.
+    public func measuredDesigns(_ model: Model) -> [(hardware: HardwareConfig, latency: Int, schedules: [Schedule])] {
         let layerIndex = Dictionary(
             model.layers.enumerated().map { (model.task($0.element), $0.offset) }, uniquingKeysWith: { a, _ in a })
-        var best: [String: [Int: Int]] = [:]
+        var best: [String: [Int: (cycles: Int, schedule: Schedule)]] = [:]
         var configs: [String: HardwareConfig] = [:]
         for r in records {
             guard let l = layerIndex[r.task], let c = r.okCycles else { continue }
             configs[r.hardwareKey] = r.hardware
-            if let old = best[r.hardwareKey]?[l], old <= c { continue }
-            best[r.hardwareKey, default: [:]][l] = c
+            if let old = best[r.hardwareKey]?[l], old.cycles <= c { continue }
+            best[r.hardwareKey, default: [:]][l] = (c, r.schedule)
         }
         return best.compactMap { key, perLayer in
-            model.latency { perLayer[$0] }.map { (configs[key]!, $0) }
+            model.latency { perLayer[$0]?.cycles }.map {
+                (configs[key]!, $0, model.layers.indices.map { perLayer[$0]!.schedule })
+            }
         }.sorted { a, b in
             a.latency != b.latency ? a.latency < b.latency : a.hardware.canonicalKey < b.hardware.canonicalKey
         }

@@ -66,7 +66,7 @@ public enum HTMLReport {
         h += "</table>"
 
         h +=
-            "<h2>Hardware</h2><p>Every fully measured configuration (\(main.configurations.count)); the Pareto front over latency, DSP and BRAM is filled red\(board.map { " (budget lines: \(e($0.name)))" } ?? "").</p>"
+            "<h2>Hardware</h2><p>Every fully measured configuration (\(main.configurations.count)); BRAM is each design's with the smallest buffers that hold its best schedules; the Pareto front over latency, DSP and BRAM is filled red\(board.map { " (budget lines: \(e($0.name)))" } ?? "").</p>"
         let pts = main.configurations.map { c in
             (
                 x: Double(c.dsp), y: Double(c.latency), marked: c.onFront,
@@ -84,10 +84,10 @@ public enum HTMLReport {
                 )
             }, id: "latency-bram", xLabel: "BRAM36", yLabel: "model latency (cycles)",
             budget: board.map { ("\($0.name) \($0.memoryBlocks) blocks", Double($0.memoryBlocks)) })
-        h += "<table id=\"pareto\"><tr><th>hardware</th><th>model latency</th><th>DSP</th><th>BRAM36</th></tr>"
+        h += "<table id=\"pareto\"><tr><th>design</th><th>model latency</th><th>DSP</th><th>BRAM36</th></tr>"
         for c in main.configurations where c.onFront {
             h +=
-                "<tr class=\"front\"><td>\(e(c.hardware.shortName))</td><td class=\"n pareto-latency\" data-value=\"\(c.latency)\">\(fmt(c.latency))</td><td class=\"n\">\(c.dsp)</td><td class=\"n\">\(c.bram36)</td></tr>"
+                "<tr class=\"front\"><td>\(e(c.design.shortName))</td><td class=\"n pareto-latency\" data-value=\"\(c.latency)\">\(fmt(c.latency))</td><td class=\"n\">\(c.dsp)</td><td class=\"n\">\(c.bram36)</td></tr>"
         }
         h += "</table>"
 

@@ -1,5 +1,6 @@
 import Coordinator
 import Foundation
+import Search
 import VTA
 
 /// A records file a report cannot be made of (no records, or not of one model).
@@ -20,7 +21,11 @@ public struct ReportData: Sendable {
     }
 
     public struct Configuration: Sendable, Equatable {
+        /// The configuration as measured.
         public var hardware: HardwareConfig
+        /// The same design with the smallest buffers that hold its layers' best schedules
+        /// (`Objective.Design.shrunk`: cycles do not depend on buffer sizes); `bram36` is its BRAM.
+        public var design: HardwareConfig
         public var latency: Int
         public var dsp: Int
         public var bram36: Int
@@ -86,10 +91,13 @@ public struct ReportData: Sendable {
         records = mine.count
         convergence = Self.convergence(mine, model)
         configurations = Self.front(
-            store.measuredConfigurations(model).map { c in
-                let r = ResourceEstimate(HardwareSpec(c.hardware))
+            store.measuredDesigns(model).map { c in
+                let small = Objective.Design.shrunk(
+                    c.hardware, holding: zip(model.layers.map(\.workload), c.schedules).map { ($0, $1) })
+                let r = ResourceEstimate(HardwareSpec(small))
                 return Configuration(
-                    hardware: c.hardware, latency: c.latency, dsp: r.dsp, bram36: r.bram36, onFront: false)
+                    hardware: c.hardware, design: small, latency: c.latency, dsp: r.dsp, bram36: r.bram36,
+                    onFront: false)
             })
         bestHardware = configurations.first?.hardware
         let hardware = bestHardware ?? mine.first?.hardware ?? .stock
@@ -137,14 +145,18 @@ public struct ReportData: Sendable {
         return out
     }
 
-    /// Marks the configurations no other one dominates in (latency, DSP, BRAM).
+    /// Marks the configurations no other one dominates in (latency, DSP, BRAM), one per distinct
+    /// triple (the first: several measured configurations often shrink to the same design).
     static func front(_ configurations: [Configuration]) -> [Configuration] {
-        configurations.map { c in
+        configurations.enumerated().map { i, c in
             var c = c
-            c.onFront = !configurations.contains { o in
-                o.latency <= c.latency && o.dsp <= c.dsp && o.bram36 <= c.bram36
-                    && (o.latency < c.latency || o.dsp < c.dsp || o.bram36 < c.bram36)
-            }
+            c.onFront =
+                !configurations.enumerated().contains { j, o in
+                    let dominates =
+                        o.latency <= c.latency && o.dsp <= c.dsp && o.bram36 <= c.bram36
+                        && (o.latency < c.latency || o.dsp < c.dsp || o.bram36 < c.bram36)
+                    return dominates || (j < i && (o.latency, o.dsp, o.bram36) == (c.latency, c.dsp, c.bram36))
+                }
             return c
         }
     }

@@ -90,6 +90,11 @@ public enum Objective: Sendable, Equatable, CustomStringConvertible {
             bram = need.bram36
         }
 
+        /// A design with given resources (tests rank designs without building them).
+        init(hardware: HardwareConfig, cycles: Int, dsp: Int, bram: Int) {
+            (self.hardware, self.cycles, self.dsp, self.bram) = (hardware, cycles, dsp, bram)
+        }
+
         /// `c` with each buffer (uop, inp, wgt, acc) halved, one at a time, while every one of
         /// `schedules` (a layer's workload and its chosen schedule) still compiles: the smallest
         /// buffers holding the chosen schedules, found greedily (validity only grows with a buffer).
@@ -97,7 +102,8 @@ public enum Objective: Sendable, Equatable, CustomStringConvertible {
             let paths: [WritableKeyPath<HardwareConfig, Int>] = [
                 \.logUopBuffSize, \.logInpBuffSize, \.logWgtBuffSize, \.logAccBuffSize,
             ]
-            var out = c
+            // Compiled, not only tile-planned: the ISA's field widths follow the buffer sizes, and
+            // only the compiler checks that every loop factor still fits them.
             func holds(_ h: HardwareConfig) -> Bool {
                 guard (try? h.validate()) != nil else { return false }
                 let spec = HardwareSpec(h)
@@ -106,7 +112,8 @@ public enum Objective: Sendable, Equatable, CustomStringConvertible {
                     return false
                 }
             }
-            guard holds(out) else { return c }
+            guard holds(c) else { return c }
+            var out = c
             for path in paths {
                 while out[keyPath: path] > 8 {
                     var smaller = out

@@ -60,7 +60,8 @@ struct Report: ParsableCommand {
 struct RecordsPareto: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pareto",
-        abstract: "The Pareto front of a records file's hardware: no configuration faster with no more DSP and BRAM."
+        abstract:
+            "The Pareto front of a records file's designs (latency, DSP, BRAM36; buffers shrunk to hold the best schedules)."
     )
     @Argument(help: "A records file.") var file: String
     @Option(help: "The model, when the file holds records of more than one.") var model: String?
@@ -75,8 +76,8 @@ struct RecordsPareto: ParsableCommand {
         if json {
             let rows: [[String: Any]] = front.map {
                 [
-                    "hardware": $0.hardware.shortName, "latency_cycles": $0.latency, "dsp": $0.dsp, "bram36": $0.bram36,
-                    "config": $0.hardware.jsonObject,
+                    "hardware": $0.design.shortName, "latency_cycles": $0.latency, "dsp": $0.dsp, "bram36": $0.bram36,
+                    "config": $0.design.jsonObject, "measured_on": $0.hardware.shortName,
                 ]
             }
             let object: [String: Any] = [
@@ -91,14 +92,16 @@ struct RecordsPareto: ParsableCommand {
         }
         print(
             "model \(data.model.name): \(data.configurations.count) fully measured configurations, \(front.count) on the front"
+                + " (each with the smallest buffers that hold its best schedules)"
         )
         print(
-            pad("hardware", 36) + pad("latency", 14, right: true) + pad("DSP", 7, right: true)
-                + pad("BRAM36", 8, right: true))
+            pad("design", 36) + pad("latency", 14, right: true) + pad("DSP", 7, right: true)
+                + pad("BRAM36", 8, right: true) + "  measured on")
         for c in front {
             print(
-                pad(c.hardware.shortName, 36) + pad(formatCycles(c.latency), 14, right: true)
-                    + pad("\(c.dsp)", 7, right: true) + pad("\(c.bram36)", 8, right: true))
+                pad(c.design.shortName, 36) + pad(formatCycles(c.latency), 14, right: true)
+                    + pad("\(c.dsp)", 7, right: true) + pad("\(c.bram36)", 8, right: true) + "  "
+                    + c.hardware.shortName)
         }
     }
 }

@@ -21,7 +21,10 @@ import VTA
     }
 
     /// Writes records (hardware, layer, cycles or nil, runner, finished, wall) and reads the report data.
-    func data(_ rows: [(HardwareConfig, Int, Int?, Double)], name: String) throws -> ReportData {
+    func data(
+        _ rows: [(HardwareConfig, Int, Int?, Double)], name: String,
+        schedule: (Int) -> Schedule = { Schedule(tileH: 1 + $0 % 8, tileW: 1 + $0 / 8) }
+    ) throws -> ReportData {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("vtafarm-report-\(getpid())-\(name)")
             .path
         try? FileManager.default.removeItem(atPath: path)
@@ -32,7 +35,7 @@ import VTA
                 let l = model.layers[layer]
                 var r = Record(
                     model: "m", task: model.task(l), count: l.count, workload: l.workload, hardware: hw,
-                    schedule: Schedule(tileH: 1 + i % 8, tileW: 1 + i / 8), status: cycles == nil ? .invalid : .ok,
+                    schedule: schedule(i), status: cycles == nil ? .invalid : .ok,
                     cycles: cycles, runner: i % 2 == 0 ? "r0" : "r1", sent: 0, finished: finished, wallSeconds: 1)
                 if cycles == nil { r.reason = "acc_write_hazard" }
                 try store.append(r)
@@ -56,10 +59,31 @@ import VTA
         let dominated = ReportData.front(
             d.configurations + [
                 ReportData.Configuration(
-                    hardware: config(6), latency: 500, dsp: d.configurations[0].dsp, bram36: d.configurations[0].bram36,
-                    onFront: false)
+                    hardware: config(6), design: config(6), latency: 500, dsp: d.configurations[0].dsp,
+                    bram36: d.configurations[0].bram36, onFront: false)
             ])
         #expect(dominated.map(\.onFront) == [true, true, false])
+    }
+
+    @Test func designsAreShrunkAndCountedOnceOnTheFront() throws {
+        // The same core measured with two buffer settings, the same best schedules on both: one
+        // design, with buffers no larger than either's, and less BRAM than was measured.
+        let bigInput = config(4)  // the stock buffers
+        var bigWeights = config(4)
+        bigWeights.logInpBuffSize = 14
+        let d = try data(
+            [(bigInput, 0, 100, 1), (bigInput, 1, 100, 2), (bigWeights, 0, 100, 3), (bigWeights, 1, 100, 4)],
+            name: "shrunk", schedule: { _ in Schedule(tileH: 2, tileW: 4) })
+        #expect(d.configurations.count == 2)
+        #expect(d.configurations.filter(\.onFront).count == 1, "two measured configurations, one design")
+        for c in d.configurations {
+            #expect(c.design.logInpBuffSize <= c.hardware.logInpBuffSize)
+            #expect(c.design.logWgtBuffSize <= c.hardware.logWgtBuffSize)
+            #expect(c.design.logAccBuffSize <= c.hardware.logAccBuffSize)
+            #expect(c.bram36 < ResourceEstimate(HardwareSpec(c.hardware)).bram36)
+            #expect(c.bram36 == ResourceEstimate(HardwareSpec(c.design)).bram36)
+        }
+        #expect(d.configurations[0].design == d.configurations[1].design)
     }
 
     @Test func convergenceFallsToTheBestAndCountsMeasurements() throws {
