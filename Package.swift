@@ -46,7 +46,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // What a records file says, as data and as one self-contained HTML page.
-        .target(name: "Reports", dependencies: ["VTA", "Coordinator", "Search"]),
+        .target(name: "Reports", dependencies: ["VTA", "Coordinator"]),
         .executableTarget(
             name: "vtafarm",
             dependencies: [

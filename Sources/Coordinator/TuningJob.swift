@@ -258,10 +258,9 @@ public final class TuningJob {
         loop.bestSoFar = { co.measuredModels.first?.cycles }
         let counts = try loop.run(co, budget: settings.budget, measured: resumed)
         // Report the best fully measured configuration, layer by layer.
+        // The best of this search's space: the file may hold faster configurations of others.
         let ranked = co.rankedDesigns
-        let best =
-            (settings.objective == .latency
-                ? records.measuredConfigurations(model).first?.hardware : ranked.first?.measured) ?? settings.hardware
+        let best = ranked.first?.measured ?? settings.hardware
         var outcomes = records.layerOutcomes(model, on: best)
         if let i = outcomes.indices.first {
             outcomes[i].filtered = counts.filtered

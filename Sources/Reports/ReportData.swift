@@ -1,7 +1,5 @@
 import Coordinator
 import Foundation
-import Search
-import Synchronization
 import VTA
 
 /// A records file a report cannot be made of (no records, or not of one model).
@@ -91,7 +89,11 @@ public struct ReportData: Sendable {
         let mine = store.records.filter { $0.model == model.name }
         records = mine.count
         convergence = Self.convergence(mine, model)
-        configurations = Self.front(Self.designs(store.measuredDesigns(model), model))
+        configurations = Self.front(
+            store.designs(model).map { m, d in
+                Configuration(
+                    hardware: m, design: d.hardware, latency: d.cycles, dsp: d.dsp, bram36: d.bram, onFront: false)
+            })
         bestHardware = configurations.first?.hardware
         let hardware = bestHardware ?? mine.first?.hardware ?? .stock
         let spec = HardwareSpec(hardware)
@@ -136,34 +138,6 @@ public struct ReportData: Sendable {
             }
         }
         return out
-    }
-
-    /// Each measured configuration with its shrunk design, in the same order. Shrinking compiles
-    /// every layer at each step (about 20 ms a configuration for ResNet-18), so it runs on every core.
-    static func designs(
-        _ measured: [(hardware: HardwareConfig, latency: Int, schedules: [Schedule])], _ model: Model
-    ) -> [Configuration] {
-        let workloads = model.layers.map(\.workload)
-        let out = Mutex([Configuration?](repeating: nil, count: measured.count))
-        let next = Mutex(0)
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, measured.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                let i = next.withLock { n -> Int in
-                    defer { n += 1 }
-                    return n
-                }
-                guard i < measured.count else { return }
-                let c = measured[i]
-                let small = Objective.Design.shrunk(c.hardware, holding: zip(workloads, c.schedules).map { ($0, $1) })
-                let r = ResourceEstimate(HardwareSpec(small))
-                let row = Configuration(
-                    hardware: c.hardware, design: small, latency: c.latency, dsp: r.dsp, bram36: r.bram36,
-                    onFront: false)
-                out.withLock { $0[i] = row }
-            }
-        }
-        return out.withLock { $0.compactMap { $0 } }
     }
 
     /// Marks the configurations no other one dominates in (latency, DSP, BRAM), one per distinct

@@ -144,10 +144,12 @@ public final class ARCOCoOptimizer: Proposer {
         return out
     }
 
-    /// The model latency of every fully measured configuration (sum of count x best cycles).
+    /// The model latency of every fully measured configuration of the space (sum of count x best
+    /// cycles). Measurements of other configurations (replayed from the records) teach the cost
+    /// model but are never the answer.
     public var measuredModels: [(hardware: HardwareConfig, cycles: Int)] {
         measured.compactMap { k, perLayer in
-            guard perLayer.count == layers.count, let c = configs[k] else { return nil }
+            guard perLayer.count == layers.count, let c = configs[k], canBuild(c), space.contains(c) else { return nil }
             return Model.latency(of: layers) { perLayer[$0] }.map { (c, $0) }
         }.sorted { $0.cycles != $1.cycles ? $0.cycles < $1.cycles : key($0.hardware) < key($1.hardware) }
     }
@@ -271,7 +273,7 @@ public final class ARCOCoOptimizer: Proposer {
         var targets: [HardwareConfig] = []
         defer { triedShapes.formUnion(targets.map(shape)) }
         if measured.isEmpty || !model.isTrained {
-            if canBuild(space.base) { targets.append(space.base) }
+            if canBuild(space.base) && space.contains(space.base) { targets.append(space.base) }
             targets += spreadBuildable(firstRound - targets.count, from: targets)
         } else {
             if objective == .pareto { paretoWeight = Float(rng.next() % 1001) / 1000 }

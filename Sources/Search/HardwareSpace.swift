@@ -119,6 +119,11 @@ public struct HardwareSpace: Sendable {
         return out
     }
 
+    /// Whether `c` is a point of this space: each knob at one of its choices, everything else
+    /// the base's. A records file can hold configurations of other spaces (another fork branch,
+    /// another board); a search over this one must not hand them on as its result.
+    public func contains(_ c: HardwareConfig) -> Bool { positions(c).map { config($0) == c } ?? false }
+
     /// Why the point cannot be built or used, or nil.
     public func problem(_ c: HardwareConfig) -> String? {
         let spec = HardwareSpec(c)

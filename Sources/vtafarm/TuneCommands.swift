@@ -77,7 +77,7 @@ struct TuneOptions: ParsableArguments {
     var top = 5
     @Option(
         help: ArgumentHelp(
-            "With a hardware search (arco, exhaustive): latency (default), dsp or bram (the smallest design within --max-latency), or pareto (the front of latency, DSP and BRAM).",
+            "With a hardware search (arco, exhaustive, a flow's search stages and forks): latency (default), dsp or bram (the smallest design within --max-latency), or pareto (the front of latency, DSP and BRAM).",
             valueName: "objective"))
     var objective = "latency"
     @Option(
@@ -296,6 +296,12 @@ struct TuneOptions: ParsableArguments {
         printLayerTable(
             store.layerOutcomes(settings.model, on: outcome.hardware), modelCycles: outcome.latency,
             hardware: outcome.hardware, baseline: settings.hardware, searched: outcome.hardware != settings.hardware)
+        // Search stages and forks followed the objective; the flow's hardware is its choice.
+        if settings.objective == .pareto {
+            printDesigns(.pareto, store.designs(settings.model).map(\.design))
+        } else if settings.objective != .latency, let d = store.design(settings.model, on: outcome.hardware) {
+            printDesigns(settings.objective, [d])
+        }
         if !outcome.verified {
             throw UserError("verification failed: a best schedule does not compute what the reference does")
         }

@@ -1,7 +1,10 @@
+import Search
 import VTA
 
 /// `fork`: named branches of stages, each from the same state; the branch with the lowest model
-/// latency carries on (ties: the first). Every branch's records stay in the file.
+/// latency carries on (ties: the first), or under `--objective dsp|bram` the branch whose design
+/// the objective prefers (the smallest within the latency bound). Every branch's records stay in
+/// the file.
 enum ForkStage: FlowStage {
     static let settings: Set<String> = []
     static let needsBudget = false
@@ -19,18 +22,42 @@ enum ForkStage: FlowStage {
             if !s.verified { state.verified = false }
             outcomes.append((branch.name, s))
         }
-        let best = outcomes.min { a, b in (a.state.latency ?? .max) < (b.state.latency ?? .max) }!
+        let objective = flow.base.objective
+        let designs = outcomes.map { o in
+            objective.maxCycles == nil ? nil : flow.records.design(flow.base.model, on: o.state.hardware)
+        }
+        // Stable: on a tie the first branch stays first.
+        let order = outcomes.indices.sorted { i, j in
+            switch (designs[i], designs[j]) {
+            case (let a?, let b?):
+                if objective.prefers(a, b) != objective.prefers(b, a) { return objective.prefers(a, b) }
+                return i < j
+            case (.some, nil): return true
+            case (nil, .some): return false
+            case (nil, nil):
+                let (a, b) = (outcomes[i].state.latency ?? .max, outcomes[j].state.latency ?? .max)
+                return a != b ? a < b : i < j
+            }
+        }
+        let best = outcomes[order[0]]
         let before = state.latency
         let reports = state.reports
         state = best.state
         state.reports = reports
         state.verified = state.verified && outcomes.allSatisfy(\.state.verified)
-        state.update(latency: state.latency, before: before)
+        // From the whole file: a later branch may have measured more on the winner's hardware.
+        state.update(latency: flow.latency(on: state.hardware), before: before)
         report.latency = state.latency
         report.gain = state.gain
-        let branches = outcomes.map { "\($0.name) \($0.state.latency.map(formatCycles) ?? "incomplete")" }
+        let branches = zip(outcomes, designs).map { o, d in
+            "\(o.name) \(o.state.latency.map(formatCycles) ?? "incomplete")"
+                + (d.map { " cycles, \($0.dsp) DSP, \($0.bram) BRAM36" }
+                    ?? (objective.maxCycles == nil ? "" : " cycles"))
+        }
+        let rule = objective.maxCycles == nil ? "" : " by objective \(objective)"
+        let unit = objective.maxCycles == nil ? " cycles" : ""
         flow.log(
-            "stage \(name): branch \(best.name) carries on (\(branches.joined(separator: ", ")) cycles); hardware \(state.hardware.shortName)"
+            "stage \(name): branch \(best.name) carries on\(rule) (\(branches.joined(separator: ", "))\(unit)); hardware \(state.hardware.shortName)"
         )
         return report
     }
