@@ -153,9 +153,7 @@ public final class ExhaustiveJob {
                 objective == .latency
                 ? Objective.Design(hardware: hardware, cycles: cycles)
                 : Objective.Design(
-                    hardware: Objective.Design.shrunk(
-                        hardware,
-                        holding: model.layers.indices.map { (model.layers[$0].workload, perLayer[$0].schedule) }),
+                    shrinking: hardware, holding: zip(model.layers.map(\.workload), perLayer.map(\.schedule)),
                     cycles: cycles)
             if objective == .pareto { everyDesign.append(design) }
             var ranked = zip(summary.top, summary.designs).map { ($0, $1) }

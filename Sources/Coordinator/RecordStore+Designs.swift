@@ -1,6 +1,4 @@
-import Foundation
 import Search
-import Synchronization
 import VTA
 
 extension RecordStore {
@@ -12,24 +10,13 @@ extension RecordStore {
     public func designs(_ model: Model) -> [(measured: HardwareConfig, design: Objective.Design)] {
         let measured = measuredDesigns(model)
         let workloads = model.layers.map(\.workload)
-        let out = Mutex([Objective.Design?](repeating: nil, count: measured.count))
-        let next = Mutex(0)
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, measured.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                let i = next.withLock { n -> Int in
-                    defer { n += 1 }
-                    return n
-                }
-                guard i < measured.count else { return }
-                let c = measured[i]
-                let small = Objective.Design.shrunk(c.hardware, holding: zip(workloads, c.schedules).map { ($0, $1) })
-                let design = Objective.Design(hardware: small, cycles: c.latency)
-                out.withLock { $0[i] = design }
-            }
+        return concurrentMap(measured.count) { i in
+            let c = measured[i]
+            return (
+                c.hardware,
+                Objective.Design(shrinking: c.hardware, holding: zip(workloads, c.schedules), cycles: c.latency)
+            )
         }
-        let designs = out.withLock { $0 }
-        return measured.indices.compactMap { i in designs[i].map { (measured[i].hardware, $0) } }
     }
 
     /// The design `hardware` stands for (see `designs`), nil while a layer of `model` has no
@@ -37,7 +24,7 @@ extension RecordStore {
     public func design(_ model: Model, on hardware: HardwareConfig) -> Objective.Design? {
         let outcomes = layerOutcomes(model, on: hardware)
         guard let cycles = model.latency({ outcomes[$0].best?.cycles }) else { return nil }
-        let held = zip(model.layers, outcomes).map { ($0.workload, $1.best!.schedule) }
-        return Objective.Design(hardware: Objective.Design.shrunk(hardware, holding: held), cycles: cycles)
+        let held = zip(model.layers.map(\.workload), outcomes.map { $0.best!.schedule })
+        return Objective.Design(shrinking: hardware, holding: held, cycles: cycles)
     }
 }

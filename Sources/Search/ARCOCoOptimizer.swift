@@ -167,9 +167,8 @@ public final class ARCOCoOptimizer: Proposer {
             if let cached = shrunkDesigns[k], cached.schedules == schedules, cached.design.cycles == m.cycles {
                 return (m.hardware, cached.design)
             }
-            let small = Objective.Design.shrunk(
-                m.hardware, holding: zip(layers.map(\.workload), schedules).map { ($0, $1) })
-            let design = Objective.Design(hardware: small, cycles: m.cycles)
+            let design = Objective.Design(
+                shrinking: m.hardware, holding: zip(layers.map(\.workload), schedules), cycles: m.cycles)
             shrunkDesigns[k] = (schedules, design)
             return (m.hardware, design)
         }

@@ -1,5 +1,3 @@
-import Dispatch
-import Synchronization
 import VTA
 
 /// The true optimum of a hardware space for a model: every layer's whole schedule space on every
@@ -96,57 +94,45 @@ extension HardwareSpace {
     ) -> (
         [[(schedule: Schedule, cycles: Int)?]], Int
     ) {
-        let found = Mutex(
-            [[(schedule: Schedule, cycles: Int)?]](
-                repeating: [(schedule: Schedule, cycles: Int)?](repeating: nil, count: layers.count),
-                count: points.count))
-        let simulated = Mutex(0)
-        let next = Mutex(0)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, layers.count))) { _ in
-            while true {
-                let l = next.withLock { n -> Int in
-                    defer { n += 1 }
-                    return n
-                }
-                guard l < layers.count else { return }
-                let w = layers[l].workload
-                // Cycles of every schedule valid on some point of the group so far.
-                var cycles: [Schedule: Int] = [:]
-                var simulations = 0
-                var bests: [(schedule: Schedule, cycles: Int)?] = []
-                for c in points {
-                    let spec = HardwareSpec(c)
-                    let space = ScheduleSpace(workload: w, spec: spec)
-                    var best: (schedule: Schedule, cycles: Int)? = nil
-                    // Known schedules, fastest first: the first that compiles here is the best known.
-                    for (s, n) in cycles.sorted(by: {
-                        $0.value != $1.value ? $0.value < $1.value : $0.key.description < $1.key.description
-                    }) {
-                        if case .success = Compiler.compile(w, s, spec) {
-                            best = (s, n)
-                            break
-                        }
+        let perLayer = concurrentMap(layers.count, threads: threads) {
+            l -> (bests: [(schedule: Schedule, cycles: Int)?], simulations: Int) in
+            let w = layers[l].workload
+            // Cycles of every schedule valid on some point of the group so far.
+            var cycles: [Schedule: Int] = [:]
+            var simulations = 0
+            var bests: [(schedule: Schedule, cycles: Int)?] = []
+            for c in points {
+                let spec = HardwareSpec(c)
+                let space = ScheduleSpace(workload: w, spec: spec)
+                var best: (schedule: Schedule, cycles: Int)? = nil
+                // Known schedules, fastest first: the first that compiles here is the best known.
+                for (s, n) in cycles.sorted(by: {
+                    $0.value != $1.value ? $0.value < $1.value : $0.key.description < $1.key.description
+                }) {
+                    if case .success = Compiler.compile(w, s, spec) {
+                        best = (s, n)
+                        break
                     }
-                    for i in 0..<space.size {
-                        let s = space.schedule(at: i)
-                        guard cycles[s] == nil else { continue }
-                        guard case .success(let program) = Compiler.compile(w, s, spec) else { continue }
-                        simulations += 1
-                        let run = Simulator(spec: spec).run(program)
-                        guard run.status == .ok else { continue }
-                        cycles[s] = run.cycles
-                        if best == nil || run.cycles < best!.cycles
-                            || (run.cycles == best!.cycles && s.description < best!.schedule.description)
-                        {
-                            best = (s, run.cycles)
-                        }
-                    }
-                    bests.append(best)
                 }
-                found.withLock { f in for p in points.indices { f[p][l] = bests[p] } }
-                simulated.withLock { $0 += simulations }
+                for i in 0..<space.size {
+                    let s = space.schedule(at: i)
+                    guard cycles[s] == nil else { continue }
+                    guard case .success(let program) = Compiler.compile(w, s, spec) else { continue }
+                    simulations += 1
+                    let run = Simulator(spec: spec).run(program)
+                    guard run.status == .ok else { continue }
+                    cycles[s] = run.cycles
+                    if best == nil || run.cycles < best!.cycles
+                        || (run.cycles == best!.cycles && s.description < best!.schedule.description)
+                    {
+                        best = (s, run.cycles)
+                    }
+                }
+                bests.append(best)
             }
+            return (bests, simulations)
         }
-        return (found.withLock { $0 }, simulated.withLock { $0 })
+        let found = points.indices.map { p in perLayer.map { $0.bests[p] } }
+        return (found, perLayer.reduce(0) { $0 + $1.simulations })
     }
 }

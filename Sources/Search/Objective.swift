@@ -90,6 +90,12 @@ public enum Objective: Sendable, Equatable, CustomStringConvertible {
             bram = need.bram36
         }
 
+        /// `c` with the smallest buffers that hold `schedules` (each layer's workload and chosen
+        /// schedule; see ``shrunk(_:holding:)``), measured at `cycles`: the same design, cheaper.
+        public init(shrinking c: HardwareConfig, holding schedules: some Sequence<(Workload, Schedule)>, cycles: Int) {
+            self.init(hardware: Self.shrunk(c, holding: Array(schedules)), cycles: cycles)
+        }
+
         /// A design with given resources (tests rank designs without building them).
         init(hardware: HardwareConfig, cycles: Int, dsp: Int, bram: Int) {
             (self.hardware, self.cycles, self.dsp, self.bram) = (hardware, cycles, dsp, bram)

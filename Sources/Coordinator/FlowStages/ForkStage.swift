@@ -26,20 +26,16 @@ enum ForkStage: FlowStage {
         let designs = outcomes.map { o in
             objective.maxCycles == nil ? nil : flow.records.design(flow.base.model, on: o.state.hardware)
         }
-        // Stable: on a tie the first branch stays first.
-        let order = outcomes.indices.sorted { i, j in
-            switch (designs[i], designs[j]) {
-            case (let a?, let b?):
-                if objective.prefers(a, b) != objective.prefers(b, a) { return objective.prefers(a, b) }
-                return i < j
-            case (.some, nil): return true
-            case (nil, .some): return false
-            case (nil, nil):
-                let (a, b) = (outcomes[i].state.latency ?? .max, outcomes[j].state.latency ?? .max)
-                return a != b ? a < b : i < j
-            }
-        }
-        let best = outcomes[order[0]]
+        // `min` keeps the first of equals: on a tie the first branch carries on.
+        let best = outcomes[
+            outcomes.indices.min { i, j in
+                switch (designs[i], designs[j]) {
+                case (let a?, let b?): return objective.prefers(a, b)
+                case (.some, nil): return true
+                case (nil, .some): return false
+                case (nil, nil): return (outcomes[i].state.latency ?? .max) < (outcomes[j].state.latency ?? .max)
+                }
+            }!]
         let before = state.latency
         let reports = state.reports
         state = best.state
